@@ -1,0 +1,40 @@
+"""Saving and restoring the whole `GANState` with orbax.
+
+Checkpoints live in `<workdir>/checkpoints/<step>/`. orbax writes each one to a
+temporary directory and renames it when complete, so an interrupted save never
+replaces a good checkpoint with a partial one.
+"""
+
+from typing import Any
+
+from etils import epath
+import jax
+import orbax.checkpoint as ocp
+
+
+def create_manager(workdir: epath.PathLike, *, save_every: int,
+                   max_to_keep: int = 3) -> ocp.CheckpointManager:
+    """A manager for `<workdir>/checkpoints` saving every `save_every` steps."""
+    options = ocp.CheckpointManagerOptions(
+        save_interval_steps=save_every, max_to_keep=max_to_keep, create=True)
+    return ocp.CheckpointManager(epath.Path(workdir) / "checkpoints", options=options)
+
+
+def restore_latest(manager: ocp.CheckpointManager, state: Any) -> tuple[Any, int]:
+    """Returns `(state, step)` from the newest checkpoint, or `(state, 0)`.
+
+    `state` is the freshly initialised state: it supplies the tree structure,
+    shapes, dtypes and shardings that the restored arrays take.
+    """
+    step = manager.latest_step()
+    if step is None:
+        return state, 0
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    return restored, int(step)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any, *,
+         force: bool = False) -> bool:
+    """Starts an (asynchronous) save if `step` is due or `force`; see orbax."""
+    return manager.save(step, args=ocp.args.StandardSave(state), force=force)

@@ -1,0 +1,1 @@
+"""Input pipelines: TFDS datasets (downloaded or built locally) to sharded device batches."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics: pure functions of samples or feature arrays; no model knowledge."""

@@ -1,0 +1,94 @@
+"""The whole training state of a GAN as one pytree.
+
+Everything a run needs to continue lives here, so that a checkpoint of a
+`GANState` is a complete snapshot and every train step is a pure function
+`(GANState, batch, key) -> (GANState, metrics)`.
+"""
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class NetworkState(train_state.TrainState):
+    """A `TrainState` that also carries BatchNorm running statistics.
+
+    `batch_stats` is an empty dict for networks without BatchNorm.
+    """
+
+    batch_stats: Any = None
+
+
+@flax.struct.dataclass
+class GANState:
+    """Generator and discriminator states plus the generator's EMA weights.
+
+    `ema_params` is the exponential moving average of the generator parameters
+    (Karras et al. 2018; Yazici et al. 2019) used for sampling and evaluation;
+    with `ema_decay = 0` it simply equals the current parameters.
+    """
+
+    generator: NetworkState
+    discriminator: NetworkState
+    ema_params: Any
+
+    @property
+    def step(self) -> jax.Array:
+        """Number of completed training steps (generator updates)."""
+        return self.generator.step
+
+
+def apply_network(state: NetworkState, params, *inputs, train: bool, **kwargs):
+    """Runs a network with `params`, returning `(outputs, new_batch_stats)`.
+
+    Hides the BatchNorm bookkeeping: in training mode with running statistics the
+    call is made with `mutable=['batch_stats']`; otherwise statistics pass through.
+    """
+    variables = {"params": params}
+    if state.batch_stats:
+        variables["batch_stats"] = state.batch_stats
+        if train:
+            outputs, updates = state.apply_fn(
+                variables, *inputs, train=True, mutable=["batch_stats"], **kwargs)
+            return outputs, updates["batch_stats"]
+    return state.apply_fn(variables, *inputs, train=train, **kwargs), state.batch_stats
+
+
+def _init_network(module: nn.Module, key: jax.Array, example_input,
+                  tx: optax.GradientTransformation) -> NetworkState:
+    variables = module.init(key, example_input, train=False)
+    return NetworkState.create(
+        apply_fn=module.apply,
+        params=variables["params"],
+        batch_stats=variables.get("batch_stats", {}),
+        tx=tx,
+    )
+
+
+def create_gan_state(key: jax.Array, generator: nn.Module,
+                     discriminator: nn.Module, *, latent_dim: int, sample_shape,
+                     generator_tx: optax.GradientTransformation,
+                     discriminator_tx: optax.GradientTransformation) -> GANState:
+    """Initialises both networks from `key` (shapes only need one example)."""
+    g_key, d_key = jax.random.split(key)
+    generator_state = _init_network(
+        generator, g_key, jnp.zeros((1, latent_dim), jnp.float32), generator_tx)
+    discriminator_state = _init_network(
+        discriminator, d_key, jnp.zeros((1, *sample_shape), jnp.float32),
+        discriminator_tx)
+    # A copy, not an alias: the train step donates its input state, and one
+    # buffer cannot be donated twice.
+    return GANState(generator=generator_state,
+                    discriminator=discriminator_state,
+                    ema_params=jax.tree.map(jnp.copy, generator_state.params))
+
+
+def update_ema(ema_params, params, decay: float):
+    """`ema <- decay * ema + (1 - decay) * params`, leaf by leaf."""
+    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                        ema_params, params)

@@ -1,0 +1,145 @@
+"""The pure train step: what one step changes, n_critic, EMA, clipping, keys."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import defaults
+from gan_jax import objectives as objectives_lib
+from gan_jax import steps
+from gan_jax import train
+from gan_jax.state import apply_network
+
+SAMPLE_SHAPE = (2,)
+
+
+def _config(**overrides):
+    config = defaults.base_config()
+    config.model.hidden_dim = 16
+    config.model.num_layers = 1
+    config.model.latent_dim = 4
+    config.train.num_steps = 10
+    for path, value in overrides.items():
+        section, field = path.split(".")
+        config[section][field] = value
+    return config
+
+
+def _state(config, seed=0):
+    return train.create_state(config, SAMPLE_SHAPE, jax.random.key(seed))
+
+
+def _batch(config, seed=1):
+    shape = (config.optim.n_critic, 8, *SAMPLE_SHAPE)
+    return {"x": jax.random.normal(jax.random.key(seed), shape, jnp.float32)}
+
+
+def _leaves_close(a, b):
+    return all(np.allclose(x, y, rtol=1e-6, atol=1e-7)
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_one_step_changes_both_networks_and_counts_updates():
+    config = _config(**{"optim.n_critic": 3})
+    state = _state(config)
+    step = jax.jit(train.make_train_step(config))
+    new_state, metrics = step(state, _batch(config), jax.random.key(2))
+    assert int(new_state.step) == 1
+    assert int(new_state.generator.step) == 1
+    assert int(new_state.discriminator.step) == 3
+    assert not _leaves_close(new_state.generator.params, state.generator.params)
+    assert not _leaves_close(new_state.discriminator.params, state.discriminator.params)
+    for name in ("d_loss", "g_loss", "d_penalty", "d_real_logit", "d_fake_logit",
+                 "d_grad_norm", "g_grad_norm"):
+        assert metrics[name].dtype == jnp.float32 and np.isfinite(metrics[name])
+
+
+def test_n_critic_step_equals_that_many_discriminator_steps_then_one_generator_step():
+    config = _config(**{"optim.n_critic": 3})
+    objectives = objectives_lib.create(config)
+    state, batch, key = _state(config), _batch(config), jax.random.key(5)
+    fused, _ = jax.jit(train.make_train_step(config))(state, batch, key)
+
+    step_key = jax.random.fold_in(key, 0)  # fold_in(key, state.step) at step 0.
+    critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), 3)
+    manual = state
+    for i in range(3):
+        manual, _ = steps.discriminator_step(manual, batch["x"][i], critic_keys[i],
+                                             objectives=objectives, latent_dim=4)
+    manual, _ = steps.generator_step(manual, batch["x"][-1],
+                                     jax.random.fold_in(step_key, 1),
+                                     objectives=objectives, latent_dim=4,
+                                     ema_decay=config.optim.ema_decay)
+    assert _leaves_close(fused.discriminator.params, manual.discriminator.params)
+    assert _leaves_close(fused.generator.params, manual.generator.params)
+    # And it is not the same as doing a single critic update.
+    once, _ = steps.discriminator_step(state, batch["x"][0], critic_keys[0],
+                                       objectives=objectives, latent_dim=4)
+    assert not _leaves_close(fused.discriminator.params, once.discriminator.params)
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "hinge", "least_squares",
+                                  "wasserstein", "relativistic_average"])
+def test_each_phase_lowers_its_own_loss(loss):
+    """On fixed inputs, a small D step lowers the D loss and a G step the G loss."""
+    config = _config(**{"loss.name": loss, "optim.d_lr": 1e-3, "optim.g_lr": 1e-3})
+    objectives = objectives_lib.create(config)
+    state = _state(config)
+    real = _batch(config)["x"][0]
+    latents = steps.sample_latents(jax.random.key(3), real.shape[0], 4)
+    fake, _ = apply_network(state.generator, state.generator.params, latents,
+                            train=True)
+    key = jax.random.key(4)
+
+    d_loss = functools.partial(objectives.discriminator, real=real, fake=fake, key=key)
+    d_state = state.discriminator
+    before, _ = d_loss(d_state.params, d_state)
+    grads, aux = jax.grad(d_loss, has_aux=True)(d_state.params, d_state)
+    d_state = d_state.apply_gradients(grads=grads)
+    after, _ = d_loss(d_state.params, d_state)
+    assert after < before
+
+    g_loss = functools.partial(objectives.generator, d_state=state.discriminator,
+                               real=real, latents=latents)
+    g_state = state.generator
+    before, _ = g_loss(g_state.params, g_state)
+    grads, _ = jax.grad(g_loss, has_aux=True)(g_state.params, g_state)
+    after, _ = g_loss(g_state.apply_gradients(grads=grads).params, g_state)
+    assert after < before
+
+
+def test_ema_follows_its_formula():
+    decay = 0.9
+    config = _config(**{"optim.ema_decay": decay})
+    state = _state(config)
+    new_state, _ = jax.jit(train.make_train_step(config))(
+        state, _batch(config), jax.random.key(0))
+    expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p,
+                            state.ema_params, new_state.generator.params)
+    assert _leaves_close(new_state.ema_params, expected)
+    assert not _leaves_close(new_state.ema_params, new_state.generator.params)
+
+
+def test_weight_clipping_bounds_discriminator_params():
+    config = _config(**{"optim.d_weight_clip": 0.01, "loss.name": "wasserstein"})
+    new_state, _ = jax.jit(train.make_train_step(config))(
+        _state(config), _batch(config), jax.random.key(0))
+    leaves = jax.tree.leaves(new_state.discriminator.params)
+    assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= 0.01 + 1e-9
+
+
+def test_same_key_same_result_and_step_changes_the_draw():
+    config = _config()
+    state, batch = _state(config), _batch(config)
+    step = jax.jit(train.make_train_step(config))
+    a, _ = step(state, batch, jax.random.key(7))
+    b, _ = step(state, batch, jax.random.key(7))
+    assert all(np.array_equal(x, y) for x, y in
+               zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    # The same state at a later step draws other latents, hence other updates.
+    later = state.replace(generator=state.generator.replace(step=5))
+    c, _ = step(later, batch, jax.random.key(7))
+    assert not _leaves_close(a.generator.params, c.generator.params)
