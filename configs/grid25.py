@@ -1,0 +1,12 @@
+"""25 Gaussians on a 5x5 grid (VEEGAN, PacGAN): the harder toy benchmark.
+
+    python -m gan_jax.main --config=configs/grid25.py --workdir=runs/grid25
+"""
+
+from gan_jax import defaults
+
+
+def get_config():
+    config = defaults.base_config()
+    config.data.name = "grid25"
+    return config
