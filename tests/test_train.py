@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -71,18 +72,22 @@ def _restore_params(workdir, step):
 
 def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path):
     data_dir = tmp_path / "tfds"
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    train.train_and_evaluate(_tiny_config(data_dir, num_steps=8), straight)
-    train.train_and_evaluate(_tiny_config(data_dir, num_steps=4), split)
-    train.train_and_evaluate(_tiny_config(data_dir, num_steps=8), split)
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    config = _tiny_config(data_dir, num_steps=8)
+    train.train_and_evaluate(config, straight)
+    # An interrupted run is one whose newest checkpoint is step 4: rebuild one
+    # from the straight run's step-4 checkpoint, then rerun the same config.
+    shutil.copytree(straight / "checkpoints" / "4",
+                    interrupted / "checkpoints" / "4")
+    train.train_and_evaluate(config, interrupted)
 
-    a, b = _restore_params(straight, 8), _restore_params(split, 8)
+    a, b = _restore_params(straight, 8), _restore_params(interrupted, 8)
     leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
     assert len(leaves_a) == len(leaves_b) > 0
     for x, y in zip(leaves_a, leaves_b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # Sanity: training did move the parameters between step 4 and step 8.
-    mid = jax.tree.leaves(_restore_params(split, 4))
+    mid = jax.tree.leaves(_restore_params(interrupted, 4))
     assert any(not np.array_equal(np.asarray(x), np.asarray(y))
                for x, y in zip(mid, leaves_b))
 
