@@ -5,6 +5,7 @@ temporary directory and renames it when complete, so an interrupted save never
 replaces a good checkpoint with a partial one.
 """
 
+import os
 from typing import Any
 
 from etils import epath
@@ -17,7 +18,12 @@ def create_manager(workdir: epath.PathLike, *, save_every: int,
     """A manager for `<workdir>/checkpoints` saving every `save_every` steps."""
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=save_every, max_to_keep=max_to_keep, create=True)
-    return ocp.CheckpointManager(epath.Path(workdir) / "checkpoints", options=options)
+    directory = epath.Path(workdir) / "checkpoints"
+    # orbax rejects relative paths, and `--workdir=runs/x` is the common case;
+    # cloud paths (gs://...) are absolute already.
+    if "://" not in os.fspath(workdir):
+        directory = directory.absolute()
+    return ocp.CheckpointManager(directory, options=options)
 
 
 def restore_latest(manager: ocp.CheckpointManager, state: Any) -> tuple[Any, int]:

@@ -31,8 +31,10 @@ def _tiny_config(data_dir, **train_overrides):
 
 
 def _run_main(workdir, data_dir, *extra):
-    cmd = [sys.executable, "-m", "gan_jax.main", f"--config={RING8}:tiny",
-           f"--workdir={workdir}", f"--config.data.data_dir={data_dir}", *extra]
+    # A relative --workdir, as users type it, from the repository root.
+    cmd = [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py:tiny",
+           f"--workdir={os.path.relpath(workdir, REPO)}",
+           f"--config.data.data_dir={data_dir}", *extra]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
                             timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert result.returncode == 0, result.stderr[-4000:]
