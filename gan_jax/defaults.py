@@ -10,7 +10,12 @@ from ml_collections import config_dict
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """The default configuration: a non-saturating GAN on the ring8 mixture."""
+    """The default configuration: the toy-mixture recipe on ring8.
+
+    Non-saturating loss + R1, a high learning rate decayed linearly to 0 and
+    the generator EMA: on this CPU it covers all modes of ring8 and grid25 with
+    over 95% high-quality samples (README, "The built-in benchmark").
+    """
     config = ml_collections.ConfigDict()
     # Every random draw of a run (init, data order, latents, penalties) derives
     # from this seed.
@@ -36,21 +41,21 @@ def base_config() -> ml_collections.ConfigDict:
     config.loss.label_smoothing = 0.0  # One-sided; minimax/non_saturating only.
 
     config.penalty = ml_collections.ConfigDict()
-    config.penalty.name = "none"  # none | gp | lp | r1 | r2 | dragan.
+    config.penalty.name = "r1"  # none | gp | lp | r1 | r2 | dragan.
     # The discriminator loss gets `weight * penalty`; for R1/R2 with the
     # paper's gamma, use weight = gamma / 2.
-    config.penalty.weight = 0.0
+    config.penalty.weight = 0.1
     config.penalty.target = 1.0  # Target gradient norm for gp, lp, dragan.
 
     config.optim = ml_collections.ConfigDict()
-    config.optim.g_lr = 2e-4
-    config.optim.d_lr = 2e-4  # Two time-scale update rule: set d_lr != g_lr.
+    config.optim.g_lr = 2e-3
+    config.optim.d_lr = 2e-3  # Two time-scale update rule: set d_lr != g_lr.
     config.optim.g_b1 = 0.5
     config.optim.g_b2 = 0.999
     config.optim.d_b1 = 0.5
     config.optim.d_b2 = 0.999
     # constant | linear (decays both learning rates to 0 at the last step).
-    config.optim.schedule = "constant"
+    config.optim.schedule = "linear"
     config.optim.n_critic = 1  # Discriminator updates per generator update.
     config.optim.ema_decay = 0.999  # Generator EMA for evaluation; 0 disables.
     # Original WGAN: clip discriminator weights to [-c, c] after each update;
@@ -58,10 +63,10 @@ def base_config() -> ml_collections.ConfigDict:
     config.optim.d_weight_clip = 0.0
 
     config.train = ml_collections.ConfigDict()
-    config.train.num_steps = 10_000  # Generator updates.
+    config.train.num_steps = 20_000  # Generator updates.
     config.train.log_every = 500
-    config.train.eval_every = 2_500
-    config.train.checkpoint_every = 2_500
+    config.train.eval_every = 5_000
+    config.train.checkpoint_every = 5_000
     config.train.max_checkpoints = 3
 
     config.eval = ml_collections.ConfigDict()
