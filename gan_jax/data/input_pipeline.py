@@ -18,7 +18,6 @@ import itertools
 
 import jax
 import ml_collections
-import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
