@@ -1,5 +1,6 @@
 """End to end: the real command line, outputs, resume, bit-identical restarts."""
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -20,7 +21,6 @@ RING8 = REPO / "configs" / "ring8.py"
 
 def _tiny_config(data_dir, **train_overrides):
     # Loaded the way config_flags loads it, with the ':tiny' argument.
-    import importlib.util
     spec = importlib.util.spec_from_file_location("ring8_config", RING8)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
