@@ -22,19 +22,47 @@ def base_config() -> ml_collections.ConfigDict:
     config.seed = 0
 
     config.data = ml_collections.ConfigDict()
-    config.data.source = "toy"  # toy: a 2-D mixture built locally.
-    config.data.name = "ring8"  # toy: ring8 | grid25.
-    config.data.split = "train"
+    # toy: a 2-D mixture built locally; tfds: any TFDS dataset by name;
+    # idx: MNIST-format IDX files in `path`; folder: image files in `path`,
+    # one sub-folder per class. Local sources are built as TFDS datasets.
+    config.data.source = "toy"
+    # toy: ring8 | grid25; tfds: a TFDS name such as mnist, cifar10, celeb_a.
+    config.data.name = "ring8"
+    config.data.split = "train"  # A TFDS split string, e.g. "train[:90%]".
     # Where TFDS keeps prepared datasets; None means TFDS's default.
     config.data.data_dir = config_dict.placeholder(str)
+    # The folder of raw files for the idx and folder sources.
+    config.data.path = config_dict.placeholder(str)
+    # Images: resize to `image_size` x `image_size` (None keeps the stored
+    # size), after a central square crop when `center_crop` is set.
+    config.data.image_size = config_dict.placeholder(int)
+    config.data.center_crop = False
+    # Keep preprocessed examples in host memory after the first epoch; turn
+    # off for datasets larger than RAM (CelebA).
+    config.data.cache = True
     config.data.batch_size = 256  # Global batch size, over all devices.
     config.data.shuffle_buffer = 10_000
 
     config.model = ml_collections.ConfigDict()
-    config.model.name = "mlp"
+    config.model.name = "mlp"  # See gan_jax.models.MODELS.
     config.model.latent_dim = 16
+    # Conditional models: the number of classes (labels come with the data);
+    # 0 means unconditional.
+    config.model.num_classes = 0
+    # Size of the generator's label embedding, concatenated with z.
+    config.model.label_embed_dim = 50
+    # How the discriminator sees labels: concat (one-hot channels joined to
+    # the input) | projection (Miyato & Koyama 2018).
+    config.model.d_conditioning = "projection"
+    # mlp: width and depth of both networks.
     config.model.hidden_dim = 128
     config.model.num_layers = 3
+    # Image models: channel widths (DCGAN's ngf / ndf; SNGAN's G / D width).
+    config.model.g_channels = 64
+    config.model.d_channels = 64
+    # dcgan: discriminator normalisation, batch | layer | none (gradient
+    # penalties need a critic without BatchNorm).
+    config.model.d_norm = "batch"
 
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "non_saturating"  # See gan_jax.losses.LOSSES.
