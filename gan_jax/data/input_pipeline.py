@@ -1,10 +1,10 @@
 """From a named data source to sharded batches on the accelerator.
 
 Every source is a TFDS dataset (downloaded by TFDS, or built locally like the
-toy mixtures), so all data goes through one path:
+toy mixtures, IDX files and image folders), so all data goes through one path:
 
-    load (per-process shard) -> preprocess to {"x": float32, ...} -> cache
-    -> shuffle (seeded) -> repeat -> skip to the resumed step
+    load this process's part of the split -> preprocess to {"x", "label"?}
+    -> cache -> shuffle (seeded) -> repeat -> skip to the resumed step
     -> batch (per-process batch) -> batch n_critic minibatches
     -> global jax.Array sharded over the mesh -> prefetched onto devices
 
@@ -14,30 +14,244 @@ resumed run sees the same batches in the same order.
 
 import collections
 from collections.abc import Callable, Iterator
+import difflib
 import itertools
+from typing import NamedTuple
 
 import jax
 import ml_collections
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gan_jax import parallel
+from gan_jax.data import idx_folder
+from gan_jax.data import image_folder
+from gan_jax.data import image_preprocessing
 from gan_jax.data import toy_mixtures
 
 
-def _load_toy(config: ml_collections.ConfigDict) -> tf.data.Dataset:
-    ds = toy_mixtures.load_toy_mixture(config.name, config.split, config.data_dir)
-    return ds.map(lambda example: {"x": example["point"]},
-                  num_parallel_calls=tf.data.AUTOTUNE)
+class Source(NamedTuple):
+    """What `load` returns.
+
+    Attributes:
+      dataset: unbatched examples `{"x": float32}`, plus `"label": int32` when
+        the source has class labels. Images are `(H, W, C)` in [-1, 1].
+      num_classes: the number of class labels; None without labels.
+    """
+    dataset: tf.data.Dataset
+    num_classes: int | None
 
 
-SOURCES: dict[str, Callable[[ml_collections.ConfigDict], tf.data.Dataset]] = {
+_OFFLINE_SOURCES = (
+    "--config.data.source=idx --config.data.path=DIR (DIR holding MNIST-format "
+    "files train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and/or "
+    "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]), or "
+    "--config.data.source=folder --config.data.path=DIR (DIR holding one "
+    "sub-folder of .png/.jpg/.jpeg images per class).")
+
+
+def _process_split(split: str) -> tfds.typing.SplitArg:
+    """This process's part of `split`: processes read disjoint, even parts.
+
+    Splitting at read time (rather than `Dataset.shard`) means each process
+    reads, decodes and caches only its own examples.
+    """
+    return tfds.split_for_jax_process(split)
+
+
+def _split_names(split: str) -> set[str]:
+    """The split names in a TFDS split string, e.g. "train[:90%]+test"."""
+    return {part.split("[")[0].strip() for part in split.split("+")}
+
+
+def _check_split(split: str, available: tuple[str, ...], where: str) -> None:
+    missing = sorted(_split_names(split) - set(available))
+    if missing:
+        raise ValueError(
+            f"{where} has no split {', '.join(map(repr, missing))}; available: "
+            f"{', '.join(available)}. Set --config.data.split.")
+
+
+def _prepared_local(builder_cls: type[tfds.core.DatasetBuilder],
+                    builder_config: tfds.core.BuilderConfig,
+                    data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """A locally generated dataset's builder, prepared first if needed.
+
+    TFDS writes into a temporary directory and renames it when complete; when
+    processes race, the loser's rename fails and it reads the winner's copy.
+    """
+    builder = builder_cls(config=builder_config, data_dir=data_dir)
+    if not builder.is_prepared():
+        try:
+            builder.download_and_prepare()
+        except OSError:
+            builder = builder_cls(config=builder_config, data_dir=data_dir)
+            if not builder.is_prepared():
+                raise
+    return builder
+
+
+def _tfds_builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        close = difflib.get_close_matches(
+            name.split(":")[0].split("/")[0],
+            tfds.list_builders(with_community_datasets=False), n=3)
+        did_you_mean = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"TFDS has no dataset named {name!r} (--config.data.name)."
+            f"{did_you_mean} For data of your own, use " + _OFFLINE_SOURCES
+        ) from None
+
+
+def _prepared_tfds(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """The builder of TFDS dataset `name`, downloaded and prepared if needed.
+
+    Raises:
+      ValueError: TFDS knows no dataset `name`.
+      RuntimeError: preparing failed (no network, manual download needed,
+        disk full, ...); the message says how to get the data another way.
+    """
+    builder = _tfds_builder(name, data_dir)
+    if builder.is_prepared():
+        return builder
+    try:
+        builder.download_and_prepare()
+    # Whatever failed, the user needs the same advice, not a download
+    # traceback; the cause's first line goes into the message.
+    except Exception as error:  # pylint: disable=broad-except
+        builder = _tfds_builder(name, data_dir)
+        if builder.is_prepared():  # Another process prepared it meanwhile.
+            return builder
+        cause = (str(error).strip().splitlines() or [""])[0][:300]
+        raise RuntimeError(
+            f"TFDS dataset {name!r} is not prepared in data_dir "
+            f"'{builder.data_dir_root}' (--config.data.data_dir) and preparing "
+            f"it failed ({type(error).__name__}: {cause}). Without a network, "
+            f"prepare it on a machine that has one (`tfds build {name} "
+            "--data_dir=DIR`) and copy DIR here (--config.data.data_dir=DIR), "
+            "or use an offline source: " + _OFFLINE_SOURCES) from None
+    return builder
+
+
+def _image_source(builder: tfds.core.DatasetBuilder,
+                  config: ml_collections.ConfigDict,
+                  stored_shape: tuple[int, ...] | None = None) -> Source:
+    """Reads a builder's "image" (and "label") features as model inputs.
+
+    Args:
+      builder: a prepared builder with an `Image` feature "image" of uint8 and
+        optionally a `ClassLabel` feature "label".
+      config: the `config.data` with split, image_size, center_crop.
+      stored_shape: the images' shape when the builder's feature leaves it
+        open but every image is known to share it.
+    """
+    features = builder.info.features
+    image_feature = features["image"] if "image" in features.keys() else None
+    if (not isinstance(image_feature, tfds.features.Image)
+            or image_feature.np_dtype != np.uint8):
+        raise ValueError(
+            f"Dataset {builder.info.full_name} has no uint8 image feature "
+            f"'image' (its features: {', '.join(features.keys())}); the image "
+            "sources need one.")
+    label_feature = features["label"] if "label" in features.keys() else None
+    if not isinstance(label_feature, tfds.features.ClassLabel):
+        label_feature = None
+    wanted = {"image": True,
+              **({"label": True} if label_feature is not None else {})}
+    dataset = builder.as_dataset(
+        split=_process_split(config.split), shuffle_files=False,
+        # Skip parsing features the model never sees (CelebA's attributes).
+        decoders=tfds.decode.PartialDecoding(wanted))
+
+    def preprocess(example):
+        image = example["image"]
+        if stored_shape is not None:
+            image = tf.ensure_shape(image, stored_shape)
+        processed = {"x": image_preprocessing.to_model_input(
+            image, image_size=config.image_size, center_crop=config.center_crop)}
+        if label_feature is not None:
+            processed["label"] = tf.cast(example["label"], tf.int32)
+        return processed
+
+    dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+    if not dataset.element_spec["x"].shape.is_fully_defined():
+        raise ValueError(
+            f"The images of {builder.info.full_name} differ in size, so they "
+            "cannot be batched as stored. Set --config.data.image_size (and "
+            "--config.data.center_crop=True to keep the aspect ratio).")
+    return Source(dataset, None if label_feature is None
+                  else label_feature.num_classes)
+
+
+def _load_toy(config: ml_collections.ConfigDict) -> Source:
+    ds = toy_mixtures.load_toy_mixture(config.name, _process_split(config.split),
+                                       config.data_dir)
+    # The mixture component is not a class label: models stay unconditional.
+    ds = ds.map(lambda example: {"x": example["point"]},
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return Source(ds, None)
+
+
+def _load_tfds(config: ml_collections.ConfigDict) -> Source:
+    return _image_source(_prepared_tfds(config.name, config.data_dir), config)
+
+
+def _require_path(config: ml_collections.ConfigDict) -> str:
+    if not config.path:
+        raise ValueError(f"The {config.source} source reads the folder "
+                         "--config.data.path, which is not set.")
+    return config.path
+
+
+def _load_idx(config: ml_collections.ConfigDict) -> Source:
+    path = _require_path(config)
+    builder_config = idx_folder.make_config(path)
+    _check_split(config.split, builder_config.splits, f"IDX folder {path!r}")
+    builder = _prepared_local(idx_folder.IdxFolder, builder_config,
+                              config.data_dir)
+    return _image_source(builder, config)
+
+
+def _load_folder(config: ml_collections.ConfigDict) -> Source:
+    path = _require_path(config)
+    builder_config = image_folder.make_config(path)
+    _check_split(config.split, builder_config.splits, f"Image folder {path!r}")
+    builder = _prepared_local(image_folder.LabeledImageFolder, builder_config,
+                              config.data_dir)
+    num_sizes, sizes = image_folder.image_sizes(builder.info)
+    if num_sizes > 1 and config.image_size is None:
+        listed = ", ".join(f"{h}x{w}" for h, w in sizes)
+        raise ValueError(
+            f"The images in {path!r} come in {num_sizes} different sizes (e.g. "
+            f"{listed}), so they cannot be batched as stored. Set "
+            "--config.data.image_size (and --config.data.center_crop=True to "
+            "keep the aspect ratio).")
+    # One size for all: a static shape, so `sample_shape` can read it.
+    stored_shape = (*sizes[0], 3) if num_sizes == 1 else None
+    return _image_source(builder, config, stored_shape)
+
+
+SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Source]] = {
     "toy": _load_toy,
+    "tfds": _load_tfds,
+    "idx": _load_idx,
+    "folder": _load_folder,
 }
 
 
-def load(config: ml_collections.ConfigDict) -> tf.data.Dataset:
-    """The preprocessed, unbatched examples of `config` (a `config.data`)."""
+def load(config: ml_collections.ConfigDict) -> Source:
+    """This process's preprocessed, unbatched examples of `config.data`.
+
+    Args:
+      config: a `config.data` (see `gan_jax.defaults`).
+
+    Raises:
+      ValueError, FileNotFoundError, RuntimeError: the source cannot be read;
+        the message says why and which `--config.data.*` flag to change.
+    """
     if config.source not in SOURCES:
         raise ValueError(f"Unknown data source {config.source!r}. Valid sources: "
                          f"{', '.join(sorted(SOURCES))}. Set --config.data.source.")
@@ -50,21 +264,25 @@ def sample_shape(dataset: tf.data.Dataset) -> tuple[int, ...]:
 
 
 def train_batches(dataset: tf.data.Dataset, *, batch_size: int, n_critic: int,
-                  seed: int, start_step: int = 0,
-                  shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+                  seed: int, start_step: int = 0, shuffle_buffer: int = 10_000,
+                  cache: bool = True) -> tf.data.Dataset:
     """This process's endless stream of `(n_critic, batch_size / processes, ...)`.
 
+    Every feature is batched alike: `x` becomes `(n_critic, B, ...)` and
+    `label`, when present, `(n_critic, B)`.
+
     Args:
-      dataset: examples from `load`.
+      dataset: this process's examples, from `load(...).dataset`.
       batch_size: the global batch size (all processes together).
       n_critic: minibatches per train step, one per discriminator update.
       seed: shuffling seed; the same seed gives the same order.
       start_step: train steps already taken; their examples are skipped.
       shuffle_buffer: size of the shuffle buffer.
+      cache: keep preprocessed examples in memory after the first epoch.
     """
     parallel.check_batch_size(batch_size)
     local_batch = batch_size // jax.process_count()
-    ds = dataset.shard(jax.process_count(), jax.process_index()).cache()
+    ds = dataset.cache() if cache else dataset
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.repeat()
     ds = ds.skip(start_step * n_critic * local_batch)
