@@ -1,21 +1,22 @@
-"""What a run measures at each evaluation.
+"""What a run measures and draws at each evaluation.
 
-Samples come from the EMA generator in inference mode; the metrics depend on
-the data: for the 2-D mixtures, mode coverage and a scatter plot.
+Samples come from the EMA generator in inference mode. For the 2-D mixtures:
+mode coverage and a scatter plot. For images: a grid from a fixed batch of
+latents (one row per class for conditional models), so successive grids show
+the same latents as training goes on.
 """
 
-import functools
 from typing import NamedTuple
 
 import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import steps
+from gan_jax import sampling
 from gan_jax import visualize
 from gan_jax.data import toy_mixtures
 from gan_jax.metrics import mode_coverage
-from gan_jax.state import GANState, apply_network
+from gan_jax.state import GANState
 
 
 class Evaluation(NamedTuple):
@@ -23,27 +24,12 @@ class Evaluation(NamedTuple):
     images: dict[str, np.ndarray]  # name -> (H, W, 3) uint8
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "latent_dim"))
-def _generate_batch(state: GANState, key, *, batch_size: int, latent_dim: int):
-    latents = steps.sample_latents(key, batch_size, latent_dim)
-    samples, _ = apply_network(state.generator, state.ema_params, latents,
-                               train=False)
-    return samples
-
-
-def generate(state: GANState, key: jax.Array, num_samples: int, *,
-             latent_dim: int, batch_size: int) -> np.ndarray:
-    """`num_samples` samples from the EMA generator, gathered on the host."""
-    batches = []
-    for i in range(-(-num_samples // batch_size)):
-        batches.append(_generate_batch(state, jax.random.fold_in(key, i),
-                                       batch_size=batch_size,
-                                       latent_dim=latent_dim))
-    return np.concatenate(jax.device_get(batches))[:num_samples]
-
-
-def _evaluate_mixture(samples: np.ndarray, config: ml_collections.ConfigDict,
-                      step: int) -> Evaluation:
+def _evaluate_mixture(state: GANState, key: jax.Array,
+                      config: ml_collections.ConfigDict, step: int) -> Evaluation:
+    samples = sampling.generate(
+        state, key, config.eval.num_samples, latent_dim=config.model.latent_dim,
+        batch_size=min(config.eval.batch_size, config.eval.num_samples))
+    samples = np.asarray(samples, np.float64)
     modes = toy_mixtures.mixture_modes(config.data.name)
     std = toy_mixtures.mixture_std(config.data.name)
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
@@ -54,12 +40,30 @@ def _evaluate_mixture(samples: np.ndarray, config: ml_collections.ConfigDict,
     return Evaluation(scalars=scalars, images={"samples": image})
 
 
+def _render(state: GANState, inputs: sampling.GridInputs) -> np.ndarray:
+    images = sampling.generate_from(state, inputs.latents, inputs.labels)
+    return visualize.image_grid(np.asarray(jax.device_get(images)),
+                                inputs.num_rows, inputs.num_columns)
+
+
+def sample_grid(state: GANState, key: jax.Array,
+                config: ml_collections.ConfigDict) -> np.ndarray:
+    """The fixed-latent sample grid of `key`, as a uint8 image."""
+    return _render(state, sampling.grid_inputs(
+        key, config.model.latent_dim, config.model.num_classes))
+
+
+def interpolation_strips(state: GANState, key: jax.Array,
+                         config: ml_collections.ConfigDict) -> np.ndarray:
+    """Rows of spherical interpolations between pairs of latents."""
+    return _render(state, sampling.interpolation_inputs(
+        key, latent_dim=config.model.latent_dim,
+        num_classes=config.model.num_classes))
+
+
 def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
              step: int) -> Evaluation:
-    """Generates `config.eval.num_samples` samples and measures them."""
-    samples = generate(state, key, config.eval.num_samples,
-                       latent_dim=config.model.latent_dim,
-                       batch_size=min(config.eval.batch_size, config.eval.num_samples))
+    """Measures and draws the generator of `state` at `step`."""
     if config.data.source == "toy":
-        return _evaluate_mixture(np.asarray(samples, np.float64), config, step)
-    raise ValueError(f"No evaluation defined for data source {config.data.source!r}.")
+        return _evaluate_mixture(state, key, config, step)
+    return Evaluation(scalars={}, images={"samples": sample_grid(state, key, config)})

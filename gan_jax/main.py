@@ -4,14 +4,13 @@ Any config field can be overridden, e.g. `--config.loss.name=hinge`. Running
 the same command again resumes from the newest checkpoint in `--workdir`.
 """
 
-import logging as std_logging
-
 from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
+from gan_jax import cli
 from gan_jax import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, "
@@ -23,17 +22,10 @@ config_flags.DEFINE_config_file(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _drop_library_chatter(record) -> bool:
-    """Keeps orbax's and TFDS's per-save INFO lines out of the progress log."""
-    noisy = ("/orbax/", "/tensorflow_datasets/")
-    return record.levelno >= std_logging.WARNING or not any(
-        part in record.pathname for part in noisy)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    logging.get_absl_handler().addFilter(_drop_library_chatter)
+    cli.quiet_library_logs()
     logging.info("JAX process %d / %d, devices: %s", jax.process_index(),
                  jax.process_count(), jax.devices())
     train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)

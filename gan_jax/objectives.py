@@ -20,27 +20,30 @@ from gan_jax.state import NetworkState, apply_network
 
 
 class Objectives(NamedTuple):
-    """`discriminator(d_params, d_state, real, fake, key)` and
-    `generator(g_params, g_state, d_state, real, latents)`; both return
-    `(loss, {"batch_stats": ..., "metrics": {...}})`."""
+    """`discriminator(d_params, d_state, real, fake, key, labels)` and
+    `generator(g_params, g_state, d_state, real, latents, labels)`; both return
+    `(loss, {"batch_stats": ..., "metrics": {...}})`. `labels` is None for
+    unconditional models; otherwise real and fake samples share the labels."""
 
     discriminator: Callable
     generator: Callable
 
 
-def discriminator_objective(d_params, d_state: NetworkState, real, fake, key, *,
-                            loss: losses.GANLoss, penalty: Callable,
-                            penalty_weight: float):
+def discriminator_objective(d_params, d_state: NetworkState, real, fake, key,
+                            labels=None, *, loss: losses.GANLoss,
+                            penalty: Callable, penalty_weight: float):
     """Adversarial loss on real and (fixed) fake samples plus a weighted penalty."""
-    real_logits, batch_stats = apply_network(d_state, d_params, real, train=True)
+    real_logits, batch_stats = apply_network(d_state, d_params, real,
+                                             labels=labels, train=True)
     fake_logits, batch_stats = apply_network(
-        d_state.replace(batch_stats=batch_stats), d_params, fake, train=True)
+        d_state.replace(batch_stats=batch_stats), d_params, fake,
+        labels=labels, train=True)
     adversarial = loss.discriminator(real_logits, fake_logits)
 
     # The penalty sees the critic with the statistics of this step, and its own
     # forward passes must not move the running statistics a second time.
     def critic_fn(x):
-        return apply_network(d_state, d_params, x, train=True)[0]
+        return apply_network(d_state, d_params, x, labels=labels, train=True)[0]
 
     penalty_value = penalty(critic_fn, real, fake, key)
     total = adversarial + penalty_weight * penalty_value
@@ -55,15 +58,18 @@ def discriminator_objective(d_params, d_state: NetworkState, real, fake, key, *,
 
 
 def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
-                        real, latents, *, loss: losses.GANLoss):
+                        real, latents, labels=None, *, loss: losses.GANLoss):
     """Adversarial generator loss through the current discriminator.
 
     Real logits are passed too, for relativistic losses; when a loss ignores
     them XLA removes that forward pass from the compiled step.
     """
-    fake, batch_stats = apply_network(g_state, g_params, latents, train=True)
-    fake_logits, _ = apply_network(d_state, d_state.params, fake, train=True)
-    real_logits, _ = apply_network(d_state, d_state.params, real, train=True)
+    fake, batch_stats = apply_network(g_state, g_params, latents, labels=labels,
+                                      train=True)
+    fake_logits, _ = apply_network(d_state, d_state.params, fake, labels=labels,
+                                   train=True)
+    real_logits, _ = apply_network(d_state, d_state.params, real, labels=labels,
+                                   train=True)
     total = loss.generator(jax.lax.stop_gradient(real_logits), fake_logits)
     return total, {"batch_stats": batch_stats, "metrics": {"g_loss": total}}
 

@@ -61,7 +61,10 @@ def apply_network(state: NetworkState, params, *inputs, train: bool, **kwargs):
 
 def _init_network(module: nn.Module, key: jax.Array, example_input,
                   tx: optax.GradientTransformation) -> NetworkState:
-    variables = module.init(key, example_input, train=False)
+    # Labels are always passed: conditional models need them to create their
+    # embeddings, unconditional ones ignore them.
+    variables = module.init(key, example_input,
+                            labels=jnp.zeros((1,), jnp.int32), train=False)
     return NetworkState.create(
         apply_fn=module.apply,
         params=variables["params"],

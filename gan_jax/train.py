@@ -3,10 +3,10 @@
 `train_and_evaluate(config, workdir)` builds the mesh, data, models and state,
 resumes from the newest checkpoint in `workdir`, and runs the jit-compiled
 `steps.train_step`, writing metrics and images through clu's metric writers,
-checkpoints through orbax and, at the end, `final_metrics.json`.
+checkpoints through orbax and, at the end, `final_metrics.json` (the files are
+listed in `gan_jax.run_dir`).
 """
 
-import functools
 import json
 import time
 
@@ -16,79 +16,42 @@ from clu import metrics as clu_metrics
 from clu import periodic_actions
 from etils import epath
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from gan_jax import checkpoint
 from gan_jax import evaluator
-from gan_jax import models
-from gan_jax import objectives as objectives_lib
+from gan_jax import experiment
 from gan_jax import parallel
-from gan_jax import steps
+from gan_jax import run_dir
 from gan_jax import visualize
 from gan_jax.data import input_pipeline
-from gan_jax.state import GANState, create_gan_state
-
-FINAL_METRICS_FILE = "final_metrics.json"
 
 # Fixed stream indices under the config seed, so that adding a new consumer of
 # randomness never changes the numbers drawn by the existing ones.
 _INIT_STREAM, _TRAIN_STREAM, _EVAL_STREAM = 0, 1, 2
 
 
-def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
-                     num_updates: int) -> optax.GradientTransformation:
-    """Adam with a constant or linearly decaying learning rate."""
-    if schedule == "constant":
-        learning_rate = lr
-    elif schedule == "linear":
-        learning_rate = optax.linear_schedule(lr, 0.0, max(num_updates, 1))
-    else:
-        raise ValueError(f"Unknown learning-rate schedule {schedule!r}. Valid "
-                         "schedules: constant, linear. Set --config.optim.schedule.")
-    return optax.adam(learning_rate, b1=b1, b2=b2)
+def _check_labels(config: ml_collections.ConfigDict,
+                  source: input_pipeline.Source) -> None:
+    wanted = config.model.num_classes
+    if wanted and source.num_classes is None:
+        raise ValueError(
+            f"config.model.num_classes={wanted} asks for a conditional model, but "
+            f"the dataset {config.data.name!r} ({config.data.source}) has no class "
+            "labels. Set --config.model.num_classes=0 or use a labelled dataset.")
+    if wanted and wanted != source.num_classes:
+        raise ValueError(
+            f"config.model.num_classes={wanted} does not match the "
+            f"{source.num_classes} classes of the dataset {config.data.name!r}. Set "
+            f"--config.model.num_classes={source.num_classes}.")
 
 
-def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANState:
-    """A freshly initialised `GANState` for `config`."""
-    generator, discriminator = models.create(config.model, sample_shape)
-    optim, num_steps = config.optim, config.train.num_steps
-    return create_gan_state(
-        key, generator, discriminator,
-        latent_dim=config.model.latent_dim, sample_shape=sample_shape,
-        generator_tx=create_optimizer(optim.g_lr, optim.g_b1, optim.g_b2,
-                                      schedule=optim.schedule,
-                                      num_updates=num_steps),
-        discriminator_tx=create_optimizer(optim.d_lr, optim.d_b1, optim.d_b2,
-                                          schedule=optim.schedule,
-                                          num_updates=num_steps * optim.n_critic))
-
-
-def make_train_step(config: ml_collections.ConfigDict):
-    """`train_step(state, batch, key)` with the config's objectives bound."""
-    objectives = objectives_lib.create(config)
-    latent_dim = config.model.latent_dim
-    return functools.partial(
-        steps.train_step,
-        discriminator_step_fn=functools.partial(
-            steps.discriminator_step, objectives=objectives, latent_dim=latent_dim,
-            weight_clip=float(config.optim.d_weight_clip)),
-        generator_step_fn=functools.partial(
-            steps.generator_step, objectives=objectives, latent_dim=latent_dim,
-            ema_decay=float(config.optim.ema_decay)))
-
-
-def _check_config(config: ml_collections.ConfigDict) -> None:
-    if config.optim.n_critic < 1:
-        raise ValueError(f"config.optim.n_critic={config.optim.n_critic} must be at "
-                         "least 1 (discriminator updates per generator update).")
-    if not 0.0 <= config.optim.ema_decay < 1.0:
-        raise ValueError(f"config.optim.ema_decay={config.optim.ema_decay} must be in "
-                         "[0, 1); 0 disables the EMA.")
-    # Building the objectives validates the loss and penalty names and options.
-    objectives_lib.create(config)
+def _example_batch(dataset, batch_size: int, n_critic: int):
+    """Shapes and dtypes of one train-step batch, from the element spec."""
+    return {name: jax.ShapeDtypeStruct((n_critic, batch_size, *spec.shape),
+                                       spec.dtype.as_numpy_dtype)
+            for name, spec in dataset.element_spec.items()}
 
 
 def _raise_if_not_finite(scalars: dict[str, float], step: int) -> None:
@@ -106,7 +69,29 @@ def _write_evaluation(writer, workdir: epath.Path, result: evaluator.Evaluation,
     writer.write_images(step, {f"eval/{k}": v[None] for k, v in result.images.items()})
     if jax.process_index() == 0:
         for name, image in result.images.items():
-            visualize.save_png(image, workdir / "samples" / f"{name}_{step:07d}.png")
+            visualize.save_png(image, _samples_dir(workdir) / f"{name}_{step:07d}.png")
+
+
+def _samples_dir(workdir: epath.Path) -> epath.Path:
+    return workdir / run_dir.SAMPLES_DIR
+
+
+def _write_final_pictures(writer, workdir: epath.Path, state, key,
+                          config: ml_collections.ConfigDict, step: int) -> None:
+    """Image runs: the interpolation strips and a GIF of the grids over training.
+
+    The GIF is assembled from the PNG files on disk, so a resumed run's
+    animation includes the grids written before the interruption.
+    """
+    strips = evaluator.interpolation_strips(state, key, config)
+    writer.write_images(step, {"eval/interpolation": strips[None]})
+    if jax.process_index() == 0:
+        samples_dir = _samples_dir(workdir)
+        visualize.save_png(strips, samples_dir / f"interpolation_{step:07d}.png")
+        frames = [visualize.read_png(path)
+                  for path in sorted(samples_dir.glob("samples_*.png"))]
+        if frames:
+            visualize.save_gif(frames, samples_dir / "progress.gif")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -116,11 +101,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     Returns:
       The final evaluation metrics, also written to `<workdir>/final_metrics.json`.
     """
-    _check_config(config)
+    experiment.validate_config(config)
+    source = input_pipeline.load(config.data)
+    _check_labels(config, source)
+    dataset = source.dataset
+    if not config.model.num_classes and "label" in dataset.element_spec:
+        dataset = dataset.map(lambda example: {"x": example["x"]})
+    sample_shape = input_pipeline.sample_shape(dataset)
+
     workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if jax.process_index() == 0:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+        run_dir.write_config(workdir, config)
+        run_dir.write_data_spec(workdir, run_dir.DataSpec(
+            sample_shape, config.model.num_classes or None))
 
     root_key = jax.random.key(config.seed)
     init_key, train_key, eval_key = (jax.random.fold_in(root_key, i) for i in
@@ -129,9 +123,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
 
-    dataset = input_pipeline.load(config.data)
-    sample_shape = input_pipeline.sample_shape(dataset)
-    state = jax.device_put(create_state(config, sample_shape, init_key), replicated)
+    state = jax.device_put(experiment.create_state(config, sample_shape, init_key),
+                           replicated)
     manager = checkpoint.create_manager(
         workdir, save_every=config.train.checkpoint_every,
         max_to_keep=config.train.max_checkpoints)
@@ -144,12 +137,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         input_pipeline.train_batches(
             dataset, batch_size=config.data.batch_size,
             n_critic=config.optim.n_critic, seed=config.seed,
-            start_step=start_step, shuffle_buffer=config.data.shuffle_buffer),
+            start_step=start_step, shuffle_buffer=config.data.shuffle_buffer,
+            cache=config.data.cache),
         batch_sharding)
 
-    train_step = make_train_step(config)
-    example_batch = {"x": jax.ShapeDtypeStruct(
-        (config.optim.n_critic, config.data.batch_size, *sample_shape), jnp.float32)}
+    train_step = experiment.make_train_step(config)
+    example_batch = _example_batch(dataset, config.data.batch_size,
+                                   config.optim.n_critic)
     metric_names = jax.eval_shape(train_step, state, example_batch, train_key)[1]
     train_metrics_cls = clu_metrics.Collection.create(
         **{name: clu_metrics.Average.from_output(name) for name in metric_names})
@@ -203,9 +197,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         final_step = max(start_step, num_steps)
         result = evaluator.evaluate(state, eval_key, config, final_step)
         _write_evaluation(writer, workdir, result, final_step)
+        if config.data.source != "toy":
+            _write_final_pictures(writer, workdir, state, eval_key, config,
+                                  final_step)
     final = dict(result.scalars, step=float(final_step),
                  wall_seconds=time.time() - run_start)
     if jax.process_index() == 0:
-        (workdir / FINAL_METRICS_FILE).write_text(json.dumps(final, indent=2) + "\n")
+        (workdir / run_dir.FINAL_METRICS_FILE).write_text(
+            json.dumps(final, indent=2) + "\n")
     logging.info("Final metrics: %s", final)
     return final

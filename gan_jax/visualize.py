@@ -1,4 +1,4 @@
-"""Pictures of samples, as RGB arrays (for TensorBoard) and PNG files."""
+"""Pictures of samples: RGB arrays (for TensorBoard), PNG files and GIFs."""
 
 from etils import epath
 import matplotlib
@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")  # Headless: runs write files, they never open windows.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
+import PIL.Image
 
 
 def mixture_scatter(samples: np.ndarray, modes: np.ndarray, std: float, *,
@@ -41,3 +42,60 @@ def save_png(image: np.ndarray, path: epath.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         plt.imsave(f, image, format="png")
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] (the generator's range) to uint8 RGB, `(..., H, W, 3)`."""
+    images = np.asarray(images, np.float32)
+    pixels = np.clip(np.round((np.nan_to_num(images) + 1.0) * 127.5), 0, 255)
+    pixels = pixels.astype(np.uint8)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return pixels
+
+
+def image_grid(images: np.ndarray, num_rows: int, num_columns: int, *,
+               padding: int = 2, min_cell: int = 32) -> np.ndarray:
+    """Tiles `(num_rows * num_columns, H, W, C)` images in [-1, 1], row-major.
+
+    Cells smaller than `min_cell` pixels are enlarged by an integer factor
+    (nearest neighbour), so a grid of 28x28 digits stays legible on screen.
+
+    Returns:
+      A `(H', W', 3)` uint8 image with a gray border between cells.
+    """
+    if len(images) != num_rows * num_columns:
+        raise ValueError(f"A {num_rows}x{num_columns} grid needs "
+                         f"{num_rows * num_columns} images, got {len(images)}.")
+    pixels = to_uint8(images)
+    scale = max(1, -(-min_cell // max(pixels.shape[1:3])))
+    pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
+    height, width = pixels.shape[1:3]
+    grid = np.full((num_rows * (height + padding) + padding,
+                    num_columns * (width + padding) + padding, 3), 128, np.uint8)
+    for index, image in enumerate(pixels):
+        row, column = divmod(index, num_columns)
+        top = padding + row * (height + padding)
+        left = padding + column * (width + padding)
+        grid[top:top + height, left:left + width] = image
+    return grid
+
+
+def save_gif(frames: list[np.ndarray], path: epath.PathLike, *,
+             frame_ms: int = 400, last_frame_ms: int = 2000) -> None:
+    """Writes `(H, W, 3)` uint8 frames as a looping GIF; the last frame lingers."""
+    if not frames:
+        raise ValueError("save_gif needs at least one frame.")
+    path = epath.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [PIL.Image.fromarray(frame) for frame in frames]
+    durations = [frame_ms] * (len(images) - 1) + [last_frame_ms]
+    with path.open("wb") as f:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                       duration=durations, loop=0)
+
+
+def read_png(path: epath.PathLike) -> np.ndarray:
+    """A PNG file as a `(H, W, 3)` uint8 array."""
+    with epath.Path(path).open("rb") as f:
+        return np.asarray(PIL.Image.open(f).convert("RGB"))

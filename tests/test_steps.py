@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from gan_jax import defaults
+from gan_jax import experiment
 from gan_jax import objectives as objectives_lib
 from gan_jax import steps
-from gan_jax import train
 from gan_jax.state import apply_network
 
 SAMPLE_SHAPE = (2,)
@@ -29,7 +29,7 @@ def _config(**overrides):
 
 
 def _state(config, seed=0):
-    return train.create_state(config, SAMPLE_SHAPE, jax.random.key(seed))
+    return experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(seed))
 
 
 def _batch(config, seed=1):
@@ -45,7 +45,7 @@ def _leaves_close(a, b):
 def test_one_step_changes_both_networks_and_counts_updates():
     config = _config(**{"optim.n_critic": 3})
     state = _state(config)
-    step = jax.jit(train.make_train_step(config))
+    step = jax.jit(experiment.make_train_step(config))
     new_state, metrics = step(state, _batch(config), jax.random.key(2))
     assert int(new_state.step) == 1
     assert int(new_state.generator.step) == 1
@@ -61,22 +61,23 @@ def test_n_critic_step_equals_that_many_discriminator_steps_then_one_generator_s
     config = _config(**{"optim.n_critic": 3})
     objectives = objectives_lib.create(config)
     state, batch, key = _state(config), _batch(config), jax.random.key(5)
-    fused, _ = jax.jit(train.make_train_step(config))(state, batch, key)
+    fused, _ = jax.jit(experiment.make_train_step(config))(state, batch, key)
 
     step_key = jax.random.fold_in(key, 0)  # fold_in(key, state.step) at step 0.
     critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), 3)
     manual = state
     for i in range(3):
-        manual, _ = steps.discriminator_step(manual, batch["x"][i], critic_keys[i],
+        minibatch = jax.tree.map(lambda leaf: leaf[i], batch)
+        manual, _ = steps.discriminator_step(manual, minibatch, critic_keys[i],
                                              objectives=objectives, latent_dim=4)
-    manual, _ = steps.generator_step(manual, batch["x"][-1],
+    manual, _ = steps.generator_step(manual, {"x": batch["x"][-1]},
                                      jax.random.fold_in(step_key, 1),
                                      objectives=objectives, latent_dim=4,
                                      ema_decay=config.optim.ema_decay)
     assert _leaves_close(fused.discriminator.params, manual.discriminator.params)
     assert _leaves_close(fused.generator.params, manual.generator.params)
     # And it is not the same as doing a single critic update.
-    once, _ = steps.discriminator_step(state, batch["x"][0], critic_keys[0],
+    once, _ = steps.discriminator_step(state, {"x": batch["x"][0]}, critic_keys[0],
                                        objectives=objectives, latent_dim=4)
     assert not _leaves_close(fused.discriminator.params, once.discriminator.params)
 
@@ -115,7 +116,7 @@ def test_ema_follows_its_formula():
     decay = 0.9
     config = _config(**{"optim.ema_decay": decay})
     state = _state(config)
-    new_state, _ = jax.jit(train.make_train_step(config))(
+    new_state, _ = jax.jit(experiment.make_train_step(config))(
         state, _batch(config), jax.random.key(0))
     expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p,
                             state.ema_params, new_state.generator.params)
@@ -125,7 +126,7 @@ def test_ema_follows_its_formula():
 
 def test_weight_clipping_bounds_discriminator_params():
     config = _config(**{"optim.d_weight_clip": 0.01, "loss.name": "wasserstein"})
-    new_state, _ = jax.jit(train.make_train_step(config))(
+    new_state, _ = jax.jit(experiment.make_train_step(config))(
         _state(config), _batch(config), jax.random.key(0))
     leaves = jax.tree.leaves(new_state.discriminator.params)
     assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= 0.01 + 1e-9
@@ -134,7 +135,7 @@ def test_weight_clipping_bounds_discriminator_params():
 def test_same_key_same_result_and_step_changes_the_draw():
     config = _config()
     state, batch = _state(config), _batch(config)
-    step = jax.jit(train.make_train_step(config))
+    step = jax.jit(experiment.make_train_step(config))
     a, _ = step(state, batch, jax.random.key(7))
     b, _ = step(state, batch, jax.random.key(7))
     assert all(np.array_equal(x, y) for x, y in

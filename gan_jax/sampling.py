@@ -1,0 +1,124 @@
+"""Drawing samples from a generator: batches, fixed grids and interpolations.
+
+Samples always come from the EMA weights in inference mode (BatchNorm uses its
+running statistics), the generator a user would ship. Every draw is a pure
+function of an explicit key, so the same key gives the same pictures: the
+fixed-noise grid of each evaluation shows the same latents as training moves.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import steps
+from gan_jax.state import GANState, apply_network
+
+GRID_COLUMNS = 10  # Columns of a class-conditional grid: one latent each.
+UNCONDITIONAL_GRID = 8  # An unconditional grid is 8 x 8.
+
+
+class GridInputs(NamedTuple):
+    """Latents (and labels) laid out row-major as a `num_rows x num_columns` grid."""
+    latents: jax.Array
+    labels: jax.Array | None
+    num_rows: int
+    num_columns: int
+
+
+@jax.jit
+def generate_from(state: GANState, latents: jax.Array,
+                  labels: jax.Array | None = None) -> jax.Array:
+    """The EMA generator's samples for given latents (and labels)."""
+    samples, _ = apply_network(state.generator, state.ema_params, latents,
+                               labels=labels, train=False)
+    return samples
+
+
+def balanced_labels(num: int, num_classes: int) -> np.ndarray:
+    """`0, 1, ..., num_classes - 1, 0, 1, ...`: every class equally often."""
+    return np.arange(num, dtype=np.int32) % num_classes
+
+
+def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
+             batch_size: int, labels: np.ndarray | None = None) -> np.ndarray:
+    """`num` samples gathered on the host, generated `batch_size` at a time.
+
+    Args:
+      state: the trained state (its EMA generator is used).
+      key: batch `i` uses the latents of `fold_in(key, i)`.
+      num: number of samples.
+      latent_dim: size of z.
+      batch_size: samples per generator call.
+      labels: `(num,)` int class labels for a conditional generator, else None.
+    """
+    batches = []
+    for i, start in enumerate(range(0, num, batch_size)):
+        size = min(batch_size, num - start)
+        latents = steps.sample_latents(jax.random.fold_in(key, i), batch_size,
+                                       latent_dim)
+        batch_labels = None
+        if labels is not None:
+            # Pad the last batch to `batch_size` so one compiled shape serves all.
+            batch_labels = np.resize(labels[start:start + size], batch_size)
+        batches.append(generate_from(state, latents, batch_labels)[:size])
+    return np.concatenate(jax.device_get(batches))
+
+
+def grid_inputs(key: jax.Array, latent_dim: int, num_classes: int) -> GridInputs:
+    """Fixed inputs of a sample grid.
+
+    Unconditional: 8 x 8 independent latents. Conditional: one row per class
+    and `GRID_COLUMNS` latents shared by every row, so a column shows one
+    latent ("style") drawn as each class.
+    """
+    if not num_classes:
+        latents = steps.sample_latents(key, UNCONDITIONAL_GRID ** 2, latent_dim)
+        return GridInputs(latents, None, UNCONDITIONAL_GRID, UNCONDITIONAL_GRID)
+    column_latents = steps.sample_latents(key, GRID_COLUMNS, latent_dim)
+    latents = jnp.tile(column_latents, (num_classes, 1))
+    labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), GRID_COLUMNS)
+    return GridInputs(latents, labels, num_classes, GRID_COLUMNS)
+
+
+def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between latents (White 2016, "Sampling Generative
+    Networks"): stays on the shell where Gaussian latents live, unlike a
+    straight line whose midpoint has an atypically small norm.
+
+    Args:
+      z0, z1: `(d,)` end points.
+      t: `(n,)` positions in [0, 1].
+
+    Returns:
+      `(n, d)` latents; `t = 0` gives `z0` and `t = 1` gives `z1`.
+    """
+    t = jnp.asarray(t, jnp.float32)[:, None]
+    unit0 = z0 / jnp.linalg.norm(z0)
+    unit1 = z1 / jnp.linalg.norm(z1)
+    omega = jnp.arccos(jnp.clip(jnp.dot(unit0, unit1), -1.0, 1.0))
+    sin_omega = jnp.sin(omega)
+    # Nearly parallel end points: the slerp weights tend to the linear ones.
+    safe_sin = jnp.where(sin_omega > 1e-6, sin_omega, 1.0)
+    spherical = (jnp.sin((1.0 - t) * omega) * z0 + jnp.sin(t * omega) * z1) / safe_sin
+    linear = (1.0 - t) * z0 + t * z1
+    return jnp.where(sin_omega > 1e-6, spherical, linear)
+
+
+def interpolation_inputs(key: jax.Array, *, latent_dim: int, num_classes: int,
+                         num_rows: int = 4, num_steps: int = 10) -> GridInputs:
+    """`num_rows` strips of `num_steps` latents, each a slerp between two z.
+
+    For a conditional generator row `i` keeps class `i mod num_classes`, so a
+    strip changes style, not identity.
+    """
+    ends = steps.sample_latents(key, 2 * num_rows, latent_dim)
+    t = jnp.linspace(0.0, 1.0, num_steps)
+    latents = jnp.concatenate([slerp(ends[2 * r], ends[2 * r + 1], t)
+                               for r in range(num_rows)])
+    labels = None
+    if num_classes:
+        labels = jnp.repeat(jnp.arange(num_rows, dtype=jnp.int32) % num_classes,
+                            num_steps)
+    return GridInputs(latents, labels, num_rows, num_steps)
