@@ -18,7 +18,7 @@ def get_config(variant: str = ""):
     config.model.num_classes = 10
     config.model.d_conditioning = "projection"
     config.model.g_channels = config.model.d_channels = 32
-    config.train.num_steps = 5_000
+    config.train.num_steps = 3_000
     if "offline" in variants:
         defaults.use_offline_mnist(config)
     if "tiny" in variants:

@@ -5,7 +5,7 @@
 Variants (combine with commas): `:offline` reads the MNIST IDX files in
 `../shared/data/mnist` instead of TFDS `mnist`; `:tiny` is a smoke test.
 Widths 32 (not the paper's 64/128) keep a few thousand steps to minutes on a
-laptop CPU; digits are recognisable after about 2,000 steps.
+laptop CPU.
 """
 
 from gan_jax import defaults
@@ -16,7 +16,7 @@ def get_config(variant: str = ""):
                                        "configs/dcgan_mnist.py")
     config = defaults.image_config()
     config.model.g_channels = config.model.d_channels = 32
-    config.train.num_steps = 5_000
+    config.train.num_steps = 3_000
     if "offline" in variants:
         defaults.use_offline_mnist(config)
     if "tiny" in variants:
