@@ -1,0 +1,101 @@
+"""Networks that turn images into the feature arrays the metrics take.
+
+`create(name, path)` returns a `FeatureExtractor` by name:
+
+    mnist_classifier: the project's MNIST classifier (28x28 grey images; RGB
+        images are read channel by channel, for Stacked MNIST)
+    inception: InceptionV3 of the standard FID code (any image size)
+
+Each gives `features` (for FID, KID, precision/recall, density/coverage) and
+`probabilities` (for the Inception Score) of `(B, H, W, C)` images in [-1, 1].
+"""
+
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.metrics.features import inception_v3
+from gan_jax.metrics.features import mnist_classifier
+
+
+class FeatureExtractor(NamedTuple):
+    name: str
+    # images -> {"features": (B, d), "probabilities": (B, K), and for RGB input
+    # to the MNIST classifier "channel_digits": (B, 3)}.
+    fn: Callable[[jax.Array], dict[str, jax.Array]]
+    batch_size: int
+
+
+def _mnist_classifier(path: str) -> FeatureExtractor:
+    classify = mnist_classifier.load(path).feature_fn()
+
+    def extract(images):
+        if images.shape[-1] == 1:
+            outputs = classify(images)
+            return {"features": outputs["features"],
+                    "probabilities": outputs["probabilities"]}
+        # Stacked MNIST: one digit per channel; features are concatenated.
+        per_channel = [classify(images[..., c:c + 1]) for c in range(images.shape[-1])]
+        return {
+            "features": jnp.concatenate([o["features"] for o in per_channel], -1),
+            "probabilities": per_channel[0]["probabilities"],
+            "channel_digits": jnp.stack(
+                [jnp.argmax(o["probabilities"], -1) for o in per_channel], -1),
+        }
+
+    return FeatureExtractor("mnist_classifier", extract, batch_size=500)
+
+
+def _inception(path: str) -> FeatureExtractor:
+    apply = inception_v3.make_feature_fn(inception_v3.load_params(path))
+
+    def extract(images):
+        outputs = apply(images)
+        return {"features": outputs["pool"],
+                "probabilities": jax.nn.softmax(outputs["logits"], axis=-1)}
+
+    return FeatureExtractor("inception", extract, batch_size=100)
+
+
+EXTRACTORS: dict[str, Callable[[str], FeatureExtractor]] = {
+    "mnist_classifier": _mnist_classifier,
+    "inception": _inception,
+}
+
+
+def create(name: str, path: str) -> FeatureExtractor:
+    """The extractor `name` with its weights from `path`.
+
+    Raises:
+      ValueError: unknown `name`, listing the valid ones.
+      FileNotFoundError: no weights at `path`, saying how to make them.
+    """
+    if name not in EXTRACTORS:
+        raise ValueError(f"Unknown feature extractor {name!r}. Valid: "
+                         f"{', '.join(sorted(EXTRACTORS))}, or none. Set "
+                         "--config.eval.features.")
+    return EXTRACTORS[name](path)
+
+
+def extract_all(extractor: FeatureExtractor,
+                batches: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
+    """Runs `extractor` over image batches of any sizes, gathering on the host.
+
+    Every batch is padded to `extractor.batch_size`, so one compiled shape
+    serves all of them.
+    """
+    gathered: dict[str, list[np.ndarray]] = {}
+    size = extractor.batch_size
+    for images in batches:
+        for start in range(0, len(images), size):
+            chunk = np.asarray(images[start:start + size], np.float32)
+            padded = np.resize(chunk, (size, *chunk.shape[1:]))
+            outputs = jax.device_get(extractor.fn(padded))
+            for name, value in outputs.items():
+                gathered.setdefault(name, []).append(np.asarray(value)[:len(chunk)])
+    if not gathered:
+        raise ValueError("No images to extract features from.")
+    return {name: np.concatenate(parts) for name, parts in gathered.items()}
