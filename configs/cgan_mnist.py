@@ -15,6 +15,7 @@ def get_config(variant: str = ""):
     variants = defaults.parse_variants(variant, ("offline", "tiny"),
                                        "configs/cgan_mnist.py")
     config = defaults.image_config()
+    defaults.use_mnist_metrics(config)
     config.model.num_classes = 10
     config.model.d_conditioning = "projection"
     config.model.g_channels = config.model.d_channels = 32

@@ -15,6 +15,7 @@ def get_config(variant: str = ""):
     variants = defaults.parse_variants(variant, ("offline", "tiny"),
                                        "configs/dcgan_mnist.py")
     config = defaults.image_config()
+    defaults.use_mnist_metrics(config)
     config.model.g_channels = config.model.d_channels = 32
     config.train.num_steps = 3_000
     if "offline" in variants:

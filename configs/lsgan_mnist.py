@@ -12,6 +12,7 @@ def get_config(variant: str = ""):
     variants = defaults.parse_variants(variant, ("offline", "tiny"),
                                        "configs/lsgan_mnist.py")
     config = defaults.image_config()
+    defaults.use_mnist_metrics(config)
     config.model.g_channels = config.model.d_channels = 32
     config.loss.name = "least_squares"
     config.train.num_steps = 5_000

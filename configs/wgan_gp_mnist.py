@@ -15,6 +15,7 @@ def get_config(variant: str = ""):
     variants = defaults.parse_variants(variant, ("offline", "tiny"),
                                        "configs/wgan_gp_mnist.py")
     config = defaults.image_config()
+    defaults.use_mnist_metrics(config)
     config.model.g_channels = config.model.d_channels = 32
     config.model.d_norm = "layer"
     config.loss.name = "wasserstein"

@@ -98,10 +98,25 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.max_checkpoints = 3
 
     config.eval = ml_collections.ConfigDict()
+    # Generated samples per evaluation (and, for images, real images they are
+    # compared with: the first num_samples of the training split).
     config.eval.num_samples = 2_500
-    config.eval.batch_size = 2_500
+    config.eval.batch_size = 2_500  # Samples per generator call.
+    # Images: the network whose features the metrics compare, none |
+    # mnist_classifier (a directory from `python -m gan_jax.train_classifier`)
+    # | inception (the FID InceptionV3 .npz, see README); its weights are read
+    # from `feature_path`. Missing weights turn the metrics off with a warning.
+    config.eval.features = "none"
+    config.eval.feature_path = config_dict.placeholder(str)
+    # See gan_jax.metrics.suite.METRICS.
+    config.eval.metrics = ("fid", "kid", "is", "precision_recall",
+                           "density_coverage")  # stacked_mnist too for Stacked MNIST.
     return config
 
+
+# Default weight locations, relative to the repository root (README).
+MNIST_CLASSIFIER_DIR = "classifiers/mnist"
+INCEPTION_WEIGHTS = "weights/pt_inception-2015-12-05.npz"
 
 # The real MNIST test split beside a checkout of this repository (relative to
 # the repository root, where the commands in the README run).
@@ -129,7 +144,19 @@ def image_config() -> ml_collections.ConfigDict:
     config.train.log_every = 100
     config.train.eval_every = 500
     config.train.checkpoint_every = 1_000
+    # Inception features, 50,000 samples: the literature's CIFAR-10 protocol.
+    config.eval.features = "inception"
+    config.eval.feature_path = INCEPTION_WEIGHTS
+    config.eval.num_samples = 50_000
+    config.eval.batch_size = 500
     return config
+
+
+def use_mnist_metrics(config: ml_collections.ConfigDict) -> None:
+    """MNIST-size runs: classifier features, 10,000 samples per evaluation."""
+    config.eval.features = "mnist_classifier"
+    config.eval.feature_path = MNIST_CLASSIFIER_DIR
+    config.eval.num_samples = 10_000
 
 
 def use_offline_mnist(config: ml_collections.ConfigDict) -> None:
@@ -154,6 +181,7 @@ def make_tiny(config: ml_collections.ConfigDict) -> None:
     config.train.eval_every = 2
     config.train.checkpoint_every = 2
     config.eval.num_samples = config.eval.batch_size = 100
+    config.eval.features = "none"
 
 
 def parse_variants(variant: str, valid: tuple[str, ...], config_file: str) -> set[str]:

@@ -3,20 +3,83 @@
 Samples come from the EMA generator in inference mode. For the 2-D mixtures:
 mode coverage and a scatter plot. For images: a grid from a fixed batch of
 latents (one row per class for conditional models), so successive grids show
-the same latents as training goes on.
+the same latents as training goes on, and, with a feature extractor
+(`config.eval.features`), FID, KID, IS, precision/recall and density/coverage
+of `config.eval.num_samples` samples against as many real images.
 """
 
 from typing import NamedTuple
 
+from absl import logging
 import jax
 import ml_collections
 import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from gan_jax import sampling
 from gan_jax import visualize
 from gan_jax.data import toy_mixtures
+from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import mode_coverage
+from gan_jax.metrics import suite
 from gan_jax.state import GANState
+
+
+class ImageReference(NamedTuple):
+    """The feature extractor and the features of the real images."""
+    extractor: features_lib.FeatureExtractor
+    real: dict[str, np.ndarray]
+
+
+def real_image_batches(dataset: tf.data.Dataset, num: int,
+                       batch_size: int = 500):
+    """The first `num` images of `dataset` (in stored order), in host batches."""
+    for batch in tfds.as_numpy(dataset.take(num).batch(batch_size)):
+        yield batch["x"]
+
+
+def load_extractor(eval_config: ml_collections.ConfigDict
+                   ) -> features_lib.FeatureExtractor | None:
+    """The configured extractor, or None (with a warning saying how to get its
+    weights) when it is off or its weights are missing: a run without metrics
+    still trains and draws its grids."""
+    if eval_config.features == "none":
+        return None
+    try:
+        return features_lib.create(eval_config.features, eval_config.feature_path)
+    except FileNotFoundError as error:
+        logging.warning("Sample-quality metrics are off for this run: %s", error)
+        return None
+
+
+def prepare_reference(config: ml_collections.ConfigDict,
+                      dataset: tf.data.Dataset) -> ImageReference | None:
+    """Features of the first `config.eval.num_samples` real images, once per run."""
+    extractor = load_extractor(config.eval)
+    if extractor is None:
+        return None
+    real = features_lib.extract_all(
+        extractor, real_image_batches(dataset, config.eval.num_samples))
+    if len(real["features"]) < 2:
+        raise ValueError("The dataset has fewer than 2 images to compare with.")
+    return ImageReference(extractor, real)
+
+
+def image_metrics(state: GANState, key: jax.Array,
+                  config: ml_collections.ConfigDict,
+                  reference: ImageReference) -> dict[str, float]:
+    """Sample-quality metrics of the EMA generator against `reference`."""
+    num = config.eval.num_samples
+    labels = None
+    if config.model.num_classes:
+        labels = sampling.balanced_labels(num, config.model.num_classes)
+    sample_key, kid_key = jax.random.split(key)
+    fake = features_lib.extract_all(reference.extractor, sampling.generate_batches(
+        state, sample_key, num, latent_dim=config.model.latent_dim,
+        batch_size=min(config.eval.batch_size, num), labels=labels))
+    return suite.compute(reference.real, fake, metrics=tuple(config.eval.metrics),
+                         key=kid_key)
 
 
 class Evaluation(NamedTuple):
@@ -62,8 +125,16 @@ def interpolation_strips(state: GANState, key: jax.Array,
 
 
 def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
-             step: int) -> Evaluation:
-    """Measures and draws the generator of `state` at `step`."""
+             step: int, reference: ImageReference | None = None) -> Evaluation:
+    """Measures and draws the generator of `state` at `step`.
+
+    Image metrics need the `reference` from `prepare_reference`; without one,
+    an image evaluation only draws the sample grid.
+    """
     if config.data.source == "toy":
         return _evaluate_mixture(state, key, config, step)
-    return Evaluation(scalars={}, images={"samples": sample_grid(state, key, config)})
+    scalars = {}
+    if reference is not None:
+        scalars = image_metrics(state, jax.random.fold_in(key, 1), config, reference)
+    return Evaluation(scalars=scalars,
+                      images={"samples": sample_grid(state, key, config)})

@@ -12,6 +12,8 @@ import optax
 from gan_jax import models
 from gan_jax import objectives as objectives_lib
 from gan_jax import steps
+from gan_jax.metrics import features
+from gan_jax.metrics import suite
 from gan_jax.state import GANState, create_gan_state
 
 
@@ -26,6 +28,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if config.model.name not in models.MODELS:
         raise ValueError(f"Unknown model {config.model.name!r}. Valid models: "
                          f"{', '.join(sorted(models.MODELS))}. Set --config.model.name.")
+    if config.eval.features != "none" and config.eval.features not in features.EXTRACTORS:
+        raise ValueError(f"Unknown feature extractor {config.eval.features!r}. "
+                         f"Valid: none, {', '.join(sorted(features.EXTRACTORS))}. "
+                         "Set --config.eval.features.")
+    suite.check_metrics(config.eval.metrics)
     # Building the objectives validates the loss and penalty names and options.
     objectives_lib.create(config)
 

@@ -6,6 +6,7 @@ function of an explicit key, so the same key gives the same pictures: the
 fixed-noise grid of each evaluation shows the same latents as training moves.
 """
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import jax
@@ -41,9 +42,11 @@ def balanced_labels(num: int, num_classes: int) -> np.ndarray:
     return np.arange(num, dtype=np.int32) % num_classes
 
 
-def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
-             batch_size: int, labels: np.ndarray | None = None) -> np.ndarray:
-    """`num` samples gathered on the host, generated `batch_size` at a time.
+def generate_batches(state: GANState, key: jax.Array, num: int, *,
+                     latent_dim: int, batch_size: int,
+                     labels: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Yields `num` samples as host arrays of at most `batch_size`, so that
+    evaluating 50,000 samples never holds them all in memory.
 
     Args:
       state: the trained state (its EMA generator is used).
@@ -53,7 +56,6 @@ def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
       batch_size: samples per generator call.
       labels: `(num,)` int class labels for a conditional generator, else None.
     """
-    batches = []
     for i, start in enumerate(range(0, num, batch_size)):
         size = min(batch_size, num - start)
         latents = steps.sample_latents(jax.random.fold_in(key, i), batch_size,
@@ -62,8 +64,16 @@ def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
         if labels is not None:
             # Pad the last batch to `batch_size` so one compiled shape serves all.
             batch_labels = np.resize(labels[start:start + size], batch_size)
-        batches.append(generate_from(state, latents, batch_labels)[:size])
-    return np.concatenate(jax.device_get(batches))
+        yield np.asarray(jax.device_get(
+            generate_from(state, latents, batch_labels)))[:size]
+
+
+def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
+             batch_size: int, labels: np.ndarray | None = None) -> np.ndarray:
+    """`num` samples gathered on the host (see `generate_batches`)."""
+    return np.concatenate(list(generate_batches(
+        state, key, num, latent_dim=latent_dim, batch_size=batch_size,
+        labels=labels)))
 
 
 def grid_inputs(key: jax.Array, latent_dim: int, num_classes: int) -> GridInputs:

@@ -141,6 +141,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             cache=config.data.cache),
         batch_sharding)
 
+    reference = None
+    if config.data.source != "toy":
+        reference = evaluator.prepare_reference(config, dataset)
+
     train_step = experiment.make_train_step(config)
     example_batch = _example_batch(dataset, config.data.batch_size,
                                    config.optim.n_critic)
@@ -187,15 +191,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                 writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
                 accumulated = jax.device_put(train_metrics_cls.empty(), replicated)
             if step % config.train.eval_every == 0 and not last:
-                _write_evaluation(writer, workdir,
-                                  evaluator.evaluate(state, eval_key, config, step),
-                                  step)
+                _write_evaluation(
+                    writer, workdir,
+                    evaluator.evaluate(state, eval_key, config, step, reference),
+                    step)
             if save_due:
                 checkpoint.save(manager, step, state, force=last)
         manager.wait_until_finished()
 
         final_step = max(start_step, num_steps)
-        result = evaluator.evaluate(state, eval_key, config, final_step)
+        result = evaluator.evaluate(state, eval_key, config, final_step, reference)
         _write_evaluation(writer, workdir, result, final_step)
         if config.data.source != "toy":
             _write_final_pictures(writer, workdir, state, eval_key, config,

@@ -1,0 +1,174 @@
+"""Sample-quality metrics of a trained run (or of a folder of images).
+
+    python -m gan_jax.evaluate --workdir=runs/dcgan_mnist
+    python -m gan_jax.evaluate --workdir=runs/dcgan_mnist --num_samples=2000
+    python -m gan_jax.evaluate --workdir=runs/dcgan_mnist --images=samples/
+
+Compares `--num_samples` images from the newest checkpoint's EMA generator (or
+the PNG/JPEG files in `--images`) with as many images of the run's training
+data, in the features of the run's extractor (`config.eval.features`): FID,
+KID, IS, precision/recall, density/coverage. Also a memorisation check: a
+figure of generated samples beside their nearest training images in feature
+space and, with `--held_out_split`, the mean nearest-neighbour distance of
+generated and of held-out real images to the training images. Prints a table
+and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`.
+"""
+
+import json
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from etils import epath
+import jax
+import numpy as np
+import PIL.Image
+
+from gan_jax import cli
+from gan_jax import evaluator
+from gan_jax import run_dir
+from gan_jax import sampling
+from gan_jax import visualize
+from gan_jax.data import image_folder
+from gan_jax.data import input_pipeline
+from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import memorization
+from gan_jax.metrics import suite
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", None, "Generated (and real) images to compare; default: the "
+    "run's config.eval.num_samples.", lower_bound=2)
+_IMAGES = flags.DEFINE_string(
+    "images", None, "Evaluate the image files in this folder instead of the "
+    "run's generator (e.g. the output of gan_jax.sample).")
+_HELD_OUT_SPLIT = flags.DEFINE_string(
+    "held_out_split", None, "A split of the run's dataset it did not train on "
+    "(e.g. test), for the memorisation distances.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents and KID subsets.")
+_FEATURES = flags.DEFINE_string(
+    "features", None, "Feature network (mnist_classifier | inception); default: "
+    "the run's config.eval.features.")
+_FEATURE_PATH = flags.DEFINE_string(
+    "feature_path", None, "Its weights; default: the run's config.eval.feature_path.")
+flags.mark_flags_as_required(["workdir"])
+
+_NEIGHBOURS, _QUERIES = 5, 8
+
+
+def read_images(folder: epath.PathLike, sample_shape) -> np.ndarray:
+    """The image files of `folder` (sorted) of the run's `sample_shape`, in [-1, 1].
+
+    Files of another size (such as the `grid.png` that `gan_jax.sample`
+    writes beside its images) are skipped with a warning naming them.
+    """
+    paths = sorted(path for path in epath.Path(folder).iterdir()
+                   if path.suffix.lower() in image_folder.EXTENSIONS)
+    mode = "L" if sample_shape[-1] == 1 else "RGB"
+    images, skipped = [], []
+    for path in paths:
+        with path.open("rb") as f:
+            image = np.asarray(PIL.Image.open(f).convert(mode), np.float32)
+        image = image.reshape(image.shape[0], image.shape[1], -1)
+        if image.shape == tuple(sample_shape):
+            images.append(image / 127.5 - 1.0)
+        else:
+            skipped.append(path.name)
+    if skipped:
+        logging.warning("Skipped %d file(s) that are not %s images: %s",
+                        len(skipped), tuple(sample_shape), ", ".join(skipped[:5]))
+    if not images:
+        raise ValueError(f"No {tuple(sample_shape)} images "
+                         f"({', '.join(image_folder.EXTENSIONS)}) in {folder}.")
+    return np.stack(images)
+
+
+def memorization_figure(fake_images, fake_features, real_images, real_features):
+    """Each row: a generated sample, then its nearest training images (in
+    feature space): near-copies would show a memorising generator."""
+    distances = np.stack([np.sum((real_features - f) ** 2, axis=1)
+                          for f in fake_features[:_QUERIES]])
+    nearest = np.argsort(distances, axis=1)[:, :_NEIGHBOURS]
+    rows = [np.concatenate([fake_images[i:i + 1], real_images[nearest[i]]])
+            for i in range(len(nearest))]
+    return visualize.image_grid(np.concatenate(rows), len(rows), 1 + _NEIGHBOURS)
+
+
+def print_table(scalars: dict[str, float], title: str) -> None:
+    width = max(len(name) for name in scalars)
+    print(title)
+    for name, value in scalars.items():
+        print(f"  {name:<{width}}  {value:.6g}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    cli.quiet_library_logs()
+    workdir = epath.Path(_WORKDIR.value)
+    try:
+        run = run_dir.restore_trained(workdir)
+        eval_config = run.config.eval
+        feature_name = _FEATURES.value or eval_config.get("features", "none")
+        if feature_name == "none":
+            raise ValueError(
+                "This run has no feature network (config.eval.features=none). "
+                "Pass --features=mnist_classifier --feature_path=classifiers/mnist "
+                "or --features=inception --feature_path=weights/"
+                "pt_inception-2015-12-05.npz.")
+        extractor = features_lib.create(
+            feature_name, _FEATURE_PATH.value or eval_config.get("feature_path"))
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    config = run.config
+    num = _NUM_SAMPLES.value or config.eval.num_samples
+    dataset = input_pipeline.load(config.data).dataset
+    real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
+    real = features_lib.extract_all(extractor, [real_images])
+
+    key = jax.random.key(_SEED.value)
+    if _IMAGES.value:
+        try:
+            fake_images = read_images(_IMAGES.value, run.data_spec.sample_shape)
+        except (FileNotFoundError, ValueError) as error:
+            sys.exit(f"error: {error}")
+        source = _IMAGES.value
+    else:
+        labels = None
+        if config.model.num_classes:
+            labels = sampling.balanced_labels(num, config.model.num_classes)
+        fake_images = sampling.generate(
+            run.state, jax.random.fold_in(key, 0), num,
+            latent_dim=config.model.latent_dim,
+            batch_size=min(config.eval.batch_size, num), labels=labels)
+        source = f"{workdir} step {run.step}"
+    fake = features_lib.extract_all(extractor, [fake_images])
+    scalars = suite.compute(real, fake, metrics=tuple(config.eval.get(
+                                "metrics", suite.DEFAULT_METRICS)),
+                            key=jax.random.fold_in(key, 1))
+
+    if _HELD_OUT_SPLIT.value:
+        held_out_config = config.data.copy_and_resolve_references()
+        held_out_config.split = _HELD_OUT_SPLIT.value
+        held_out = features_lib.extract_all(extractor, evaluator.real_image_batches(
+            input_pipeline.load(held_out_config).dataset, num))
+        scalars.update({f"memorization_{k}": v for k, v in
+                        memorization.memorization_gap(
+                            fake["features"], real["features"],
+                            held_out["features"]).items()})
+    figure = memorization_figure(fake_images, fake["features"], real_images,
+                                 real["features"])
+    visualize.save_png(figure, workdir / f"memorization_{run.step:07d}.png")
+
+    report = dict(scalars, step=run.step, num_generated=len(fake_images),
+                  num_real=len(real_images), source=source,
+                  features=extractor.name)
+    (workdir / f"evaluation_{run.step:07d}.json").write_text(
+        json.dumps(report, indent=2) + "\n")
+    print_table(scalars, f"{source}: {len(fake_images)} generated vs "
+                f"{len(real_images)} real images, {extractor.name} features")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,146 @@
+"""Image metrics in training and in `gan_jax.evaluate`, end to end."""
+
+import gzip
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import defaults
+from gan_jax import evaluator
+from gan_jax import train
+from gan_jax import train_classifier
+from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import suite
+from gan_jax.metrics.features import classifier_training
+from gan_jax.metrics.features import mnist_classifier
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+IMAGE_METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std",
+                 "precision", "recall", "density", "coverage")
+
+
+def _write_idx(folder, num=600):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    labels = (np.arange(num) % 10).astype(np.uint8)
+    images = rng.integers(0, 30, (num, 28, 28)).astype(np.uint8)
+    for image, label in zip(images, labels):
+        row, column = 2 + 9 * (label // 4), 2 + 7 * (label % 4)
+        image[row:row + 5, column:column + 5] = 255
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(np.array([0x803, num, 28, 28], ">i4").tobytes() + images.tobytes())
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(np.array([0x801, num], ">i4").tobytes() + labels.tobytes())
+
+
+@pytest.fixture(scope="module")
+def mnist_like(tmp_path_factory):
+    """A small IDX dataset and a classifier trained on it."""
+    root = tmp_path_factory.mktemp("mnist_like")
+    _write_idx(root / "idx")
+    train_config, test_config = train_classifier.data_configs(
+        True, str(root / "idx"), str(root / "tfds"))
+    train_config.split, test_config.split = "test[:200]", "test[200:300]"
+    result = classifier_training.fit(train_config, test_config, num_steps=60,
+                                     batch_size=32, learning_rate=3e-3)
+    mnist_classifier.save(root / "clf", result.params, {"test_accuracy": 0.0})
+    return root
+
+
+def _tiny_cgan(root, workdir_num_samples=64):
+    config = defaults.image_config()
+    defaults.use_mnist_metrics(config)
+    defaults.use_offline_mnist(config)
+    defaults.make_tiny(config)
+    config.model.num_classes = 10
+    config.data.path = str(root / "idx")
+    config.data.data_dir = str(root / "tfds")
+    config.eval.features = "mnist_classifier"
+    config.eval.feature_path = str(root / "clf")
+    config.eval.num_samples = workdir_num_samples
+    config.eval.batch_size = 32
+    return config
+
+
+def test_training_reports_every_image_metric(mnist_like, tmp_path):
+    final = train.train_and_evaluate(_tiny_cgan(mnist_like), tmp_path / "run")
+    for name in IMAGE_METRICS:
+        assert np.isfinite(final[name]), name
+    assert 0 <= final["precision"] <= 1 and 0 <= final["coverage"] <= 1
+    assert 1 <= final["inception_score"] <= 10
+    on_disk = json.loads((tmp_path / "run" / "final_metrics.json").read_text())
+    assert on_disk["fid"] == pytest.approx(final["fid"])
+
+
+def test_missing_feature_weights_turn_metrics_off_with_a_warning(mnist_like, tmp_path):
+    config = _tiny_cgan(mnist_like)
+    config.eval.feature_path = str(tmp_path / "no_classifier")
+    final = train.train_and_evaluate(config, tmp_path / "run")
+    assert "fid" not in final and final["step"] == config.train.num_steps
+
+
+def test_unknown_metric_or_extractor_fails_before_training(mnist_like, tmp_path):
+    config = _tiny_cgan(mnist_like)
+    config.eval.metrics = ("fid", "fld")
+    with pytest.raises(ValueError, match="Valid metrics: fid, kid"):
+        train.train_and_evaluate(config, tmp_path / "run")
+    config = _tiny_cgan(mnist_like)
+    config.eval.features = "vgg"
+    with pytest.raises(ValueError, match="Valid: none, inception, mnist_classifier"):
+        train.train_and_evaluate(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_fid_ranks_real_halves_below_noise(mnist_like):
+    """Real-vs-real is far below real-vs-noise in the classifier's features."""
+    extractor = features_lib.create("mnist_classifier", str(mnist_like / "clf"))
+    config = _tiny_cgan(mnist_like)
+    from gan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+    images = np.concatenate(list(evaluator.real_image_batches(
+        input_pipeline.load(config.data).dataset, 600)))
+    real = features_lib.extract_all(extractor, [images])
+    noise = features_lib.extract_all(extractor, [np.random.default_rng(0).uniform(
+        -1, 1, images.shape).astype(np.float32)])
+    halves = suite.compute({k: v[::2] for k, v in real.items()},
+                           {k: v[1::2] for k, v in real.items()},
+                           metrics=("fid",), key=jax.random.key(0))["fid"]
+    versus_noise = suite.compute(real, noise, metrics=("fid",),
+                                 key=jax.random.key(0))["fid"]
+    # With 300 points in 128 dimensions FID's finite-sample bias is large, so
+    # the margin is a factor 5 (the real MNIST figures are in the README).
+    assert halves < 0.2 * versus_noise
+
+
+def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_path):
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(_tiny_cgan(mnist_like), workdir)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
+         "--num_samples=50"], cwd=REPO, capture_output=True, text=True,
+        timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "50 generated vs 50 real images" in result.stdout
+    report = json.loads((workdir / "evaluation_0000004.json").read_text())
+    assert report["num_generated"] == 50 and np.isfinite(report["fid"])
+    assert (workdir / "memorization_0000004.png").exists()
+
+    # A folder of images: the real training images themselves give ~0 FID.
+    sample = subprocess.run(
+        [sys.executable, "-m", "gan_jax.sample", f"--workdir={workdir}",
+         "--num=20", f"--out={tmp_path / 'samples'}"], cwd=REPO,
+        capture_output=True, text=True, timeout=600, env=env)
+    assert sample.returncode == 0, sample.stderr[-3000:]
+    folder = subprocess.run(
+        [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
+         "--num_samples=20", f"--images={tmp_path / 'samples'}"], cwd=REPO,
+        capture_output=True, text=True, timeout=600, env=env)
+    assert folder.returncode == 0, folder.stderr[-3000:]
+    assert f"{tmp_path / 'samples'}: 20 generated vs 20 real" in folder.stdout
+    assert "Skipped 1 file(s)" in folder.stderr and "grid.png" in folder.stderr
