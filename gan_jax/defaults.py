@@ -24,7 +24,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data = ml_collections.ConfigDict()
     # toy: a 2-D mixture built locally; tfds: any TFDS dataset by name;
     # idx: MNIST-format IDX files in `path`; folder: image files in `path`,
-    # one sub-folder per class. Local sources are built as TFDS datasets.
+    # one sub-folder per class; stacked_mnist: three digits as RGB (1,000
+    # modes) from the IDX files in `path`, or TFDS mnist without a path.
+    # Local sources are built as TFDS datasets.
     config.data.source = "toy"
     # toy: ring8 | grid25; tfds: a TFDS name such as mnist, cifar10, celeb_a.
     config.data.name = "ring8"

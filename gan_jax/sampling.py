@@ -42,6 +42,23 @@ def balanced_labels(num: int, num_classes: int) -> np.ndarray:
     return np.arange(num, dtype=np.int32) % num_classes
 
 
+def requested_labels(num: int, num_classes: int | None,
+                     label: int | None) -> np.ndarray | None:
+    """The labels `gan_jax.sample` draws: None for unconditional models, all
+    classes in turn, or only class `label`."""
+    if not num_classes:
+        if label is not None:
+            raise ValueError("--label needs a conditional model; this run's "
+                             "model is unconditional.")
+        return None
+    if label is None:
+        return balanced_labels(num, num_classes)
+    if not 0 <= label < num_classes:
+        raise ValueError(f"--label={label} is not a class of this model: use "
+                         f"0 to {num_classes - 1}.")
+    return np.full((num,), label, np.int32)
+
+
 def generate_batches(state: GANState, key: jax.Array, num: int, *,
                      latent_dim: int, batch_size: int,
                      labels: np.ndarray | None = None) -> Iterator[np.ndarray]:

@@ -28,28 +28,11 @@ _NUM_STEPS = flags.DEFINE_integer("num_steps", 2000, "Training steps (batch 128)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, data order, augmentation.")
 flags.mark_flags_as_required(["out"])
 
-OFFLINE_TRAIN_SPLIT, OFFLINE_TEST_SPLIT = "test[:8000]", "test[8000:]"
-
-
-def data_configs(offline: bool, data_path: str, data_dir: str | None):
-    """`config.data`-style configs of the training and the test split."""
-    def config(split):
-        data = defaults.base_config().data
-        data.update(source="idx" if offline else "tfds", name="mnist",
-                    split=split, data_dir=data_dir,
-                    path=data_path if offline else None, batch_size=128)
-        return data
-
-    if offline:
-        return config(OFFLINE_TRAIN_SPLIT), config(OFFLINE_TEST_SPLIT)
-    return config("train"), config("test")
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
-    train_config, test_config = data_configs(_OFFLINE.value, _DATA_PATH.value,
+    train_config, test_config = classifier_training.data_configs(_OFFLINE.value, _DATA_PATH.value,
                                              _DATA_DIR.value)
     result = classifier_training.fit(train_config, test_config,
                                      num_steps=_NUM_STEPS.value, seed=_SEED.value)

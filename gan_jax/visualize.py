@@ -1,5 +1,8 @@
 """Pictures of samples: RGB arrays (for TensorBoard), PNG files and GIFs."""
 
+import csv
+import math
+
 from etils import epath
 import matplotlib
 
@@ -99,3 +102,27 @@ def read_png(path: epath.PathLike) -> np.ndarray:
     """A PNG file as a `(H, W, 3)` uint8 array."""
     with epath.Path(path).open("rb") as f:
         return np.asarray(PIL.Image.open(f).convert("RGB"))
+
+
+def save_samples(images: np.ndarray, labels: np.ndarray | None,
+                 out: epath.Path) -> None:
+    """`000000.png`, ... at the images' resolution, `grid.png` of all of
+    them, and `labels.csv` (file, label) when there are labels."""
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = to_uint8(images)
+    grayscale = images.shape[-1] == 1
+    names = [f"{i:06d}.png" for i in range(len(images))]
+    for name, image in zip(names, pixels):
+        picture = PIL.Image.fromarray(image[..., 0] if grayscale else image)
+        with (out / name).open("wb") as f:
+            picture.save(f, format="PNG")
+    if labels is not None:
+        with (out / "labels.csv").open("w") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "label"])
+            writer.writerows(zip(names, labels.tolist()))
+    columns = math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    blank = -np.ones((rows * columns - len(images), *images.shape[1:]), images.dtype)
+    save_png(image_grid(np.concatenate([images, blank]), rows, columns),
+             out / "grid.png")

@@ -10,11 +10,11 @@ import sys
 import jax
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from gan_jax import defaults
 from gan_jax import evaluator
 from gan_jax import train
-from gan_jax import train_classifier
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import suite
 from gan_jax.metrics.features import classifier_training
@@ -44,7 +44,7 @@ def mnist_like(tmp_path_factory):
     """A small IDX dataset and a classifier trained on it."""
     root = tmp_path_factory.mktemp("mnist_like")
     _write_idx(root / "idx")
-    train_config, test_config = train_classifier.data_configs(
+    train_config, test_config = classifier_training.data_configs(
         True, str(root / "idx"), str(root / "tfds"))
     train_config.split, test_config.split = "test[:200]", "test[200:300]"
     result = classifier_training.fit(train_config, test_config, num_steps=60,
@@ -144,3 +144,38 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
     assert folder.returncode == 0, folder.stderr[-3000:]
     assert f"{tmp_path / 'samples'}: 20 generated vs 20 real" in folder.stdout
     assert "Skipped 1 file(s)" in folder.stderr and "grid.png" in folder.stderr
+
+
+def test_stacked_mnist_source_stacks_three_digits_with_their_mode(mnist_like):
+    from gan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+    config = _tiny_cgan(mnist_like).data
+    digits = list(tfds.as_numpy(input_pipeline.load(config).dataset))
+    config.source = "stacked_mnist"
+    source = input_pipeline.load(config)
+    stacked = list(tfds.as_numpy(source.dataset))
+    assert source.num_classes == 1000 and len(stacked) == len(digits)
+    by_image = {d["x"].tobytes(): int(d["label"]) for d in digits}
+    modes = set()
+    for example in stacked[:50]:
+        assert example["x"].shape == (28, 28, 3)
+        channel_labels = [by_image[np.ascontiguousarray(example["x"][..., c:c + 1]).tobytes()]
+                          for c in range(3)]
+        assert example["label"] == 100 * channel_labels[0] + 10 * channel_labels[1] + channel_labels[2]
+        modes.add(int(example["label"]))
+    assert len(modes) > 10  # The channels are differently permuted.
+    again = list(tfds.as_numpy(input_pipeline.load(config).dataset))
+    np.testing.assert_array_equal(stacked[0]["x"], again[0]["x"])
+
+
+def test_stacked_mnist_metrics_come_from_per_channel_classification(mnist_like):
+    extractor = features_lib.create("mnist_classifier", str(mnist_like / "clf"))
+    grey = np.full((4, 28, 28, 1), -1.0, np.float32)
+    outputs = features_lib.extract_all(extractor, [np.concatenate([grey] * 3, -1)])
+    assert outputs["features"].shape == (4, 3 * 128)
+    assert outputs["channel_digits"].shape == (4, 3)
+    fake = {"channel_digits": np.array([[1, 2, 3], [1, 2, 3], [4, 5, 6]])}
+    result = suite.compute({}, fake, metrics=("stacked_mnist",), key=jax.random.key(0))
+    assert result["stacked_modes_covered"] == 2
+    # Modes 123 (2/3) and 456 (1/3): KL to uniform = sum p log(1000 p).
+    expected = 2 / 3 * np.log(1000 * 2 / 3) + 1 / 3 * np.log(1000 / 3)
+    assert result["stacked_reverse_kl"] == pytest.approx(expected)

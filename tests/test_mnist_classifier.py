@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import train_classifier
 from gan_jax.metrics.features import classifier_training
 from gan_jax.metrics.features import mnist_classifier
 
@@ -48,7 +47,7 @@ def test_translation_keeps_content_and_moves_it_at_most_two_pixels():
 
 def test_fit_learns_held_out_examples_and_round_trips_through_save(tmp_path):
     _write_idx(tmp_path / "idx")
-    train_config, test_config = train_classifier.data_configs(
+    train_config, test_config = classifier_training.data_configs(
         True, str(tmp_path / "idx"), str(tmp_path / "tfds"))
     train_config.split, test_config.split = "test[:150]", "test[150:]"
     result = classifier_training.fit(train_config, test_config, num_steps=150,

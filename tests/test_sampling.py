@@ -6,7 +6,6 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from gan_jax import sample
 from gan_jax import sampling
 from gan_jax import visualize
 
@@ -105,18 +104,18 @@ def test_gif_has_one_frame_per_grid(tmp_path):
 
 
 def test_sample_labels_cycle_or_fix_a_class_and_reject_bad_ones():
-    np.testing.assert_array_equal(sample.sample_labels(5, 3, None), [0, 1, 2, 0, 1])
-    np.testing.assert_array_equal(sample.sample_labels(3, 10, 7), [7, 7, 7])
-    assert sample.sample_labels(3, None, None) is None
+    np.testing.assert_array_equal(sampling.requested_labels(5, 3, None), [0, 1, 2, 0, 1])
+    np.testing.assert_array_equal(sampling.requested_labels(3, 10, 7), [7, 7, 7])
+    assert sampling.requested_labels(3, None, None) is None
     with pytest.raises(ValueError, match="0 to 9"):
-        sample.sample_labels(3, 10, 10)
+        sampling.requested_labels(3, 10, 10)
     with pytest.raises(ValueError, match="unconditional"):
-        sample.sample_labels(3, None, 1)
+        sampling.requested_labels(3, None, 1)
 
 
 def test_write_samples_writes_pngs_labels_and_a_grid(tmp_path):
     images = np.linspace(-1, 1, 5 * 4 * 4, dtype=np.float32).reshape(5, 4, 4, 1)
-    sample.write_samples(images, np.array([0, 1, 2, 0, 1], np.int32), tmp_path)
+    visualize.save_samples(images, np.array([0, 1, 2, 0, 1], np.int32), tmp_path)
     first = np.asarray(PIL.Image.open(tmp_path / "000000.png"))
     np.testing.assert_array_equal(first, visualize.to_uint8(images[:1])[0, ..., 0])
     assert (tmp_path / "000004.png").exists() and (tmp_path / "grid.png").exists()

@@ -17,7 +17,8 @@ from gan_jax import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_CONFIGS = ("dcgan_mnist", "cgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
-                 "dcgan_cifar10", "sngan_cifar10", "dcgan_celeba64")
+                 "dcgan_cifar10", "sngan_cifar10", "dcgan_celeba64",
+                 "dcgan_stacked_mnist")
 
 
 def _load_config(name, variant="tiny"):

@@ -28,6 +28,7 @@ from gan_jax import parallel
 from gan_jax.data import idx_folder
 from gan_jax.data import image_folder
 from gan_jax.data import image_preprocessing
+from gan_jax.data import stacked_mnist
 from gan_jax.data import toy_mixtures
 
 
@@ -234,11 +235,22 @@ def _load_folder(config: ml_collections.ConfigDict) -> Source:
     return _image_source(builder, config, stored_shape)
 
 
+def _load_stacked_mnist(config: ml_collections.ConfigDict) -> Source:
+    """Stacked MNIST from the IDX files in `path`, or TFDS `mnist` without one."""
+    digits = _load_idx(config) if config.path else _image_source(
+        _prepared_tfds("mnist", config.data_dir), config)
+    shape = tuple(digits.dataset.element_spec["x"].shape)
+    if shape != (28, 28, 1):
+        raise ValueError(f"Stacked MNIST needs 28x28 grey digits, got {shape}.")
+    return Source(stacked_mnist.stack(digits.dataset), stacked_mnist.NUM_MODES)
+
+
 SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Source]] = {
     "toy": _load_toy,
     "tfds": _load_tfds,
     "idx": _load_idx,
     "folder": _load_folder,
+    "stacked_mnist": _load_stacked_mnist,
 }
 
 

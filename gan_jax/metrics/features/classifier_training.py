@@ -15,8 +15,26 @@ import optax
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from gan_jax import defaults
 from gan_jax.data import input_pipeline
 from gan_jax.metrics.features import mnist_classifier
+
+
+OFFLINE_TRAIN_SPLIT, OFFLINE_TEST_SPLIT = "test[:8000]", "test[8000:]"
+
+
+def data_configs(offline: bool, data_path: str, data_dir: str | None):
+    """`config.data`-style configs of the training and the test split."""
+    def config(split):
+        data = defaults.base_config().data
+        data.update(source="idx" if offline else "tfds", name="mnist",
+                    split=split, data_dir=data_dir,
+                    path=data_path if offline else None, batch_size=128)
+        return data
+
+    if offline:
+        return config(OFFLINE_TRAIN_SPLIT), config(OFFLINE_TEST_SPLIT)
+    return config("train"), config("test")
 
 
 class FitResult(NamedTuple):
