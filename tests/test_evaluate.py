@@ -60,6 +60,7 @@ def _tiny_cgan(root, workdir_num_samples=64):
     defaults.make_tiny(config)
     config.model.num_classes = 10
     config.data.path = str(root / "idx")
+    config.data.split = "test[:300]"  # test[300:] is the held-out part.
     config.data.data_dir = str(root / "tfds")
     config.eval.features = "mnist_classifier"
     config.eval.feature_path = str(root / "clf")
@@ -101,6 +102,7 @@ def test_fid_ranks_real_halves_below_noise(mnist_like):
     """Real-vs-real is far below real-vs-noise in the classifier's features."""
     extractor = features_lib.create("mnist_classifier", str(mnist_like / "clf"))
     config = _tiny_cgan(mnist_like)
+    config.data.split = "test"
     from gan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
     images = np.concatenate(list(evaluator.real_image_batches(
         input_pipeline.load(config.data).dataset, 600)))
@@ -123,15 +125,19 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     result = subprocess.run(
         [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
-         "--num_samples=50"], cwd=REPO, capture_output=True, text=True,
-        timeout=600, env=env)
+         "--num_samples=50", "--held_out_split=test[300:]"], cwd=REPO,
+        capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "50 generated vs 50 real images" in result.stdout
     report = json.loads((workdir / "evaluation_0000004.json").read_text())
     assert report["num_generated"] == 50 and np.isfinite(report["fid"])
+    assert report["memorization_held_out_to_train"] > 0
+    assert report["memorization_ratio"] == pytest.approx(
+        report["memorization_generated_to_train"]
+        / report["memorization_held_out_to_train"])
     assert (workdir / "memorization_0000004.png").exists()
 
-    # A folder of images: the real training images themselves give ~0 FID.
+    # A folder of images: the output of gan_jax.sample (its grid.png is skipped).
     sample = subprocess.run(
         [sys.executable, "-m", "gan_jax.sample", f"--workdir={workdir}",
          "--num=20", f"--out={tmp_path / 'samples'}"], cwd=REPO,
