@@ -7,7 +7,8 @@ Reads the offline MNIST test split (`../shared/data/mnist`, 10,000 images),
 featurises it with the MNIST classifier, and prints FID (and KID) of
   - its even-indexed half against its odd-indexed half (5,000 vs 5,000),
   - 5,000 real images against 5,000 images of uniform noise in [-1, 1],
-  - 5,000 real images against 5,000 samples of each run's EMA generator.
+  - 5,000 real images against 5,000 samples of each run's EMA generator,
+and for conditional runs how often the classifier reads the requested digit.
 """
 
 from absl import app
@@ -61,8 +62,12 @@ def main(argv):
         fake = sampling.generate(run.state, jax.random.key(1), _NUM,
                                  latent_dim=run.config.model.latent_dim,
                                  batch_size=500, labels=labels)
-        score(f"real vs {workdir} (step {run.step})",
-              features_lib.extract_all(extractor, [fake]))
+        fake_features = features_lib.extract_all(extractor, [fake])
+        score(f"real vs {workdir} (step {run.step})", fake_features)
+        if labels is not None:
+            read = np.argmax(fake_features["probabilities"], axis=1)
+            print(f"{'':<40} classifier reads the requested digit in "
+                  f"{100 * np.mean(read == labels):.1f}% of samples")
 
 
 if __name__ == "__main__":
