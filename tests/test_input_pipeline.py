@@ -122,7 +122,7 @@ def test_tfds_unknown_name_suggests_close_names(tmp_path):
 def test_unknown_source_lists_valid_sources(tmp_path):
     with pytest.raises(ValueError) as excinfo:
         input_pipeline.load(_data_config(tmp_path, source="imagenet"))
-    assert "folder, idx, tfds, toy" in str(excinfo.value)
+    assert "folder, idx, stacked_mnist, tfds, toy" in str(excinfo.value)
     assert "--config.data.source" in str(excinfo.value)
 
 
