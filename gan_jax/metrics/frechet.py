@@ -14,6 +14,10 @@ import dataclasses
 import numpy as np
 from scipy import linalg
 
+from gan_jax.metrics import feature_arrays
+
+_NEEDS_COVARIANCE = dict(min_samples=2, purpose=" for a covariance")
+
 # Ridge added to both covariances when sqrtm of their product is not finite
 # (singular product, e.g. fewer samples than dimensions): pytorch-fid's value.
 _SQRTM_EPS = 1e-6
@@ -39,17 +43,6 @@ def _as_covariance(sigma, d: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be ({d}, {d}) to match the mean; got "
                          f"shape {sigma.shape}.")
     return sigma
-
-
-def _as_features(features, name: str) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2:
-        raise ValueError(f"{name} must be an (n, d) array; got shape "
-                         f"{features.shape}.")
-    if len(features) < 2:
-        raise ValueError(f"{name} needs at least 2 samples for a covariance; "
-                         f"got {len(features)}.")
-    return features
 
 
 def _covariance(features: np.ndarray) -> np.ndarray:
@@ -154,8 +147,10 @@ def frechet_distance(features_a, features_b) -> float:
     Raises:
       ValueError: on fewer than 2 samples in a set or mismatched dimensions.
     """
-    features_a = _as_features(features_a, "features_a")
-    features_b = _as_features(features_b, "features_b")
+    features_a = feature_arrays.as_features(features_a, "features_a",
+                                            **_NEEDS_COVARIANCE)
+    features_b = feature_arrays.as_features(features_b, "features_b",
+                                            **_NEEDS_COVARIANCE)
     if features_a.shape[1] != features_b.shape[1]:
         raise ValueError(f"Feature dimensions differ: {features_a.shape[1]} "
                          f"and {features_b.shape[1]}.")

@@ -13,22 +13,9 @@ kernel means of order one, and float64 keeps them clear of round-off.
 import jax
 import numpy as np
 
+from gan_jax.metrics import feature_arrays
 
-def _as_features(features, name: str) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2:
-        raise ValueError(f"{name} must be an (n, d) array; got shape "
-                         f"{features.shape}.")
-    if len(features) < 2:
-        raise ValueError(f"{name} needs at least 2 samples for the unbiased "
-                         f"estimate; got {len(features)}.")
-    return features
-
-
-def _check_same_dim(a: np.ndarray, b: np.ndarray) -> None:
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"Feature dimensions differ: {a.shape[1]} and "
-                         f"{b.shape[1]}.")
+_NEEDS_PAIRS = dict(min_samples=2, purpose=" for the unbiased estimate")
 
 
 def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -71,9 +58,9 @@ def mmd2_unbiased(features_a, features_b) -> float:
     Raises:
       ValueError: on fewer than 2 samples in a set or mismatched dimensions.
     """
-    a = _as_features(features_a, "features_a")
-    b = _as_features(features_b, "features_b")
-    _check_same_dim(a, b)
+    a = feature_arrays.as_features(features_a, "features_a", **_NEEDS_PAIRS)
+    b = feature_arrays.as_features(features_b, "features_b", **_NEEDS_PAIRS)
+    feature_arrays.check_same_dim(a, b)
     return _mmd2_unbiased(a, b)
 
 
@@ -113,9 +100,9 @@ def kernel_inception_distance(features_a, features_b, *,
       ValueError: on fewer than 2 samples, mismatched dimensions,
         num_subsets < 1 or subset_size < 2.
     """
-    a = _as_features(features_a, "features_a")
-    b = _as_features(features_b, "features_b")
-    _check_same_dim(a, b)
+    a = feature_arrays.as_features(features_a, "features_a", **_NEEDS_PAIRS)
+    b = feature_arrays.as_features(features_b, "features_b", **_NEEDS_PAIRS)
+    feature_arrays.check_same_dim(a, b)
     if num_subsets < 1:
         raise ValueError(f"num_subsets must be positive; got {num_subsets}.")
     if subset_size < 2:

@@ -22,24 +22,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from gan_jax.metrics import feature_arrays
+
 # Rows per distance block: 512 x 50,000 float64 distances is ~200 MB.
 _BATCH_SIZE = 512
-
-
-def _as_features(features, name: str) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or len(features) == 0:
-        raise ValueError(f"{name} must be a non-empty (n, d) array; got shape "
-                         f"{features.shape}.")
-    if not np.all(np.isfinite(features)):
-        raise ValueError(f"{name} has non-finite entries.")
-    return features
-
-
-def _check_same_dim(a: np.ndarray, b: np.ndarray) -> None:
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"Feature dimensions differ: {a.shape[1]} and "
-                         f"{b.shape[1]}.")
 
 
 def _check_k(k: int, features: np.ndarray, name: str) -> None:
@@ -133,9 +119,9 @@ def precision_recall(real_features, fake_features, *, k: int = 3,
       ValueError: on empty, non-finite or mismatched features, or k outside
         [1, n - 1] for either set.
     """
-    real = _as_features(real_features, "real_features")
-    fake = _as_features(fake_features, "fake_features")
-    _check_same_dim(real, fake)
+    real = feature_arrays.as_features(real_features, "real_features")
+    fake = feature_arrays.as_features(fake_features, "fake_features")
+    feature_arrays.check_same_dim(real, fake)
     _check_k(k, real, "real_features")
     _check_k(k, fake, "fake_features")
     _check_batch_size(batch_size)
@@ -185,9 +171,9 @@ def density_coverage(real_features, fake_features, *, k: int = 5,
       ValueError: on empty, non-finite or mismatched features, or k outside
         [1, N - 1].
     """
-    real = _as_features(real_features, "real_features")
-    fake = _as_features(fake_features, "fake_features")
-    _check_same_dim(real, fake)
+    real = feature_arrays.as_features(real_features, "real_features")
+    fake = feature_arrays.as_features(fake_features, "fake_features")
+    feature_arrays.check_same_dim(real, fake)
     _check_k(k, real, "real_features")
     _check_batch_size(batch_size)
 

@@ -14,20 +14,11 @@ at a time, so memory is O(batch_size * n_references).
 
 import numpy as np
 
+from gan_jax.metrics import feature_arrays
 from gan_jax.metrics import manifold
 
 # Query rows per distance block: 512 x 50,000 float64 distances is ~200 MB.
 _BATCH_SIZE = 512
-
-
-def _as_features(features, name: str) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or len(features) == 0:
-        raise ValueError(f"{name} must be a non-empty (n, d) array; got shape "
-                         f"{features.shape}.")
-    if not np.all(np.isfinite(features)):
-        raise ValueError(f"{name} has non-finite entries.")
-    return features
 
 
 def nearest_neighbours(queries, references, *,
@@ -53,8 +44,8 @@ def nearest_neighbours(queries, references, *,
       ValueError: on empty, non-finite or mismatched inputs, or
         batch_size < 1.
     """
-    queries = _as_features(queries, "queries")
-    references = _as_features(references, "references")
+    queries = feature_arrays.as_features(queries, "queries")
+    references = feature_arrays.as_features(references, "references")
     if queries.shape[1] != references.shape[1]:
         raise ValueError(f"Feature dimensions differ: {queries.shape[1]} and "
                          f"{references.shape[1]}.")
