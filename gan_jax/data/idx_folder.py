@@ -16,13 +16,13 @@ files, so different folders never share a prepared copy in the TFDS data dir:
 
 import dataclasses
 import gzip
-import hashlib
 import os
-import re
 
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+
+from gan_jax.data import folder_fingerprint
 
 # IDX magic numbers: two zero bytes, the element type (0x08: unsigned byte)
 # and the number of dimensions.
@@ -135,23 +135,6 @@ def find_split_files(folder: str) -> dict[str, tuple[str, str]]:
     return splits
 
 
-def _config_name(folder: str, files: list[str]) -> str:
-    """`<folder name>_<hash>`: distinct folders, or changed files, never collide.
-
-    The modification time joins names and sizes because datasets such as MNIST
-    and Fashion-MNIST have files of identical names and sizes: swapping one for
-    the other in a folder must not reuse the stale prepared copy.
-    """
-    digest = hashlib.sha1(os.path.abspath(folder).encode())
-    for path in sorted(files):
-        stat = os.stat(path)
-        digest.update(f"\0{os.path.basename(path)}\0{stat.st_size}\0"
-                      f"{stat.st_mtime_ns}".encode())
-    base = re.sub(r"[^0-9a-z]+", "_",
-                  os.path.basename(os.path.abspath(folder)).lower()).strip("_")
-    return f"{base or 'idx'}_{digest.hexdigest()[:10]}"
-
-
 @dataclasses.dataclass(eq=False)
 class IdxFolderConfig(tfds.core.BuilderConfig):
     """One folder of IDX files; see `make_config`."""
@@ -187,8 +170,9 @@ def make_config(folder: str) -> IdxFolderConfig:
         raise ValueError(f"The splits of {folder!r} have images of different "
                          f"sizes (height, width): {image_shapes}.")
     return IdxFolderConfig(
-        name=_config_name(folder, [p for pair in split_files.values()
-                                   for p in pair]),
+        name=folder_fingerprint.config_name(
+            folder, sorted((p, "") for pair in split_files.values() for p in pair),
+            default="idx"),
         version=tfds.core.Version("1.0.0"),
         description=f"MNIST-format IDX files in {os.path.abspath(folder)}.",
         path=os.path.abspath(folder),

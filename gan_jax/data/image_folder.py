@@ -15,14 +15,14 @@ its listing, so different folders never share a prepared copy:
 """
 
 import dataclasses
-import hashlib
 import os
-import re
 
 from etils import epath
 import numpy as np
 import PIL.Image
 import tensorflow_datasets as tfds
+
+from gan_jax.data import folder_fingerprint
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 SPLIT = "train"
@@ -75,23 +75,6 @@ def list_images(folder: str) -> tuple[list[str], list[tuple[str, int]]]:
     return class_names, examples
 
 
-def _config_name(folder: str, examples: list[tuple[str, int]]) -> str:
-    """`<folder name>_<hash>` of the path and the listing.
-
-    The hash covers every file's path, label, size and modification time, so
-    adding, moving or replacing an image prepares a fresh copy instead of
-    silently reusing a stale one.
-    """
-    digest = hashlib.sha1(os.path.abspath(folder).encode())
-    for path, label in examples:
-        stat = os.stat(path)
-        digest.update(f"\0{os.path.relpath(path, folder)}\0{label}\0"
-                      f"{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    base = re.sub(r"[^0-9a-z]+", "_",
-                  os.path.basename(os.path.abspath(folder)).lower()).strip("_")
-    return f"{base or 'images'}_{digest.hexdigest()[:10]}"
-
-
 @dataclasses.dataclass(eq=False)
 class ImageFolderConfig(tfds.core.BuilderConfig):
     """One folder of class sub-folders; see `make_config`."""
@@ -107,7 +90,7 @@ def make_config(folder: str) -> ImageFolderConfig:
     """Lists `folder` (file names and sizes only) as a builder config."""
     class_names, examples = list_images(folder)
     return ImageFolderConfig(
-        name=_config_name(folder, examples),
+        name=folder_fingerprint.config_name(folder, examples, default="images"),
         version=tfds.core.Version("1.0.0"),
         description=f"Images in the class sub-folders of "
                     f"{os.path.abspath(folder)}.",
