@@ -42,6 +42,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Keep preprocessed examples in host memory after the first epoch; turn
     # off for datasets larger than RAM (CelebA).
     config.data.cache = True
+    # tf_data: stream through a shuffle buffer (any size); in_memory: hold
+    # the split in host memory and permute it every epoch, much faster for
+    # small examples (gan_jax.data.in_memory).
+    config.data.loader = "tf_data"
     config.data.batch_size = 256  # Global batch size, over all devices.
     config.data.shuffle_buffer = 10_000
 
@@ -195,3 +199,34 @@ def parse_variants(variant: str, valid: tuple[str, ...], config_file: str) -> se
                          f"{config_file}. Valid variants: {', '.join(valid)} "
                          "(combine with commas, e.g. ':tiny,offline').")
     return chosen
+
+
+# The losses an ablation compares by default: the saturating and
+# non-saturating games, the Wasserstein critic, hinge, least squares and the
+# relativistic average game. As "field=value" overrides (gan_jax.ablation.grid).
+ABLATION_LOSSES = {
+    "minimax": "loss.name=minimax",
+    "non_saturating": "loss.name=non_saturating",
+    "wasserstein": "loss.name=wasserstein",
+    "hinge": "loss.name=hinge",
+    "least_squares": "loss.name=least_squares",
+    "relativistic_average": "loss.name=relativistic_average",
+}
+
+# No penalty against the WGAN-GP penalty (Gulrajani et al. 2017) at weight 1.
+ABLATION_PENALTIES = {
+    "none": "penalty.name=none, penalty.weight=0.0",
+    "gp": "penalty.name=gp, penalty.weight=1.0",
+}
+
+
+def ablation_config(experiment: ml_collections.ConfigDict, *,
+                    num_seeds: int) -> ml_collections.ConfigDict:
+    """An ablation of `experiment` (see gan_jax.ablation.grid): the grid is
+    left for the config file to fill, axis by axis, in display order."""
+    config = ml_collections.ConfigDict()
+    config.experiment = experiment
+    config.num_seeds = num_seeds
+    config.first_seed = 0
+    config.grid = ml_collections.ConfigDict()
+    return config

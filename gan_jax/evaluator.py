@@ -88,7 +88,8 @@ class Evaluation(NamedTuple):
 
 
 def _evaluate_mixture(state: GANState, key: jax.Array,
-                      config: ml_collections.ConfigDict, step: int) -> Evaluation:
+                      config: ml_collections.ConfigDict, step: int,
+                      draw: bool) -> Evaluation:
     samples = sampling.generate(
         state, key, config.eval.num_samples, latent_dim=config.model.latent_dim,
         batch_size=min(config.eval.batch_size, config.eval.num_samples))
@@ -96,6 +97,8 @@ def _evaluate_mixture(state: GANState, key: jax.Array,
     modes = toy_mixtures.mixture_modes(config.data.name)
     std = toy_mixtures.mixture_std(config.data.name)
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
+    if not draw:
+        return Evaluation(scalars=scalars, images={})
     title = (f"{config.data.name} step {step}: "
              f"{scalars['modes_covered']:.0f}/{len(modes)} modes, "
              f"{100 * scalars['high_quality_fraction']:.1f}% high quality")
@@ -125,16 +128,17 @@ def interpolation_strips(state: GANState, key: jax.Array,
 
 
 def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
-             step: int, reference: ImageReference | None = None) -> Evaluation:
-    """Measures and draws the generator of `state` at `step`.
+             step: int, reference: ImageReference | None = None, *,
+             draw: bool = True) -> Evaluation:
+    """Measures (and, with `draw`, draws) the generator of `state` at `step`.
 
     Image metrics need the `reference` from `prepare_reference`; without one,
     an image evaluation only draws the sample grid.
     """
     if config.data.source == "toy":
-        return _evaluate_mixture(state, key, config, step)
+        return _evaluate_mixture(state, key, config, step, draw)
     scalars = {}
     if reference is not None:
         scalars = image_metrics(state, jax.random.fold_in(key, 1), config, reference)
-    return Evaluation(scalars=scalars,
-                      images={"samples": sample_grid(state, key, config)})
+    images = {"samples": sample_grid(state, key, config)} if draw else {}
+    return Evaluation(scalars=scalars, images=images)

@@ -5,16 +5,37 @@ a checkpoint written by one is restored by another into the same structure.
 """
 
 import functools
+from typing import NamedTuple
 
+import jax
 import ml_collections
 import optax
+import tensorflow as tf
 
 from gan_jax import models
 from gan_jax import objectives as objectives_lib
 from gan_jax import steps
+from gan_jax.data import input_pipeline
 from gan_jax.metrics import features
 from gan_jax.metrics import suite
 from gan_jax.state import GANState, create_gan_state
+
+
+class RunKeys(NamedTuple):
+    """The independent random streams of a run, all derived from its seed."""
+    init: jax.Array
+    train: jax.Array
+    eval: jax.Array
+
+
+def run_keys(seed: int) -> RunKeys:
+    """Keys for parameter init, training (data-independent draws) and evaluation.
+
+    Fixed stream indices under the seed, so that adding a new consumer of
+    randomness never changes the numbers drawn by the existing ones.
+    """
+    root = jax.random.key(seed)
+    return RunKeys(*(jax.random.fold_in(root, stream) for stream in range(3)))
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -33,21 +54,64 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                          f"Valid: none, {', '.join(sorted(features.EXTRACTORS))}. "
                          "Set --config.eval.features.")
     suite.check_metrics(config.eval.metrics)
+    input_pipeline.check_loader(config.data.loader)
     # Building the objectives validates the loss and penalty names and options.
     objectives_lib.create(config)
 
 
+def _check_labels(config: ml_collections.ConfigDict,
+                  source: input_pipeline.Source) -> None:
+    wanted = config.model.num_classes
+    if wanted and source.num_classes is None:
+        raise ValueError(
+            f"config.model.num_classes={wanted} asks for a conditional model, but "
+            f"the dataset {config.data.name!r} ({config.data.source}) has no class "
+            "labels. Set --config.model.num_classes=0 or use a labelled dataset.")
+    if wanted and wanted != source.num_classes:
+        raise ValueError(
+            f"config.model.num_classes={wanted} does not match the "
+            f"{source.num_classes} classes of the dataset {config.data.name!r}. Set "
+            f"--config.model.num_classes={source.num_classes}.")
+
+
+def load_dataset(config: ml_collections.ConfigDict
+                 ) -> tuple[tf.data.Dataset, tuple[int, ...]]:
+    """This process's training examples and the shape of one sample.
+
+    Labels are kept only for conditional models, and must then match
+    `config.model.num_classes`.
+    """
+    source = input_pipeline.load(config.data)
+    _check_labels(config, source)
+    dataset = source.dataset
+    if not config.model.num_classes and "label" in dataset.element_spec:
+        dataset = dataset.map(lambda example: {"x": example["x"]})
+    return dataset, input_pipeline.sample_shape(dataset)
+
+
+def _adam(learning_rate, b1, b2, schedule, num_updates):
+    if schedule == "linear":
+        learning_rate = optax.linear_schedule(learning_rate, 0.0, max(num_updates, 1))
+    return optax.adam(learning_rate, b1=b1, b2=b2)
+
+
 def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
                      num_updates: int) -> optax.GradientTransformation:
-    """Adam with a constant or linearly decaying learning rate."""
-    if schedule == "constant":
-        learning_rate = lr
-    elif schedule == "linear":
-        learning_rate = optax.linear_schedule(lr, 0.0, max(num_updates, 1))
-    else:
+    """Adam with a constant or linearly decaying learning rate.
+
+    The peak rate is an array in the optimizer state
+    (`opt_state.hyperparams["learning_rate"]`), not a constant of the compiled
+    program, so runs that differ only in it can share one program
+    (`gan_jax.ablation` batches them with `vmap`). The betas stay Python
+    floats: as arrays, `1 - b2` would round differently in float32.
+    """
+    if schedule not in ("constant", "linear"):
         raise ValueError(f"Unknown learning-rate schedule {schedule!r}. Valid "
                          "schedules: constant, linear. Set --config.optim.schedule.")
-    return optax.adam(learning_rate, b1=b1, b2=b2)
+    return optax.inject_hyperparams(
+        _adam, static_args=("b1", "b2", "schedule", "num_updates"))(
+            learning_rate=lr, b1=b1, b2=b2, schedule=schedule,
+            num_updates=num_updates)
 
 
 def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANState:
@@ -65,9 +129,15 @@ def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANSta
                                           num_updates=num_steps * optim.n_critic))
 
 
-def make_train_step(config: ml_collections.ConfigDict):
-    """`train_step(state, batch, key)` with the config's objectives bound."""
-    objectives = objectives_lib.create(config)
+def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
+                    label_smoothing=None):
+    """`train_step(state, batch, key)` with the config's objectives bound.
+
+    `penalty_weight` and `label_smoothing` override the config's values and may
+    be traced (see `objectives.create`).
+    """
+    objectives = objectives_lib.create(config, penalty_weight=penalty_weight,
+                                       label_smoothing=label_smoothing)
     latent_dim = config.model.latent_dim
     return functools.partial(
         steps.train_step,

@@ -172,6 +172,14 @@ LOSSES: dict[str, Callable[..., GANLoss]] = {
 }
 
 
+def accepted_options(name: str) -> tuple[str, ...]:
+    """The keyword options loss `name` takes."""
+    if name not in LOSSES:
+        raise ValueError(f"Unknown loss {name!r}. Valid losses: "
+                         f"{', '.join(sorted(LOSSES))}.")
+    return tuple(sorted(inspect.signature(LOSSES[name]).parameters))
+
+
 def get(name: str, **options) -> GANLoss:
     """The loss `name` from `LOSSES`, built with `options`.
 
@@ -179,11 +187,7 @@ def get(name: str, **options) -> GANLoss:
     config field serves all of them; a non-zero value only by the
     cross-entropy losses.
     """
-    if name not in LOSSES:
-        raise ValueError(f"Unknown loss {name!r}. Valid losses: "
-                         f"{', '.join(sorted(LOSSES))}.")
-    factory = LOSSES[name]
-    accepted = sorted(inspect.signature(factory).parameters)
+    accepted = accepted_options(name)
     # One config field serves every loss: 0.0 means "off", so drop it for the
     # losses that have no smoothing rather than reject it.
     if ("label_smoothing" not in accepted
@@ -201,4 +205,4 @@ def get(name: str, **options) -> GANLoss:
     if not 0.0 <= smoothing < 1.0:
         raise ValueError(f"label_smoothing={smoothing} must be in [0, 1): the "
                          "real target becomes 1 - label_smoothing.")
-    return factory(**options)
+    return LOSSES[name](**options)

@@ -74,19 +74,30 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     return total, {"batch_stats": batch_stats, "metrics": {"g_loss": total}}
 
 
-def create(config: ml_collections.ConfigDict) -> Objectives:
-    """Objectives for `config.loss` and `config.penalty`."""
-    loss = losses.get(config.loss.name,
-                      label_smoothing=float(config.loss.label_smoothing))
+def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
+           label_smoothing=None) -> Objectives:
+    """Objectives for `config.loss` and `config.penalty`.
+
+    `penalty_weight` and `label_smoothing`, when given, replace the config's
+    values and may be traced arrays, so that settings differing only in them
+    share one compiled program; the config's own values are validated either way.
+    """
+    loss_name = config.loss.name
+    loss = losses.get(loss_name, label_smoothing=float(config.loss.label_smoothing))
+    if (label_smoothing is not None
+            and "label_smoothing" in losses.accepted_options(loss_name)):
+        loss = losses.LOSSES[loss_name](label_smoothing=label_smoothing)
     # `target` is one config field shared by the penalties that have a target
     # norm; penalties without one (R1, R2) must not receive it.
     penalty_options = {}
     if "target" in penalties.accepted_options(config.penalty.name):
         penalty_options["target"] = float(config.penalty.target)
     penalty = penalties.get(config.penalty.name, **penalty_options)
+    if penalty_weight is None:
+        penalty_weight = float(config.penalty.weight)
     return Objectives(
         discriminator=functools.partial(
             discriminator_objective, loss=loss, penalty=penalty,
-            penalty_weight=float(config.penalty.weight)),
+            penalty_weight=penalty_weight),
         generator=functools.partial(generator_objective, loss=loss),
     )

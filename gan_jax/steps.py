@@ -1,9 +1,8 @@
 """Pure, jit-able training phases.
 
 `discriminator_step` and `generator_step` each take a `GANState` and return a
-new one with metrics; `train_step` runs `n_critic` discriminator steps (a
-`lax.scan` over critic minibatches, so the whole thing is one compiled program)
-followed by one generator step. Dependencies (objectives, latent size, EMA
+new one with metrics; `train_step` runs `n_critic` discriminator steps on
+their minibatches followed by one generator step, all in one compiled program. Dependencies (objectives, latent size, EMA
 decay) are bound with `functools.partial` before `jax.jit`.
 """
 

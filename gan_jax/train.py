@@ -27,26 +27,6 @@ from gan_jax import run_dir
 from gan_jax import visualize
 from gan_jax.data import input_pipeline
 
-# Fixed stream indices under the config seed, so that adding a new consumer of
-# randomness never changes the numbers drawn by the existing ones.
-_INIT_STREAM, _TRAIN_STREAM, _EVAL_STREAM = 0, 1, 2
-
-
-def _check_labels(config: ml_collections.ConfigDict,
-                  source: input_pipeline.Source) -> None:
-    wanted = config.model.num_classes
-    if wanted and source.num_classes is None:
-        raise ValueError(
-            f"config.model.num_classes={wanted} asks for a conditional model, but "
-            f"the dataset {config.data.name!r} ({config.data.source}) has no class "
-            "labels. Set --config.model.num_classes=0 or use a labelled dataset.")
-    if wanted and wanted != source.num_classes:
-        raise ValueError(
-            f"config.model.num_classes={wanted} does not match the "
-            f"{source.num_classes} classes of the dataset {config.data.name!r}. Set "
-            f"--config.model.num_classes={source.num_classes}.")
-
-
 def _example_batch(dataset, batch_size: int, n_critic: int):
     """Shapes and dtypes of one train-step batch, from the element spec."""
     return {name: jax.ShapeDtypeStruct((n_critic, batch_size, *spec.shape),
@@ -102,12 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       The final evaluation metrics, also written to `<workdir>/final_metrics.json`.
     """
     experiment.validate_config(config)
-    source = input_pipeline.load(config.data)
-    _check_labels(config, source)
-    dataset = source.dataset
-    if not config.model.num_classes and "label" in dataset.element_spec:
-        dataset = dataset.map(lambda example: {"x": example["x"]})
-    sample_shape = input_pipeline.sample_shape(dataset)
+    dataset, sample_shape = experiment.load_dataset(config)
 
     workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -116,9 +91,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         run_dir.write_data_spec(workdir, run_dir.DataSpec(
             sample_shape, config.model.num_classes or None))
 
-    root_key = jax.random.key(config.seed)
-    init_key, train_key, eval_key = (jax.random.fold_in(root_key, i) for i in
-                                     (_INIT_STREAM, _TRAIN_STREAM, _EVAL_STREAM))
+    init_key, train_key, eval_key = experiment.run_keys(config.seed)
     mesh = parallel.create_mesh()
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
@@ -133,13 +106,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if start_step:
         logging.info("Resuming from the checkpoint at step %d.", start_step)
 
-    batches = input_pipeline.prefetch_to_device(
-        input_pipeline.train_batches(
-            dataset, batch_size=config.data.batch_size,
-            n_critic=config.optim.n_critic, seed=config.seed,
-            start_step=start_step, shuffle_buffer=config.data.shuffle_buffer,
-            cache=config.data.cache),
-        batch_sharding)
+    [host_batches] = input_pipeline.seeded_streams(
+        dataset, config.data, n_critic=config.optim.n_critic, seeds=[config.seed],
+        start_step=start_step)
+    batches = input_pipeline.prefetch_to_device(host_batches, batch_sharding)
 
     reference = None
     if config.data.source != "toy":

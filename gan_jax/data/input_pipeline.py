@@ -13,7 +13,7 @@ resumed run sees the same batches in the same order.
 """
 
 import collections
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 import difflib
 import itertools
 from typing import NamedTuple
@@ -28,6 +28,7 @@ from gan_jax import parallel
 from gan_jax.data import idx_folder
 from gan_jax.data import image_folder
 from gan_jax.data import image_preprocessing
+from gan_jax.data import in_memory
 from gan_jax.data import stacked_mnist
 from gan_jax.data import toy_mixtures
 
@@ -305,14 +306,47 @@ def train_batches(dataset: tf.data.Dataset, *, batch_size: int, n_critic: int,
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def prefetch_to_device(batches: tf.data.Dataset, sharding: jax.sharding.Sharding,
+LOADERS = ("tf_data", "in_memory")
+
+
+def check_loader(name: str) -> None:
+    if name not in LOADERS:
+        raise ValueError(f"Unknown data loader {name!r}. Valid loaders: "
+                         f"{', '.join(LOADERS)}. Set --config.data.loader.")
+
+
+def seeded_streams(dataset: tf.data.Dataset, config: ml_collections.ConfigDict, *,
+                   n_critic: int, seeds: Sequence[int], start_step: int = 0
+                   ) -> list[Iterator[dict[str, np.ndarray]]]:
+    """One stream of host batches per seed, read by `config.loader`.
+
+    `tf_data` streams with a shuffle buffer (`train_batches`); `in_memory`
+    holds the split in host memory once, shared by all seeds, and permutes it
+    every epoch (`gan_jax.data.in_memory`). Either way a seed's stream is the
+    same whether it is read alone or beside others.
+    """
+    check_loader(config.loader)
+    if config.loader == "in_memory":
+        parallel.check_batch_size(config.batch_size)
+        arrays = in_memory.load_arrays(dataset)
+        return [in_memory.batches(
+            arrays, batch_size=config.batch_size // jax.process_count(),
+            n_critic=n_critic, seed=seed, start_step=start_step) for seed in seeds]
+    return [iter(tfds.as_numpy(train_batches(
+        dataset, batch_size=config.batch_size, n_critic=n_critic, seed=seed,
+        start_step=start_step, shuffle_buffer=config.shuffle_buffer,
+        cache=config.cache))) for seed in seeds]
+
+
+def prefetch_to_device(host_batches: Iterable[dict[str, np.ndarray]],
+                       sharding: jax.sharding.Sharding,
                        size: int = 2) -> Iterator[dict[str, jax.Array]]:
     """Yields global device arrays, keeping `size` batches in flight.
 
     Transfers are asynchronous, so the next batches travel to the devices while
     the current step runs and the step never waits on the host.
     """
-    host_batches = iter(tfds.as_numpy(batches))
+    host_batches = iter(host_batches)
     queue = collections.deque()
 
     def enqueue(n):
