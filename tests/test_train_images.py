@@ -1,6 +1,5 @@
 """End to end for image GANs: every image config trains, samples, resumes."""
 
-import gzip
 import importlib.util
 import json
 import os
@@ -14,6 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gan_jax import train
+import idx_digits  # tests/idx_digits.py
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_CONFIGS = ("dcgan_mnist", "cgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
@@ -26,20 +26,6 @@ def _load_config(name, variant="tiny"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config(variant)
-
-
-def _write_idx_digits(folder, num=64):
-    """A tiny MNIST-format test split: class k is a bright k-th row band."""
-    folder.mkdir(parents=True)
-    labels = np.arange(num, dtype=np.uint8) % 10
-    images = np.zeros((num, 28, 28), np.uint8)
-    for i, label in enumerate(labels):
-        images[i, 2 * label + 4:2 * label + 7, 4:24] = 255
-    header = np.array([0x803, num, 28, 28], ">i4").tobytes()
-    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as f:
-        f.write(header + images.tobytes())
-    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(np.array([0x801, num], ">i4").tobytes() + labels.tobytes())
 
 
 @pytest.mark.parametrize("name", IMAGE_CONFIGS)
@@ -71,7 +57,7 @@ def _run(module, *args):
 def test_offline_idx_run_then_sample_end_to_end(tmp_path):
     """The real command lines: train cgan on an IDX folder, resume, sample."""
     idx_dir, workdir, out = tmp_path / "idx", tmp_path / "run", tmp_path / "out"
-    _write_idx_digits(idx_dir)
+    idx_digits.write(idx_dir)
     common = ["--config=configs/cgan_mnist.py:tiny,offline", f"--workdir={workdir}",
               f"--config.data.path={idx_dir}",
               f"--config.data.data_dir={tmp_path / 'tfds'}"]
