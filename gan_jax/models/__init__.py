@@ -1,16 +1,37 @@
 """Generator/discriminator pairs, looked up by name.
 
-`create(model_config, sample_shape)` returns two Flax modules with the calling
-convention every trainer relies on:
+`create(model_config, sample_shape, aux_outputs=0)` returns two Flax modules
+with the calling convention every trainer relies on:
 
     generator(z, labels=None, train=False) -> samples (batch, *sample_shape)
     discriminator(x, labels=None, train=False) -> logits (batch,)
+
+(with `d_autoencoder` the discriminator returns energies (batch,) instead).
 
 Unconditional models (`num_classes == 0`) ignore `labels`, so one
 initialisation call that always passes labels serves every model; conditional
 ones raise ValueError without them. Images are NHWC. Running statistics
 (BatchNorm, and the power-iteration state of spectral normalisation) live in
 the `batch_stats` collection and move only with `train=True`.
+
+Every discriminator sows (Flax `sow`, collection "intermediates") its
+penultimate per-sample features as "features" and, with `aux_outputs > 0`, the
+output `(batch, aux_outputs)` of an auxiliary linear head on them as
+"aux_logits" (ACGAN's class logits, InfoGAN's Q head).
+
+Stabilisation options of `config.model`, all off by default, where the
+networks are then exactly the plain ones (same variables, same values for the
+same key, same outputs):
+    g_spectral_norm: every Dense/Conv/ConvTranspose of the mlp and dcgan
+        generators spectrally normalised (Zhang et al. 2019).
+    d_minibatch_stddev_group: minibatch standard deviation (Karras et al.
+        2018) before the discriminator's last layer.
+    d_minibatch_kernels, d_minibatch_kernel_dim: minibatch discrimination
+        (Salimans et al. 2016) before the discriminator's last layer.
+    d_autoencoder: BEGAN's auto-encoder discriminator (Berthelot et al. 2017),
+        mlp only; it returns per-sample energies (L1 reconstruction errors),
+        not logits.
+See `gan_jax.models.layers` for where each sits.
 
 Models know nothing about losses; `gan_jax.objectives` combines the two.
 """
@@ -21,40 +42,60 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax.models import dcgan
+from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.models import sngan
 
 
-def _mlp(config: ml_collections.ConfigDict, sample_shape):
+def _discriminator_options(config: ml_collections.ConfigDict,
+                           aux_outputs: int) -> dict:
+    """The discriminator keyword arguments shared by every model."""
+    return dict(aux_outputs=aux_outputs,
+                minibatch_stddev_group=config.get("d_minibatch_stddev_group", 0),
+                minibatch_kernels=config.get("d_minibatch_kernels", 0),
+                minibatch_kernel_dim=config.get("d_minibatch_kernel_dim", 5))
+
+
+def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     # The MLPs ignore labels; failing here beats silently training an
     # unconditional model under a conditional config.
     if config.num_classes:
         raise ValueError("Model 'mlp' is unconditional; set "
                          "--config.model.num_classes=0 or use dcgan or sngan.")
-    return (
-        mlp.MLPGenerator(sample_shape=tuple(sample_shape),
-                         hidden_dim=config.hidden_dim,
-                         num_layers=config.num_layers),
-        mlp.MLPDiscriminator(hidden_dim=config.hidden_dim,
-                             num_layers=config.num_layers),
-    )
+    generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
+                                 hidden_dim=config.hidden_dim,
+                                 num_layers=config.num_layers,
+                                 spectral_norm=config.get("g_spectral_norm", False))
+    if config.get("d_autoencoder", False):
+        # BEGAN's code size N_h equals its latent size N_z (Berthelot et al.
+        # 2017, Sec. 3.3).
+        discriminator = mlp.MLPAutoencoderDiscriminator(
+            hidden_dim=config.hidden_dim, num_layers=config.num_layers,
+            code_dim=config.latent_dim, aux_outputs=aux_outputs)
+    else:
+        discriminator = mlp.MLPDiscriminator(
+            hidden_dim=config.hidden_dim, num_layers=config.num_layers,
+            **_discriminator_options(config, aux_outputs))
+    return generator, discriminator
 
 
-def _dcgan(config: ml_collections.ConfigDict, sample_shape):
+def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     return (
         dcgan.DCGANGenerator(sample_shape=tuple(sample_shape),
                              base_channels=config.g_channels,
                              num_classes=config.num_classes,
-                             label_embed_dim=config.label_embed_dim),
+                             label_embed_dim=config.label_embed_dim,
+                             spectral_norm=config.get("g_spectral_norm", False)),
         dcgan.DCGANDiscriminator(sample_shape=tuple(sample_shape),
                                  base_channels=config.d_channels,
                                  norm=config.d_norm,
                                  num_classes=config.num_classes,
-                                 conditioning=config.d_conditioning),
+                                 conditioning=config.d_conditioning,
+                                 **_discriminator_options(config, aux_outputs)),
     )
 
 
-def _sngan(config: ml_collections.ConfigDict, sample_shape):
+def _sngan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     return (
         sngan.SNGANGenerator(sample_shape=tuple(sample_shape),
                              channels=config.g_channels,
@@ -63,7 +104,8 @@ def _sngan(config: ml_collections.ConfigDict, sample_shape):
         sngan.SNGANDiscriminator(sample_shape=tuple(sample_shape),
                                  channels=config.d_channels,
                                  num_classes=config.num_classes,
-                                 conditioning=config.d_conditioning),
+                                 conditioning=config.d_conditioning,
+                                 **_discriminator_options(config, aux_outputs)),
     )
 
 
@@ -74,10 +116,52 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 }
 
 
-def create(config: ml_collections.ConfigDict,
-           sample_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
-    """Builds `(generator, discriminator)` for `config.name`."""
+def _check_combinations(config: ml_collections.ConfigDict):
+    """Raises ValueError, saying what to set, for options a model lacks."""
+    if config.get("g_spectral_norm", False) and config.name == "sngan":
+        # SNGAN's generator is the paper's: BatchNorm without spectral norm.
+        raise ValueError("g_spectral_norm is implemented for the mlp and dcgan "
+                         "generators, not sngan's. Set "
+                         "--config.model.g_spectral_norm=False or "
+                         "--config.model.name=dcgan (or mlp).")
+    if not config.get("d_autoencoder", False):
+        return
+    if config.name != "mlp":
+        raise ValueError(f"d_autoencoder (BEGAN's auto-encoder discriminator) "
+                         f"exists only for model 'mlp', not {config.name!r}. Set "
+                         f"--config.model.name=mlp or "
+                         f"--config.model.d_autoencoder=False.")
+    if (config.get("d_minibatch_stddev_group", 0)
+            or config.get("d_minibatch_kernels", 0)):
+        # Its output is a reconstruction error, with no final classifier
+        # layer for the minibatch features to feed.
+        raise ValueError("The auto-encoder discriminator (d_autoencoder) has no "
+                         "minibatch layers. Set "
+                         "--config.model.d_minibatch_stddev_group=0 and "
+                         "--config.model.d_minibatch_kernels=0, or "
+                         "--config.model.d_autoencoder=False.")
+
+
+def create(config: ml_collections.ConfigDict, sample_shape: Sequence[int], *,
+           aux_outputs: int = 0) -> tuple[nn.Module, nn.Module]:
+    """Builds `(generator, discriminator)` for `config.name`.
+
+    Args:
+        config: The `model` part of the config (`gan_jax.defaults`).
+        sample_shape: Shape of one sample, e.g. `(H, W, C)` for images.
+        aux_outputs: > 0 gives the discriminator an auxiliary linear head
+            "aux_head" on its sown "features"; its `(batch, aux_outputs)`
+            output is sown as "aux_logits" (ACGAN class logits, InfoGAN's Q
+            head). The discriminator still returns `(batch,)` logits.
+
+    Raises:
+        ValueError: For an unknown model, bad sizes, or options the model
+            lacks; the message says which flag to set.
+    """
     if config.name not in MODELS:
         raise ValueError(f"Unknown model {config.name!r}. Valid models: "
                          f"{', '.join(sorted(MODELS))}. Set --config.model.name.")
-    return MODELS[config.name](config, sample_shape)
+    _check_combinations(config)
+    layers.check_discriminator_options(
+        **_discriminator_options(config, aux_outputs))
+    return MODELS[config.name](config, sample_shape, aux_outputs)

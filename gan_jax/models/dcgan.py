@@ -11,6 +11,11 @@ discriminator mirrors it with 4x4 stride-2 convolutions from `base_channels`
 Convolutions followed by BatchNorm carry no bias (BatchNorm cancels it); the
 generator's output layer has none either, as in pytorch/examples, so the
 parameter counts match that implementation.
+
+Options, all off by default (and then the networks are exactly the above):
+spectral normalisation of every generator convolution, the minibatch layers
+between the discriminator's last feature map and psi, and an auxiliary head
+(see `layers`).
 """
 
 from collections.abc import Sequence
@@ -49,6 +54,11 @@ class DCGANGenerator(nn.Module):
         label_embed_dim: Size of that embedding.
         upsample: How the stride-2 transposed convolutions are computed
             (`layers.UPSAMPLE_IMPLEMENTATIONS`); the result is the same.
+        spectral_norm: Spectrally normalise every transposed convolution
+            (Zhang et al. 2019, "Self-Attention GANs", Sec. 4.1: W / sigma(W)
+            with sigma from one power iteration per call on the kernel seen
+            as a `(kh * kw * in, out)` matrix). BatchNorm stays, as in SAGAN's
+            generator; the label embedding is not normalised.
         dtype: Computation dtype; parameters stay float32.
     """
 
@@ -57,6 +67,7 @@ class DCGANGenerator(nn.Module):
     num_classes: int = 0
     label_embed_dim: int = 50
     upsample: str = "auto"
+    spectral_norm: bool = False
     dtype: jnp.dtype = jnp.float32
 
     def __post_init__(self):
@@ -74,10 +85,18 @@ class DCGANGenerator(nn.Module):
                                             dtype=self.dtype)(x, labels)
         x = x[:, None, None, :]
 
+        def normalized(layer, h):
+            # DoublingConvTranspose reads its kernel through `self.param`, so
+            # the SpectralNorm wrapper (map_variables) hands it W / sigma(W)
+            # whichever implementation then computes the convolution.
+            return layers.maybe_spectral_norm(layer, h, train=train,
+                                              enabled=self.spectral_norm)
+
         conv = dict(use_bias=False, kernel_init=layers.dcgan_kernel_init,
                     dtype=self.dtype)
         width = self.base_channels * 2 ** (doublings - 1)
-        x = nn.ConvTranspose(width, (bottom, bottom), padding="VALID", **conv)(x)
+        x = normalized(nn.ConvTranspose(width, (bottom, bottom), padding="VALID",
+                                        **conv), x)
         x = nn.relu(_batch_norm(train, self.dtype)(x))
         # PyTorch's ConvTranspose2d(k=4, s=2, p=1), computed the fastest way
         # for the backend (see DoublingConvTranspose).
@@ -85,9 +104,9 @@ class DCGANGenerator(nn.Module):
                         implementation=self.upsample, dtype=self.dtype)
         for _ in range(doublings - 1):
             width //= 2
-            x = layers.DoublingConvTranspose(width, **upsample)(x)
+            x = normalized(layers.DoublingConvTranspose(width, **upsample), x)
             x = nn.relu(_batch_norm(train, self.dtype)(x))
-        x = layers.DoublingConvTranspose(channels, **upsample)(x)
+        x = normalized(layers.DoublingConvTranspose(channels, **upsample), x)
         # Samples leave the network in float32 whatever the compute dtype.
         return jnp.tanh(x).astype(jnp.float32)
 
@@ -107,6 +126,17 @@ class DCGANDiscriminator(nn.Module):
         conditioning: concat (one-hot label maps joined to the input channels,
             Mirza & Osindero 2014) or projection (Miyato & Koyama 2018, with
             h the flattened last feature map, so psi is the final convolution).
+        aux_outputs: > 0 adds a linear head "aux_head" on h (the sown
+            "features"), its `(B, aux_outputs)` output sown as "aux_logits".
+        minibatch_stddev_group: > 0 appends the minibatch standard deviation
+            (Karras et al. 2018) over groups of this size to the last feature
+            map, as a constant extra channel that psi convolves.
+        minibatch_kernels: > 0 applies minibatch discrimination (Salimans et
+            al. 2016; `minibatch_kernel_dim` per kernel) to the flattened last
+            feature map (with the standard-deviation channel when that is on);
+            psi then becomes the equivalent Dense layer on the flattened map
+            joined with the minibatch features.
+        minibatch_kernel_dim: See `minibatch_kernels`.
         dtype: Computation dtype; parameters stay float32.
     """
 
@@ -115,6 +145,10 @@ class DCGANDiscriminator(nn.Module):
     norm: str = "batch"
     num_classes: int = 0
     conditioning: str = "projection"
+    aux_outputs: int = 0
+    minibatch_stddev_group: int = 0
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
     dtype: jnp.dtype = jnp.float32
 
     def __post_init__(self):
@@ -124,6 +158,11 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError(f"Unknown d_norm {self.norm!r}. Valid: "
                              f"{', '.join(D_NORMS)}. Set --config.model.d_norm.")
         layers.check_conditioning(self.conditioning)
+        layers.check_discriminator_options(
+            aux_outputs=self.aux_outputs,
+            minibatch_stddev_group=self.minibatch_stddev_group,
+            minibatch_kernels=self.minibatch_kernels,
+            minibatch_kernel_dim=self.minibatch_kernel_dim)
 
     def _normalize(self, x, train: bool):
         if self.norm == "batch":
@@ -150,11 +189,29 @@ class DCGANDiscriminator(nn.Module):
             x = nn.Conv(width, use_bias=self.norm != "batch", **conv)(x)
             x = nn.leaky_relu(self._normalize(x, train), 0.2)
 
-        features = x.reshape((x.shape[0], -1))
+        batch = x.shape[0]
+        features = x.reshape((batch, -1))
+        # Sown before the minibatch layers, so that they stay per-sample.
         self.sow("intermediates", "features", features)
-        logits = nn.Conv(1, (bottom, bottom), padding="VALID",
-                         kernel_init=layers.dcgan_kernel_init, dtype=self.dtype,
-                         name="psi")(x).reshape((x.shape[0],))
+        layers.aux_head(self, features, self.aux_outputs, train=train,
+                        kernel_init=layers.dcgan_kernel_init, dtype=self.dtype)
+        if self.minibatch_stddev_group:
+            x = layers.MinibatchStdDev(self.minibatch_stddev_group,
+                                       name="minibatch_stddev")(x)
+        if self.minibatch_kernels:
+            # The paper feeds concat(f, o) to the next layer; a VALID conv over
+            # the whole map is a Dense layer on the flattened map, so psi
+            # becomes that Dense layer on the longer vector.
+            h = layers.MinibatchDiscrimination(
+                self.minibatch_kernels, self.minibatch_kernel_dim,
+                dtype=self.dtype, name="minibatch_discrimination")(
+                    x.reshape((batch, -1)))
+            logits = nn.Dense(1, kernel_init=layers.dcgan_kernel_init,
+                              dtype=self.dtype, name="psi")(h)[:, 0]
+        else:
+            logits = nn.Conv(1, (bottom, bottom), padding="VALID",
+                             kernel_init=layers.dcgan_kernel_init,
+                             dtype=self.dtype, name="psi")(x).reshape((batch,))
         if labels is not None and self.conditioning == "projection":
             # N(0, 0.02) like psi, so both terms of the logit start on one scale.
             logits += layers.ProjectionHead(

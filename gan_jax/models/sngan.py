@@ -11,6 +11,13 @@ When conditional, the generator concatenates a label embedding to z (Mirza &
 Osindero 2014) rather than using the paper's conditional BatchNorm, and the
 discriminator uses a spectrally normalised projection (Miyato & Koyama 2018)
 unless `conditioning="concat"`.
+
+Discriminator options, all off by default (and then the network is exactly
+the above): the minibatch layers and an auxiliary head (see `layers`), all
+spectrally normalised like the rest of D. They act on the sum-pooled
+features h rather than inside the last ResBlock, so that h, the sown
+"features", stays per-sample. The generator has no spectral-normalisation
+option: `models.create` refuses `g_spectral_norm` for sngan.
 """
 
 from collections.abc import Sequence
@@ -144,6 +151,17 @@ class SNGANDiscriminator(nn.Module):
         conditioning: projection (default; h is the sum-pooled ReLU features
             and the class embedding is spectrally normalised, as in Miyato &
             Koyama 2018) or concat (one-hot label maps joined to the input).
+        aux_outputs: > 0 adds a spectrally normalised linear head "aux_head"
+            on h, its `(B, aux_outputs)` output sown as "aux_logits".
+        minibatch_stddev_group: > 0 appends the minibatch standard deviation
+            (Karras et al. 2018) of h over groups of this size as one extra
+            input of psi. (Karras et al. put it before their last conv block;
+            here that would make h, which feature matching compares, depend
+            on the rest of the batch.)
+        minibatch_kernels: > 0 appends minibatch discrimination (Salimans et
+            al. 2016; `minibatch_kernel_dim` per kernel, T spectrally
+            normalised) to psi's input, after the standard deviation.
+        minibatch_kernel_dim: See `minibatch_kernels`.
         dtype: Computation dtype; parameters stay float32.
     """
 
@@ -151,12 +169,21 @@ class SNGANDiscriminator(nn.Module):
     channels: int = 128
     num_classes: int = 0
     conditioning: str = "projection"
+    aux_outputs: int = 0
+    minibatch_stddev_group: int = 0
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
     dtype: jnp.dtype = jnp.float32
 
     def __post_init__(self):
         super().__post_init__()
         layers.check_image_shape(self.sample_shape, SUPPORTED_SIZES, "sngan")
         layers.check_conditioning(self.conditioning)
+        layers.check_discriminator_options(
+            aux_outputs=self.aux_outputs,
+            minibatch_stddev_group=self.minibatch_stddev_group,
+            minibatch_kernels=self.minibatch_kernels,
+            minibatch_kernel_dim=self.minibatch_kernel_dim)
 
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
@@ -172,9 +199,15 @@ class SNGANDiscriminator(nn.Module):
         x = DBlock(downsample=False, **block)(x, train)
         features = jnp.sum(nn.relu(x), axis=(1, 2))
         self.sow("intermediates", "features", features)
+        layers.aux_head(self, features, self.aux_outputs, train=train,
+                        kernel_init=_INIT, spectral_norm=True, dtype=self.dtype)
+        h = layers.minibatch_features(
+            features, stddev_group=self.minibatch_stddev_group,
+            kernels=self.minibatch_kernels, kernel_dim=self.minibatch_kernel_dim,
+            train=train, spectral_norm=True, dtype=self.dtype)
 
         psi = nn.Dense(1, kernel_init=_INIT, dtype=self.dtype, name="psi")
-        logits = layers.spectral_norm(psi, features, train)[:, 0]
+        logits = layers.spectral_norm(psi, h, train)[:, 0]
         if labels is not None and self.conditioning == "projection":
             logits += layers.ProjectionHead(
                 self.num_classes, _INIT, spectral_norm=True, dtype=self.dtype,
