@@ -36,8 +36,22 @@ def restore_latest(manager: ocp.CheckpointManager, state: Any) -> tuple[Any, int
     if step is None:
         return state, 0
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    try:
+        restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except ValueError:
+        if getattr(state, "tricks", None) != {}:
+            raise
+        restored = _restore_without_tricks(manager, step, abstract)
     return restored, int(step)
+
+
+def _restore_without_tricks(manager: ocp.CheckpointManager, step: int, abstract):
+    # Checkpoints written before `GANState.tricks` existed lack the field; a
+    # run with no trick state restores every other field into the template.
+    fields = {name: getattr(abstract, name)
+              for name in ("generator", "discriminator", "ema_params")}
+    restored = manager.restore(step, args=ocp.args.StandardRestore(fields))
+    return abstract.replace(**restored)
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any, *,

@@ -69,10 +69,33 @@ def base_config() -> ml_collections.ConfigDict:
     # dcgan: discriminator normalisation, batch | layer | none (gradient
     # penalties need a critic without BatchNorm).
     config.model.d_norm = "batch"
+    # Stabilisation options of the networks (gan_jax.models.layers), all off
+    # by default. Spectral normalisation on every generator layer (Zhang et
+    # al. 2019); mlp and dcgan.
+    config.model.g_spectral_norm = False
+    # Discriminator: the minibatch standard-deviation feature (Karras et al.
+    # 2018) over groups of `d_minibatch_stddev_group` samples (0 = off), and
+    # minibatch discrimination (Salimans et al. 2016) with
+    # `d_minibatch_kernels` kernels of size `d_minibatch_kernel_dim` (0 = off).
+    config.model.d_minibatch_stddev_group = 0
+    config.model.d_minibatch_kernels = 0
+    config.model.d_minibatch_kernel_dim = 5
+    # BEGAN (Berthelot et al. 2017): an auto-encoder discriminator whose
+    # output is each sample's L1 reconstruction error; mlp only, and needs
+    # loss.name = began.
+    config.model.d_autoencoder = False
 
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "non_saturating"  # See gan_jax.losses.LOSSES.
     config.loss.label_smoothing = 0.0  # One-sided; minimax/non_saturating only.
+    # Noisy one-sided labels: each real target is drawn uniformly from
+    # [1 - label_smoothing - label_noise, 1 - label_smoothing]; cross-entropy
+    # losses only.
+    config.loss.label_noise = 0.0
+    # BEGAN's equilibrium (loss.name = began): target ratio gamma of fake to
+    # real reconstruction error, and the step size of k_t.
+    config.loss.began_gamma = 0.5
+    config.loss.began_lambda_k = 0.001
 
     config.penalty = ml_collections.ConfigDict()
     config.penalty.name = "r1"  # none | gp | lp | r1 | r2 | dragan.
@@ -80,6 +103,74 @@ def base_config() -> ml_collections.ConfigDict:
     # paper's gamma, use weight = gamma / 2.
     config.penalty.weight = 0.1
     config.penalty.target = 1.0  # Target gradient norm for gp, lp, dragan.
+    # Lazy regularisation (Karras et al. 2020): apply the penalty only every
+    # `lazy_interval` steps, as its own phase, with its weight times the
+    # interval. 1 = in every discriminator step.
+    config.penalty.lazy_interval = 1
+
+    # Stabilisation tricks (gan_jax.tricks), each off by default. Running
+    # statistics they need (ADA's p, LeCam's EMAs, BEGAN's k_t) live in
+    # GANState.tricks and are checkpointed with the rest.
+    config.tricks = ml_collections.ConfigDict()
+    # Feature matching (Salimans et al. 2016): the generator also minimises
+    # `weight * |mean D-features(real) - mean D-features(fake)|^2` (the
+    # features feeding the discriminator's last layer); `replace` drops the
+    # adversarial generator loss, as in the paper.
+    config.tricks.feature_matching_weight = 0.0
+    config.tricks.feature_matching_replace = False
+    # Instance noise (Sonderby et al. 2016): N(0, std^2) added to every
+    # discriminator input, std decaying linearly to 0 over `noise_steps`
+    # generator steps (0 = constant).
+    config.tricks.noise_std = 0.0
+    config.tricks.noise_steps = 0
+    # Unrolled GAN (Metz et al. 2017): the generator loss is taken through
+    # this many differentiable discriminator updates (0 = off).
+    config.tricks.unrolled_steps = 0
+    # PacGAN (Lin et al. 2018): the discriminator scores `pack` samples
+    # concatenated along the last axis (1 = off).
+    config.tricks.pack = 1
+    # Differentiable augmentation of every discriminator input (DiffAugment,
+    # Zhao et al. 2020): comma-separated ops from gan_jax.tricks.augment.OPS,
+    # e.g. "color,translation,cutout" ("" = off).
+    config.tricks.augment = ""
+    # Adaptive discriminator augmentation (Karras et al. 2020): each op is
+    # applied with probability p, tuned every `ada_interval` discriminator
+    # steps from E[sign(D(real))] towards `ada_target`; p moves by
+    # `ada_speed` per adjustment.
+    config.tricks.ada = False
+    config.tricks.ada_target = 0.6
+    config.tricks.ada_interval = 4
+    config.tricks.ada_speed = 0.01
+    # Consistency regularisation: `cr_real_weight * |D(x) - D(T(x))|^2` on
+    # reals (CR, Zhang et al. 2020) and `cr_fake_weight *` the same on fakes
+    # (bCR, Zhao et al. 2021), T = the ops in `cr_augment`.
+    config.tricks.cr_real_weight = 0.0
+    config.tricks.cr_fake_weight = 0.0
+    config.tricks.cr_augment = "translation"
+    # Latent consistency (zCR, Zhao et al. 2021): z' = z + N(0, zcr_std^2);
+    # D pays `zcr_d_weight * |D(G(z)) - D(G(z'))|^2`, G pays
+    # `-zcr_g_weight * |G(z) - G(z')|^2` (it is pushed to vary).
+    config.tricks.zcr_d_weight = 0.0
+    config.tricks.zcr_g_weight = 0.0
+    config.tricks.zcr_std = 0.03
+    # LeCam regularisation (Tseng et al. 2021) with EMAs (decay
+    # `lecam_decay`) of D's mean real and fake outputs.
+    config.tricks.lecam_weight = 0.0
+    config.tricks.lecam_decay = 0.99
+    # Top-k training (Sinha et al. 2020): the generator loss uses only the k
+    # fakes D scores highest; k = max(top_k_decay^(step / top_k_every),
+    # top_k_min_fraction) * batch. top_k_min_fraction = 1 is off.
+    config.tricks.top_k_min_fraction = 1.0
+    config.tricks.top_k_decay = 0.99
+    config.tricks.top_k_every = 100
+    # ACGAN (Odena et al. 2017): an auxiliary class head on D, trained with
+    # `acgan_weight * cross-entropy` on real and fake labels by both players.
+    config.tricks.acgan_weight = 0.0
+    # InfoGAN (Chen et al. 2016): the first `infogan_categories` latent
+    # entries become a one-hot categorical code, and a head on D recovers it
+    # with `infogan_weight * cross-entropy` for both players.
+    config.tricks.infogan_categories = 0
+    config.tricks.infogan_weight = 1.0
 
     config.optim = ml_collections.ConfigDict()
     config.optim.g_lr = 2e-3
@@ -117,6 +208,11 @@ def base_config() -> ml_collections.ConfigDict:
     # See gan_jax.metrics.suite.METRICS.
     config.eval.metrics = ("fid", "kid", "is", "precision_recall",
                            "density_coverage")  # stacked_mnist too for Stacked MNIST.
+    # BatchNorm generators: evaluate with "standing statistics" (Brock et al.
+    # 2019), the BatchNorm statistics re-estimated for the EMA weights from
+    # this many batches of `eval.batch_size` fresh latents (0 = off: the
+    # running statistics of training).
+    config.eval.standing_stats_batches = 0
     return config
 
 
@@ -230,3 +326,47 @@ def ablation_config(experiment: ml_collections.ConfigDict, *,
     config.first_seed = 0
     config.grid = ml_collections.ConfigDict()
     return config
+
+
+# The stabilisation tricks an ablation on the 2-D mixtures compares, each
+# against "plain" (the experiment as configured, no trick). Image-only tricks
+# (DiffAugment's colour/translation/cutout, ACGAN) need images or labels; on
+# points, augmentation is Gaussian jitter.
+ABLATION_TRICKS = {
+    "plain": "",
+    "feature_matching": "tricks.feature_matching_weight=1.0",
+    "minibatch_stddev": "model.d_minibatch_stddev_group=4",
+    "minibatch_discrimination": "model.d_minibatch_kernels=8",
+    "instance_noise": "tricks.noise_std=0.2, tricks.noise_steps=2000",
+    "unrolled_5": "tricks.unrolled_steps=5",
+    "pacgan_2": "tricks.pack=2",
+    "diffaugment_jitter": "tricks.augment=jitter",
+    "ada_jitter": "tricks.augment=jitter, tricks.ada=True",
+    "bcr_jitter": ("tricks.cr_real_weight=1.0, tricks.cr_fake_weight=1.0, "
+                   "tricks.cr_augment=jitter"),
+    "zcr": "tricks.zcr_d_weight=1.0, tricks.zcr_g_weight=0.5, tricks.zcr_std=0.1",
+    "lecam": "tricks.lecam_weight=0.3",
+    "r1": "penalty.name=r1, penalty.weight=0.1",
+    "lazy_r1_16": "penalty.name=r1, penalty.weight=0.1, penalty.lazy_interval=16",
+    "top_k": "tricks.top_k_min_fraction=0.5, tricks.top_k_every=50",
+    "label_smoothing": "loss.label_smoothing=0.1",
+    "noisy_labels": "loss.label_smoothing=0.1, loss.label_noise=0.2",
+    "infogan_8": "tricks.infogan_categories=8",
+    "began": "loss.name=began, model.d_autoencoder=True",
+    "g_spectral_norm": "model.g_spectral_norm=True",
+}
+
+
+def tricks_experiment(mixture: str) -> ml_collections.ConfigDict:
+    """The baseline the trick ablations start from: the toy recipe without its
+    R1 penalty (the recipe's own stabiliser), 3,000 steps, data in memory."""
+    experiment = base_config()
+    experiment.data.name = mixture
+    experiment.data.loader = "in_memory"
+    experiment.penalty.name = "none"
+    experiment.penalty.weight = 0.0
+    experiment.train.num_steps = 3_000
+    experiment.train.log_every = 500
+    experiment.train.eval_every = 1_000
+    experiment.train.checkpoint_every = 1_000
+    return experiment

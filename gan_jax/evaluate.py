@@ -138,10 +138,13 @@ def main(argv):
         labels = None
         if config.model.num_classes:
             labels = sampling.balanced_labels(num, config.model.num_classes)
+        state = sampling.with_standing_stats(run.state, jax.random.fold_in(key, 2),
+                                             config)
         fake_images = sampling.generate(
-            run.state, jax.random.fold_in(key, 0), num,
+            state, jax.random.fold_in(key, 0), num,
             latent_dim=config.model.latent_dim,
-            batch_size=min(config.eval.batch_size, num), labels=labels)
+            batch_size=min(config.eval.batch_size, num), labels=labels,
+            categories=sampling.infogan_categories(config))
         source = f"{workdir} step {run.step}"
     fake = features_lib.extract_all(extractor, [fake_images])
     scalars = suite.compute(real, fake, metrics=tuple(config.eval.get(

@@ -6,6 +6,12 @@ latents (one row per class for conditional models), so successive grids show
 the same latents as training goes on, and, with a feature extractor
 (`config.eval.features`), FID, KID, IS, precision/recall and density/coverage
 of `config.eval.num_samples` samples against as many real images.
+
+With `config.eval.standing_stats_batches > 0` every evaluation first replaces
+the generator's BatchNorm statistics by standing statistics of the EMA weights
+(Brock et al. 2019; `sampling.with_standing_stats`), once, and measures and
+draws with those. InfoGAN latents (`config.tricks.infogan_categories`) carry
+their categorical code in every draw.
 """
 
 from typing import NamedTuple
@@ -24,6 +30,12 @@ from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import mode_coverage
 from gan_jax.metrics import suite
 from gan_jax.state import GANState
+
+
+# `evaluate`'s key streams: the grid uses the key itself and the image metrics
+# `fold_in(key, 1)`; standing statistics take a new index so that turning them
+# on changes no other draw.
+_STANDING_STATS_STREAM = 2
 
 
 class ImageReference(NamedTuple):
@@ -77,7 +89,8 @@ def image_metrics(state: GANState, key: jax.Array,
     sample_key, kid_key = jax.random.split(key)
     fake = features_lib.extract_all(reference.extractor, sampling.generate_batches(
         state, sample_key, num, latent_dim=config.model.latent_dim,
-        batch_size=min(config.eval.batch_size, num), labels=labels))
+        batch_size=min(config.eval.batch_size, num), labels=labels,
+        categories=sampling.infogan_categories(config)))
     return suite.compute(reference.real, fake, metrics=tuple(config.eval.metrics),
                          key=kid_key)
 
@@ -92,7 +105,8 @@ def _evaluate_mixture(state: GANState, key: jax.Array,
                       draw: bool) -> Evaluation:
     samples = sampling.generate(
         state, key, config.eval.num_samples, latent_dim=config.model.latent_dim,
-        batch_size=min(config.eval.batch_size, config.eval.num_samples))
+        batch_size=min(config.eval.batch_size, config.eval.num_samples),
+        categories=sampling.infogan_categories(config))
     samples = np.asarray(samples, np.float64)
     modes = toy_mixtures.mixture_modes(config.data.name)
     std = toy_mixtures.mixture_std(config.data.name)
@@ -116,7 +130,8 @@ def sample_grid(state: GANState, key: jax.Array,
                 config: ml_collections.ConfigDict) -> np.ndarray:
     """The fixed-latent sample grid of `key`, as a uint8 image."""
     return _render(state, sampling.grid_inputs(
-        key, config.model.latent_dim, config.model.num_classes))
+        key, config.model.latent_dim, config.model.num_classes,
+        categories=sampling.infogan_categories(config)))
 
 
 def interpolation_strips(state: GANState, key: jax.Array,
@@ -124,7 +139,21 @@ def interpolation_strips(state: GANState, key: jax.Array,
     """Rows of spherical interpolations between pairs of latents."""
     return _render(state, sampling.interpolation_inputs(
         key, latent_dim=config.model.latent_dim,
-        num_classes=config.model.num_classes))
+        num_classes=config.model.num_classes,
+        categories=sampling.infogan_categories(config)))
+
+
+def evaluation_state(state: GANState, key: jax.Array,
+                     config: ml_collections.ConfigDict) -> GANState:
+    """The state `evaluate(state, key, ...)` measures: `state` itself, or with
+    `config.eval.standing_stats_batches > 0` its generator with standing
+    statistics drawn from `fold_in(key, 2)`.
+
+    Pictures made outside `evaluate` (e.g. the final interpolation strips)
+    should come from this state to show the generator that was measured.
+    """
+    return sampling.with_standing_stats(
+        state, jax.random.fold_in(key, _STANDING_STATS_STREAM), config)
 
 
 def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
@@ -133,8 +162,10 @@ def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
     """Measures (and, with `draw`, draws) the generator of `state` at `step`.
 
     Image metrics need the `reference` from `prepare_reference`; without one,
-    an image evaluation only draws the sample grid.
+    an image evaluation only draws the sample grid. Metrics and pictures share
+    one `evaluation_state` (standing statistics are estimated once).
     """
+    state = evaluation_state(state, key, config)
     if config.data.source == "toy":
         return _evaluate_mixture(state, key, config, step, draw)
     scalars = {}

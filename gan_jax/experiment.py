@@ -19,6 +19,8 @@ from gan_jax.data import input_pipeline
 from gan_jax.metrics import features
 from gan_jax.metrics import suite
 from gan_jax.state import GANState, create_gan_state
+from gan_jax.tricks import options as tricks_options
+from gan_jax.tricks import packing
 
 
 class RunKeys(NamedTuple):
@@ -116,8 +118,14 @@ def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
 
 def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANState:
     """A freshly initialised `GANState` for `config`."""
-    generator, discriminator = models.create(config.model, sample_shape)
+    tricks = tricks_options.from_config(config)
+    model_options = {"aux_outputs": tricks.aux_outputs} if tricks.aux_outputs else {}
+    generator, discriminator = models.create(config.model, sample_shape,
+                                             **model_options)
     optim, num_steps = config.optim, config.train.num_steps
+    d_updates = num_steps * optim.n_critic
+    if tricks.lazy:
+        d_updates += num_steps // tricks.lazy_interval
     return create_gan_state(
         key, generator, discriminator,
         latent_dim=config.model.latent_dim, sample_shape=sample_shape,
@@ -126,7 +134,9 @@ def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANSta
                                       num_updates=num_steps),
         discriminator_tx=create_optimizer(optim.d_lr, optim.d_b1, optim.d_b2,
                                           schedule=optim.schedule,
-                                          num_updates=num_steps * optim.n_critic))
+                                          num_updates=d_updates),
+        discriminator_input_shape=packing.packed_shape(sample_shape, tricks.pack),
+        tricks=tricks_options.initial_state(tricks))
 
 
 def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
@@ -147,3 +157,14 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
         generator_step_fn=functools.partial(
             steps.generator_step, objectives=objectives, latent_dim=latent_dim,
             ema_decay=float(config.optim.ema_decay)))
+
+
+def make_regularizer_step(config: ml_collections.ConfigDict, *, penalty_weight=None):
+    """The lazy penalty phase `step(state, batch, key)`, or None when the
+    penalty is applied in every discriminator step (`penalty.lazy_interval`
+    is 1). The loop runs it after every `lazy_interval`-th train step."""
+    objectives = objectives_lib.create(config, penalty_weight=penalty_weight)
+    if objectives.regularizer is None:
+        return None
+    return functools.partial(steps.regularizer_step, objectives=objectives,
+                             latent_dim=config.model.latent_dim)

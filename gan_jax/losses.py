@@ -159,6 +159,33 @@ def relativistic_average_least_squares() -> GANLoss:
     return _relativistic_average(lambda x: jnp.square(x - 1.0), fake_sign=-1.0)
 
 
+def began(k: float = 0.0) -> GANLoss:
+    """BEGAN (Berthelot et al. 2017) on auto-encoder energies, not logits.
+
+    The discriminator's outputs are reconstruction errors L(.) >= 0:
+    D = E[L(x)] - k E[L(G(z))];  G = E[L(G(z))]. The equilibrium variable k
+    is a running statistic of training (`gan_jax.tricks.began`), passed in
+    at every step; it may be traced.
+    """
+    return GANLoss(
+        discriminator=lambda r, f: _mean(_logits(r)) - k * _mean(_logits(f)),
+        generator=lambda r, f: _mean(_logits(f)))
+
+
+def label_noise_term(real_logits: jax.Array, key: jax.Array,
+                     noise: float) -> jax.Array:
+    """What noisy one-sided labels add to a cross-entropy discriminator loss.
+
+    With real targets t_i = 1 - s - noise * u_i, u_i ~ U(0, 1), the real term
+    t sp(-r) + (1 - t) sp(r) equals sp(-r) + (1 - t) r, because
+    sp(r) - sp(-r) = r. The loss with smoothing s already holds
+    sp(-r) + s r, so the noise adds E[noise * u_i * r_i].
+    """
+    r = _logits(real_logits)
+    u = jax.random.uniform(key, r.shape, jnp.float32)
+    return noise * _mean(u * r)
+
+
 LOSSES: dict[str, Callable[..., GANLoss]] = {
     "minimax": minimax,
     "non_saturating": non_saturating,
@@ -169,6 +196,7 @@ LOSSES: dict[str, Callable[..., GANLoss]] = {
     "relativistic_average": relativistic_average,
     "relativistic_average_hinge": relativistic_average_hinge,
     "relativistic_average_least_squares": relativistic_average_least_squares,
+    "began": began,
 }
 
 

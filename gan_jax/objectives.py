@@ -2,9 +2,14 @@
 
 An objective is a pure function of the parameters being optimised and of
 arrays: `(params, ...) -> (loss, aux)`, where `aux` holds the updated BatchNorm
-statistics and the scalar terms worth logging. The adversarial loss comes from
-`gan_jax.losses`, the regulariser from `gan_jax.penalties`; this module only
-composes them, in the spirit of StyleGAN2-ADA's separate loss phases.
+statistics, the scalar terms worth logging and, for the discriminator, the
+outputs its running statistics follow. The adversarial loss comes from
+`gan_jax.losses`, the regulariser from `gan_jax.penalties`, the stabilisation
+tricks from `gan_jax.tricks`; this module only composes them, in the spirit
+of StyleGAN2-ADA's separate loss phases (D main, D regulariser, G main).
+
+Every trick is off unless its config field turns it on, and a trick that is
+off leaves no operation in the traced program.
 """
 
 import functools
@@ -16,67 +21,257 @@ import ml_collections
 
 from gan_jax import losses
 from gan_jax import penalties
-from gan_jax.state import NetworkState, apply_network
+from gan_jax.state import NetworkState, apply_discriminator, apply_network
+from gan_jax.tricks import augment
+from gan_jax.tricks import auxiliary
+from gan_jax.tricks import consistency
+from gan_jax.tricks import feature_matching
+from gan_jax.tricks import instance_noise
+from gan_jax.tricks import lecam
+from gan_jax.tricks import options as options_lib
+from gan_jax.tricks import packing
+from gan_jax.tricks import top_k
+from gan_jax.tricks import unrolled
+from gan_jax.tricks.options import TrickOptions
+
+# Fixed `fold_in` indices of the objectives' random streams, so that turning
+# on one trick never changes another's draws.
+_REAL_INPUT_STREAM, _FAKE_INPUT_STREAM, _LABEL_NOISE_STREAM = 101, 102, 103
+_CR_REAL_STREAM, _CR_FAKE_STREAM, _ZCR_STREAM = 104, 105, 106
 
 
 class Objectives(NamedTuple):
-    """`discriminator(d_params, d_state, real, fake, key, labels)` and
-    `generator(g_params, g_state, d_state, real, latents, labels)`; both return
-    `(loss, {"batch_stats": ..., "metrics": {...}})`. `labels` is None for
-    unconditional models; otherwise real and fake samples share the labels."""
+    """The phases' objectives and the tricks they were built with.
+
+    `discriminator(d_params, d_state, real, fake, key, labels, **context)` and
+    `generator(g_params, g_state, d_state, real, latents, labels, **context)`
+    return `(loss, {"batch_stats", "metrics", ...})`; `labels` is None for
+    unconditional models. `regularizer` is the lazy penalty phase (None unless
+    `penalty.lazy_interval > 1`). `update_tricks(state, signals)` moves the
+    tricks' running statistics after a discriminator step.
+    """
 
     discriminator: Callable
     generator: Callable
+    regularizer: Callable | None
+    update_tricks: Callable
+    options: TrickOptions
+
+
+def prepare_inputs(x, key, *, step, tricks_state, options: TrickOptions):
+    """What the discriminator sees of samples `x`: augmented (DiffAugment,
+    with ADA's probability when on), with instance noise, packed."""
+    if options.augment:
+        probability = tricks_state["ada"]["p"] if options.ada else 1.0
+        x = augment.apply(x, jax.random.fold_in(key, 0), options.augment,
+                          probability=probability)
+    if options.noise_std:
+        std = instance_noise.noise_std(step, options.noise_std, options.noise_steps)
+        x = instance_noise.add_noise(x, jax.random.fold_in(key, 1), std)
+    return packing.pack_samples(x, options.pack)
+
+
+def _adversarial_loss(loss: losses.GANLoss, options: TrickOptions, tricks_state):
+    return losses.began(tricks_state["began_k"]) if options.began else loss
 
 
 def discriminator_objective(d_params, d_state: NetworkState, real, fake, key,
-                            labels=None, *, loss: losses.GANLoss,
-                            penalty: Callable, penalty_weight: float):
-    """Adversarial loss on real and (fixed) fake samples plus a weighted penalty."""
-    real_logits, batch_stats = apply_network(d_state, d_params, real,
-                                             labels=labels, train=True)
-    fake_logits, batch_stats = apply_network(
-        d_state.replace(batch_stats=batch_stats), d_params, fake,
-        labels=labels, train=True)
-    adversarial = loss.discriminator(real_logits, fake_logits)
+                            labels=None, *, step=0, tricks_state=None, codes=None,
+                            fake_perturbed=None, loss: losses.GANLoss,
+                            penalty: Callable, penalty_weight, options: TrickOptions):
+    """Adversarial loss on real and (fixed) fake samples plus regularisers.
 
-    # The penalty sees the critic with the statistics of this step, and its own
-    # forward passes must not move the running statistics a second time.
+    Args:
+      step, tricks_state: the state's step and running statistics (tricks).
+      codes: InfoGAN's categories of the fakes (when on).
+      fake_perturbed: zCR's fakes from perturbed latents (when on).
+    """
+    tricks_state = tricks_state or {}
+    prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
+                                options=options)
+    real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
+    fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
+    real_logits, batch_stats, real_sown = apply_discriminator(
+        d_state, d_params, real_in, labels=labels, train=True,
+        capture=options.captures)
+    fake_logits, batch_stats, fake_sown = apply_discriminator(
+        d_state.replace(batch_stats=batch_stats), d_params, fake_in,
+        labels=labels, train=True, capture=options.captures)
+    adversarial = _adversarial_loss(loss, options, tricks_state).discriminator(
+        real_logits, fake_logits)
+    if options.label_noise:
+        adversarial += losses.label_noise_term(
+            real_logits, jax.random.fold_in(key, _LABEL_NOISE_STREAM),
+            options.label_noise)
+
+    # Regularisers see the critic with the statistics of this step, and their
+    # own forward passes must not move the running statistics a second time.
     def critic_fn(x):
         return apply_network(d_state, d_params, x, labels=labels, train=True)[0]
 
-    penalty_value = penalty(critic_fn, real, fake, key)
-    total = adversarial + penalty_weight * penalty_value
+    terms = {}
+    if not options.lazy:
+        terms["d_penalty"] = (penalty_weight, penalty(critic_fn, real_in, fake_in, key))
+    if options.cr_real_weight or options.cr_fake_weight:
+        # T acts on samples, before packing.
+        def sample_critic(x):
+            return critic_fn(packing.pack_samples(x, options.pack))
+        real_pre = _unpacked(prepare, real, key, _REAL_INPUT_STREAM, options)
+        fake_pre = _unpacked(prepare, fake, key, _FAKE_INPUT_STREAM, options)
+        if options.cr_real_weight:
+            terms["d_cr_real"] = (options.cr_real_weight, consistency.augmentation_penalty(
+                sample_critic, real_pre, jax.random.fold_in(key, _CR_REAL_STREAM),
+                options.cr_augment))
+        if options.cr_fake_weight:
+            terms["d_cr_fake"] = (options.cr_fake_weight, consistency.augmentation_penalty(
+                sample_critic, fake_pre, jax.random.fold_in(key, _CR_FAKE_STREAM),
+                options.cr_augment))
+    if options.zcr_d_weight:
+        perturbed_in = prepare(fake_perturbed, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
+        terms["d_zcr"] = (options.zcr_d_weight, consistency.output_difference(
+            critic_fn, fake_in, perturbed_in))
+    if options.lecam_weight:
+        terms["d_lecam"] = (options.lecam_weight, lecam.penalty(
+            real_logits, fake_logits, tricks_state["lecam"]))
+    if options.aux_outputs:
+        real_classes, _ = auxiliary.split_heads(
+            real_sown["aux_logits"], options.num_classes if options.acgan else 0,
+            options.infogan_categories)
+        fake_classes, fake_codes = auxiliary.split_heads(
+            fake_sown["aux_logits"], options.num_classes if options.acgan else 0,
+            options.infogan_categories)
+        if options.acgan:
+            terms["d_acgan"] = (options.acgan_weight,
+                                auxiliary.cross_entropy(real_classes, labels)
+                                + auxiliary.cross_entropy(fake_classes, labels))
+        if options.infogan_categories:
+            terms["d_infogan"] = (options.infogan_weight,
+                                  auxiliary.cross_entropy(fake_codes, codes))
+
+    total = adversarial + sum(weight * value for weight, value in terms.values())
     metrics = {
         "d_loss": total,
         "d_adversarial": adversarial,
-        "d_penalty": penalty_value,
+        **{name: value for name, (_, value) in terms.items()},
         "d_real_logit": jnp.mean(real_logits.astype(jnp.float32)),
         "d_fake_logit": jnp.mean(fake_logits.astype(jnp.float32)),
     }
-    return total, {"batch_stats": batch_stats, "metrics": metrics}
+    if options.noise_std:
+        metrics["noise_std"] = instance_noise.noise_std(step, options.noise_std,
+                                                        options.noise_steps)
+    signals = {"real": jax.lax.stop_gradient(real_logits),
+               "fake": jax.lax.stop_gradient(fake_logits)}
+    return total, {"batch_stats": batch_stats, "metrics": metrics, "signals": signals}
+
+
+def _unpacked(prepare, x, key, stream, options: TrickOptions):
+    """The per-sample part of `prepare_inputs` (augmentation and noise)."""
+    return prepare(x, jax.random.fold_in(key, stream),
+                   options=options._replace(pack=1))
+
+
+def regularizer_objective(d_params, d_state: NetworkState, real, fake, key,
+                          labels=None, *, step=0, tricks_state=None, penalty: Callable,
+                          penalty_weight, options: TrickOptions):
+    """The lazy penalty phase (Karras et al. 2020): `interval * weight * penalty`,
+    so that applied every `interval` steps it matches the penalty's average
+    strength."""
+    prepare = functools.partial(prepare_inputs, step=step,
+                                tricks_state=tricks_state or {}, options=options)
+    real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
+    fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
+
+    def critic_fn(x):
+        return apply_network(d_state, d_params, x, labels=labels, train=True)[0]
+
+    value = penalty(critic_fn, real_in, fake_in, key)
+    total = options.lazy_interval * penalty_weight * value
+    return total, {"batch_stats": d_state.batch_stats,
+                   "metrics": {"d_lazy_penalty": value}}
 
 
 def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
-                        real, latents, labels=None, *, loss: losses.GANLoss):
-    """Adversarial generator loss through the current discriminator.
+                        real, latents, labels=None, *, key=None, step=0,
+                        tricks_state=None, codes=None, loss: losses.GANLoss,
+                        options: TrickOptions):
+    """Adversarial generator loss through the current discriminator, plus tricks.
 
     Real logits are passed too, for relativistic losses; when a loss ignores
     them XLA removes that forward pass from the compiled step.
     """
+    tricks_state = tricks_state or {}
+    if key is None:
+        key = jax.random.key(0)  # Only tricks draw here; none is on without one.
+    prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
+                                options=options)
     fake, batch_stats = apply_network(g_state, g_params, latents, labels=labels,
                                       train=True)
-    fake_logits, _ = apply_network(d_state, d_state.params, fake, labels=labels,
-                                   train=True)
-    real_logits, _ = apply_network(d_state, d_state.params, real, labels=labels,
-                                   train=True)
-    total = loss.generator(jax.lax.stop_gradient(real_logits), fake_logits)
-    return total, {"batch_stats": batch_stats, "metrics": {"g_loss": total}}
+    real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
+    fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
+    adversarial_loss = _adversarial_loss(loss, options, tricks_state)
+
+    d_params = d_state.params
+    if options.unrolled_steps:
+        def unrolled_d_loss(params):
+            r = apply_network(d_state, params, real_in, labels=labels, train=True)[0]
+            f = apply_network(d_state, params, fake_in, labels=labels, train=True)[0]
+            return adversarial_loss.discriminator(r, f)
+        d_params = unrolled.unroll(d_params, d_state.opt_state, d_state.tx,
+                                   unrolled_d_loss, options.unrolled_steps)
+
+    fake_logits, _, fake_sown = apply_discriminator(
+        d_state, d_params, fake_in, labels=labels, train=True,
+        capture=options.captures)
+    real_logits, _, real_sown = apply_discriminator(
+        d_state, d_params, real_in, labels=labels, train=True,
+        capture=options.feature_matching_weight > 0)
+    real_logits = jax.lax.stop_gradient(real_logits)
+
+    terms = {}
+    if options.top_k:
+        k = top_k.keep_count(step, fake_logits.shape[0],
+                             min_fraction=options.top_k_min_fraction,
+                             decay=options.top_k_decay, every=options.top_k_every)
+        per_sample = jax.vmap(lambda f: adversarial_loss.generator(
+            real_logits, f[None]))(fake_logits.reshape(-1))
+        adversarial = top_k.top_k_mean(per_sample, fake_logits, k)
+        terms["g_top_k"] = (0.0, k.astype(jnp.float32))
+    else:
+        adversarial = adversarial_loss.generator(real_logits, fake_logits)
+    if options.feature_matching_replace:
+        adversarial = jnp.zeros((), jnp.float32)
+    if options.feature_matching_weight:
+        terms["g_feature_matching"] = (options.feature_matching_weight,
+                                       feature_matching.loss(real_sown["features"],
+                                                             fake_sown["features"]))
+    if options.zcr_g_weight:
+        perturbed = consistency.perturb_latents(
+            latents, jax.random.fold_in(key, _ZCR_STREAM), options.zcr_std)
+        fake_perturbed, _ = apply_network(g_state, g_params, perturbed,
+                                          labels=labels, train=True)
+        terms["g_zcr"] = (-options.zcr_g_weight,
+                          consistency.generator_diversity(fake, fake_perturbed))
+    if options.aux_outputs:
+        fake_classes, fake_codes = auxiliary.split_heads(
+            fake_sown["aux_logits"], options.num_classes if options.acgan else 0,
+            options.infogan_categories)
+        if options.acgan:
+            terms["g_acgan"] = (options.acgan_weight,
+                                auxiliary.cross_entropy(fake_classes, labels))
+        if options.infogan_categories:
+            terms["g_infogan"] = (options.infogan_weight,
+                                  auxiliary.cross_entropy(fake_codes, codes))
+
+    total = adversarial + sum(weight * value for weight, value in terms.values())
+    metrics = {"g_loss": total, **{name: value for name, (_, value) in terms.items()}}
+    if len(metrics) > 1:
+        metrics["g_adversarial"] = adversarial
+    return total, {"batch_stats": batch_stats, "metrics": metrics}
 
 
 def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
            label_smoothing=None) -> Objectives:
-    """Objectives for `config.loss` and `config.penalty`.
+    """Objectives for `config.loss`, `config.penalty` and `config.tricks`.
 
     `penalty_weight` and `label_smoothing`, when given, replace the config's
     values and may be traced arrays, so that settings differing only in them
@@ -95,9 +290,18 @@ def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
     penalty = penalties.get(config.penalty.name, **penalty_options)
     if penalty_weight is None:
         penalty_weight = float(config.penalty.weight)
+    options = options_lib.from_config(config)
+    regularizer = None
+    if options.lazy:
+        regularizer = functools.partial(
+            regularizer_objective, penalty=penalty, penalty_weight=penalty_weight,
+            options=options)
     return Objectives(
         discriminator=functools.partial(
             discriminator_objective, loss=loss, penalty=penalty,
-            penalty_weight=penalty_weight),
-        generator=functools.partial(generator_objective, loss=loss),
+            penalty_weight=penalty_weight, options=options),
+        generator=functools.partial(generator_objective, loss=loss, options=options),
+        regularizer=regularizer,
+        update_tricks=functools.partial(options_lib.update_state, options),
+        options=options,
     )

@@ -19,6 +19,7 @@ import jax
 import ml_collections
 
 from gan_jax import checkpoint
+from gan_jax import defaults
 from gan_jax import experiment
 from gan_jax.state import GANState
 
@@ -45,7 +46,20 @@ def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None
 
 
 def read_config(workdir: epath.Path) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text()))
+    """The run's saved config; fields added to the library since the run was
+    trained take their defaults (which are "off"), so older runs still load."""
+    saved = json.loads((workdir / CONFIG_FILE).read_text())
+    return ml_collections.ConfigDict(_fill_missing(saved, defaults.base_config().to_dict()))
+
+
+def _fill_missing(saved: dict, current: dict) -> dict:
+    filled = dict(saved)
+    for name, default in current.items():
+        if name not in filled:
+            filled[name] = default
+        elif isinstance(default, dict) and isinstance(filled[name], dict):
+            filled[name] = _fill_missing(filled[name], default)
+    return filled
 
 
 def write_data_spec(workdir: epath.Path, spec: DataSpec) -> None:

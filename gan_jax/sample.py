@@ -49,10 +49,13 @@ def main(argv):
                                            _LABEL.value)
     except ValueError as error:
         sys.exit(f"error: {error}")
+    key = jax.random.key(_SEED.value)
+    state = sampling.with_standing_stats(run.state, jax.random.fold_in(key, 2),
+                                         run.config)
     images = sampling.generate(
-        run.state, jax.random.key(_SEED.value), _NUM.value,
-        latent_dim=run.config.model.latent_dim,
-        batch_size=min(_BATCH_SIZE.value, _NUM.value), labels=labels)
+        state, key, _NUM.value, latent_dim=run.config.model.latent_dim,
+        batch_size=min(_BATCH_SIZE.value, _NUM.value), labels=labels,
+        categories=sampling.infogan_categories(run.config))
     out = epath.Path(_OUT.value)
     visualize.save_samples(images, labels, out)
     logging.info("Wrote %d images from step %d to %s.", _NUM.value, run.step, out)

@@ -30,12 +30,15 @@ class GANState:
 
     `ema_params` is the exponential moving average of the generator parameters
     (Karras et al. 2018; Yazici et al. 2019) used for sampling and evaluation;
-    with `ema_decay = 0` it simply equals the current parameters.
+    with `ema_decay = 0` it simply equals the current parameters. `tricks`
+    holds the running statistics of the stabilisation tricks that need them
+    (`gan_jax.tricks.state`), empty when none is on.
     """
 
     generator: NetworkState
     discriminator: NetworkState
     ema_params: Any
+    tricks: dict = flax.struct.field(default_factory=dict)
 
     @property
     def step(self) -> jax.Array:
@@ -59,6 +62,30 @@ def apply_network(state: NetworkState, params, *inputs, train: bool, **kwargs):
     return state.apply_fn(variables, *inputs, train=train, **kwargs), state.batch_stats
 
 
+def apply_discriminator(state: NetworkState, params, x, *, labels, train: bool,
+                        capture: bool):
+    """Runs a discriminator, returning `(logits, new_batch_stats, intermediates)`.
+
+    With `capture`, `intermediates` holds what the network sows (its
+    "features" and, when it has one, the auxiliary head's "aux_logits"), one
+    array per name; otherwise it is empty and the call is `apply_network`'s.
+    """
+    if not capture:
+        logits, batch_stats = apply_network(state, params, x, labels=labels,
+                                            train=train)
+        return logits, batch_stats, {}
+    variables = {"params": params}
+    mutable = ["intermediates"]
+    if state.batch_stats:
+        variables["batch_stats"] = state.batch_stats
+        if train:
+            mutable.append("batch_stats")
+    logits, updates = state.apply_fn(variables, x, labels=labels, train=train,
+                                     mutable=mutable)
+    sown = {name: values[0] for name, values in updates["intermediates"].items()}
+    return logits, updates.get("batch_stats", state.batch_stats), sown
+
+
 def _init_network(module: nn.Module, key: jax.Array, example_input,
                   tx: optax.GradientTransformation) -> NetworkState:
     # Labels are always passed: conditional models need them to create their
@@ -76,19 +103,29 @@ def _init_network(module: nn.Module, key: jax.Array, example_input,
 def create_gan_state(key: jax.Array, generator: nn.Module,
                      discriminator: nn.Module, *, latent_dim: int, sample_shape,
                      generator_tx: optax.GradientTransformation,
-                     discriminator_tx: optax.GradientTransformation) -> GANState:
-    """Initialises both networks from `key` (shapes only need one example)."""
+                     discriminator_tx: optax.GradientTransformation,
+                     discriminator_input_shape=None,
+                     tricks: dict | None = None) -> GANState:
+    """Initialises both networks from `key` (shapes only need one example).
+
+    `discriminator_input_shape` defaults to `sample_shape` (PacGAN packs
+    samples into wider inputs); `tricks` are the initial running statistics.
+    """
     g_key, d_key = jax.random.split(key)
     generator_state = _init_network(
         generator, g_key, jnp.zeros((1, latent_dim), jnp.float32), generator_tx)
+    input_shape = tuple(discriminator_input_shape or sample_shape)
     discriminator_state = _init_network(
-        discriminator, d_key, jnp.zeros((1, *sample_shape), jnp.float32),
+        discriminator, d_key, jnp.zeros((1, *input_shape), jnp.float32),
         discriminator_tx)
     # A copy, not an alias: the train step donates its input state, and one
     # buffer cannot be donated twice.
     return GANState(generator=generator_state,
                     discriminator=discriminator_state,
-                    ema_params=jax.tree.map(jnp.copy, generator_state.params))
+                    ema_params=jax.tree.map(jnp.copy, generator_state.params),
+                    # Copies for the same reason: initial statistics may
+                    # share one zero.
+                    tricks=jax.tree.map(jnp.copy, dict(tricks or {})))
 
 
 def update_ema(ema_params, params, decay: float):

@@ -13,14 +13,36 @@ import optax
 from gan_jax import penalties
 from gan_jax.objectives import Objectives
 from gan_jax.state import GANState, apply_network, update_ema
+from gan_jax.tricks import consistency
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
 
-def sample_latents(key: jax.Array, batch_size: int, latent_dim: int) -> jax.Array:
-    """Standard normal latents `z ~ N(0, I)` of shape `(batch_size, latent_dim)`."""
-    return jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
+def sample_latents(key: jax.Array, batch_size: int, latent_dim: int,
+                   categories: int = 0) -> jax.Array:
+    """Latents of shape `(batch_size, latent_dim)`: `z ~ N(0, I)`.
+
+    With `categories > 0` (InfoGAN's categorical code, Chen et al. 2016) the
+    first `categories` entries are instead the one-hot code of a uniformly
+    drawn category (`categorical_code` recovers it); the Gaussian entries are
+    the same as without a code.
+    """
+    latents = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
+    if not categories:
+        return latents
+    if categories > latent_dim:
+        raise ValueError(f"infogan_categories={categories} exceeds "
+                         f"latent_dim={latent_dim}; the code is part of z.")
+    code = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0,
+                              categories)
+    return latents.at[:, :categories].set(
+        jax.nn.one_hot(code, categories, dtype=jnp.float32))
+
+
+def categorical_code(latents: jax.Array, categories: int) -> jax.Array:
+    """The InfoGAN category of each latent from `sample_latents`, `(batch,)` int32."""
+    return jnp.argmax(latents[:, :categories], axis=-1).astype(jnp.int32)
 
 
 def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
@@ -30,26 +52,41 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
 
     `batch` is `{"x": (B, ...)}`, plus `"label": (B,)` for conditional models;
     the fakes are generated for the same labels, so real and fake classes
-    follow the data's class frequencies.
+    follow the data's class frequencies. The tricks' running statistics
+    (`state.tricks`) move after the update.
     """
     real, labels = batch["x"], batch.get("label")
+    options = objectives.options
     latent_key, penalty_key = jax.random.split(key)
-    latents = sample_latents(latent_key, real.shape[0], latent_dim)
+    latents = sample_latents(latent_key, real.shape[0], latent_dim,
+                             options.infogan_categories)
     generator = state.generator
-    # The generator's BatchNorm statistics only move in the generator phase.
-    fake, _ = apply_network(generator, generator.params, latents, labels=labels,
-                            train=True)
-    fake = jax.lax.stop_gradient(fake)
+
+    def generate(z):
+        # The generator's BatchNorm statistics only move in the generator phase.
+        fake, _ = apply_network(generator, generator.params, z, labels=labels,
+                                train=True)
+        return jax.lax.stop_gradient(fake)
+
+    context = dict(step=state.step, tricks_state=state.tricks)
+    if options.infogan_categories:
+        context["codes"] = categorical_code(latents, options.infogan_categories)
+    if options.zcr_d_weight:
+        context["fake_perturbed"] = generate(consistency.perturb_latents(
+            latents, jax.random.fold_in(latent_key, 2), options.zcr_std))
 
     d_state = state.discriminator
     grads, aux = jax.grad(objectives.discriminator, has_aux=True)(
-        d_state.params, d_state, real, fake, penalty_key, labels)
+        d_state.params, d_state, real, generate(latents), penalty_key, labels,
+        **context)
     d_state = d_state.apply_gradients(grads=grads, batch_stats=aux["batch_stats"])
     if weight_clip > 0:
         d_state = d_state.replace(
             params=penalties.clip_weights(d_state.params, weight_clip))
-    metrics = dict(aux["metrics"], d_grad_norm=optax.tree.norm(grads))
-    return state.replace(discriminator=d_state), metrics
+    tricks, trick_metrics = objectives.update_tricks(state.tricks, aux["signals"])
+    metrics = dict(aux["metrics"], d_grad_norm=optax.tree.norm(grads),
+                   **trick_metrics)
+    return state.replace(discriminator=d_state, tricks=tricks), metrics
 
 
 def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
@@ -57,14 +94,49 @@ def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
                    ema_decay: float) -> tuple[GANState, Metrics]:
     """One generator update through the current discriminator, then the EMA."""
     real, labels = batch["x"], batch.get("label")
-    latents = sample_latents(key, real.shape[0], latent_dim)
+    categories = objectives.options.infogan_categories
+    latents = sample_latents(key, real.shape[0], latent_dim, categories)
+    context = dict(key=jax.random.fold_in(key, 2), step=state.step,
+                   tricks_state=state.tricks)
+    if categories:
+        context["codes"] = categorical_code(latents, categories)
     g_state = state.generator
     grads, aux = jax.grad(objectives.generator, has_aux=True)(
-        g_state.params, g_state, state.discriminator, real, latents, labels)
+        g_state.params, g_state, state.discriminator, real, latents, labels,
+        **context)
     g_state = g_state.apply_gradients(grads=grads, batch_stats=aux["batch_stats"])
     ema_params = update_ema(state.ema_params, g_state.params, ema_decay)
     metrics = dict(aux["metrics"], g_grad_norm=optax.tree.norm(grads))
     return state.replace(generator=g_state, ema_params=ema_params), metrics
+
+
+def regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
+                     objectives: Objectives, latent_dim: int
+                     ) -> tuple[GANState, Metrics]:
+    """The lazy regularisation phase: one discriminator update on the penalty
+    alone (Karras et al. 2020). The loop runs it after every
+    `penalty.lazy_interval`-th train step, on that step's last minibatch.
+
+    Its randomness is `fold_in(fold_in(key, state.step), 2)`, a stream the
+    train step does not use.
+    """
+    minibatch = jax.tree.map(lambda leaf: leaf[-1], batch)
+    real, labels = minibatch["x"], minibatch.get("label")
+    phase_key = jax.random.fold_in(jax.random.fold_in(key, state.step), 2)
+    latent_key, penalty_key = jax.random.split(phase_key)
+    latents = sample_latents(latent_key, real.shape[0], latent_dim,
+                             objectives.options.infogan_categories)
+    generator = state.generator
+    fake, _ = apply_network(generator, generator.params, latents, labels=labels,
+                            train=True)
+    d_state = state.discriminator
+    grads, aux = jax.grad(objectives.regularizer, has_aux=True)(
+        d_state.params, d_state, real, jax.lax.stop_gradient(fake), penalty_key,
+        labels, step=state.step, tricks_state=state.tricks)
+    d_state = d_state.apply_gradients(grads=grads)
+    metrics = dict(aux["metrics"], d_lazy_grad_norm=optax.tree.norm(grads))
+    return (state.replace(discriminator=d_state),
+            {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()})
 
 
 def train_step(state: GANState, batch: Batch, key: jax.Array, *,

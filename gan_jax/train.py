@@ -133,6 +133,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         out_shardings=(replicated, replicated),
         donate_argnums=(0, 1))
 
+    # The lazy regulariser is its own compiled phase (Karras et al. 2020): a
+    # whole program every `lazy_interval` steps, none in between.
+    regularizer_step = experiment.make_regularizer_step(config)
+    compiled_regularizer = None
+    if regularizer_step is not None:
+        compiled_regularizer = jax.jit(
+            regularizer_step,
+            in_shardings=(replicated, batch_sharding, replicated),
+            out_shardings=(replicated, replicated), donate_argnums=(0,))
+    regularizer_metrics = {}
+
     writer = metric_writers.create_default_writer(
         workdir, just_logging=jax.process_index() > 0)
     report_progress = periodic_actions.ReportProgress(
@@ -150,12 +161,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                         f"step {step}: it has fewer than batch_size * n_critic = "
                         f"{config.data.batch_size * config.optim.n_critic} examples.")
                 state, accumulated = compiled_step(state, accumulated, batch, train_key)
+                if (compiled_regularizer is not None
+                        and step % config.penalty.lazy_interval == 0):
+                    state, regularizer_metrics = compiled_regularizer(
+                        state, batch, train_key)
             report_progress(step)
             last = step == num_steps
             log_due = step % config.train.log_every == 0 or last
             save_due = step % config.train.checkpoint_every == 0 or last
             if log_due or save_due:
                 scalars = {k: float(v) for k, v in accumulated.compute().items()}
+                # The lazy phase's latest values (it runs every few steps).
+                scalars.update({k: float(v) for k, v in regularizer_metrics.items()})
                 _raise_if_not_finite(scalars, step)
             if log_due:
                 writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
@@ -173,8 +190,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         result = evaluator.evaluate(state, eval_key, config, final_step, reference)
         _write_evaluation(writer, workdir, result, final_step)
         if config.data.source != "toy":
-            _write_final_pictures(writer, workdir, state, eval_key, config,
-                                  final_step)
+            _write_final_pictures(
+                writer, workdir, evaluator.evaluation_state(state, eval_key, config),
+                eval_key, config, final_step)
     final = dict(result.scalars, step=float(final_step),
                  wall_seconds=time.time() - run_start)
     if jax.process_index() == 0:

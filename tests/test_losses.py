@@ -55,6 +55,8 @@ def _reference(name, r, f):
     if name == "relativistic_average_least_squares":
         return (((r - mf - 1) ** 2).mean() + ((f - mr + 1) ** 2).mean(),
                 ((f - mr - 1) ** 2).mean() + ((r - mf + 1) ** 2).mean())
+    if name == "began":  # Energies; k = 0 by default.
+        return r.mean(), f.mean()
     raise AssertionError(f"no reference for {name}")
 
 
@@ -68,9 +70,30 @@ def test_registry_names():
     assert NAMES == sorted([
         "minimax", "non_saturating", "wasserstein", "hinge", "least_squares",
         "relativistic", "relativistic_average", "relativistic_average_hinge",
-        "relativistic_average_least_squares"])
+        "relativistic_average_least_squares", "began"])
     for name in NAMES:
         assert isinstance(losses.get(name), losses.GANLoss)
+
+
+def test_began_balances_fake_energy_by_k():
+    r, f = _logits(2, (8,))
+    k = jnp.float32(0.3)
+    loss = jax.jit(lambda r, f, k: losses.began(k).discriminator(r, f))
+    np.testing.assert_allclose(loss(r, f, k), r.mean() - 0.3 * f.mean(), rtol=1e-5)
+    np.testing.assert_allclose(losses.began(k).generator(r, f), f.mean(), rtol=1e-5)
+
+
+def test_label_noise_term_is_the_cross_entropy_of_noisy_targets():
+    r, f = _logits(3, (64,))
+    key, noise, smoothing = jax.random.key(0), 0.2, 0.1
+    u = np.asarray(jax.random.uniform(key, (64,), jnp.float32))
+    targets = 1.0 - smoothing - noise * u
+    expected = (-(targets * _log_sigmoid(r) + (1 - targets) * _log_one_minus_sigmoid(r)
+                  ).mean() - _log_one_minus_sigmoid(f).mean())
+    loss = losses.non_saturating(label_smoothing=smoothing)
+    got = jax.jit(lambda r, f: loss.discriminator(r, f)
+                  + losses.label_noise_term(r, key, noise))(r, f)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(8,), (8, 1)])

@@ -73,6 +73,20 @@ def make_train_step(config: ml_collections.ConfigDict):
     return jax.vmap(member_step)
 
 
+def make_regularizer_step(config: ml_collections.ConfigDict):
+    """The lazy penalty phase over members, `step(states, batches, keys,
+    numeric)`, or None when the config has none (see
+    `experiment.make_regularizer_step`)."""
+    if experiment.make_regularizer_step(config) is None:
+        return None
+
+    def member_step(state, batch, key, numeric):
+        step = experiment.make_regularizer_step(
+            config, penalty_weight=numeric["penalty.weight"])
+        return step(state, batch, key)
+    return jax.vmap(member_step)
+
+
 @jax.jit
 def finite_members(states: GANState) -> jax.Array:
     """`(K,)` bool: whether each member's parameters are all finite."""

@@ -215,6 +215,13 @@ def train_group(group: grid.Group, seeds: tuple[int, ...], workdir: epath.Path,
                        in_shardings=(replicated, replicated, batch_sharding,
                                      replicated, replicated),
                        out_shardings=(replicated, replicated), donate_argnums=(0, 1))
+    regularizer_fn = members_lib.make_regularizer_step(config)
+    compiled_regularizer = None
+    if regularizer_fn is not None:
+        compiled_regularizer = jax.jit(
+            regularizer_fn, in_shardings=(replicated, batch_sharding, replicated,
+                                          replicated),
+            out_shardings=(replicated, replicated), donate_argnums=(0,))
     batch_shape = (len(members.seeds), config.optim.n_critic, config.data.batch_size)
     example = {name: jax.ShapeDtypeStruct((*batch_shape, *spec.shape),
                                           spec.dtype.as_numpy_dtype)
@@ -236,7 +243,11 @@ def train_group(group: grid.Group, seeds: tuple[int, ...], workdir: epath.Path,
                 diverged |= ~np.isfinite(values)
     group_start = time.time()
     for step in range(start_step + 1, num_steps + 1):
-        states, sums = compiled(states, sums, next(batches), keys, numeric)
+        batch = next(batches)
+        states, sums = compiled(states, sums, batch, keys, numeric)
+        if (compiled_regularizer is not None
+                and step % config.penalty.lazy_interval == 0):
+            states, _ = compiled_regularizer(states, batch, keys, numeric)
         if step == start_step + 1:
             jax.block_until_ready(sums)
             logging.info("%s: compiled and ran the first step in %.1f s.", label,

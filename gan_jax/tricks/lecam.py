@@ -1,0 +1,36 @@
+"""LeCam regularisation (Tseng et al. 2021, "Regularizing Generative
+Adversarial Networks under Limited Data").
+
+    R_LC = E_x[(D(x) - alpha_F)^2] + E_z[(D(G(z)) - alpha_R)^2]
+
+where alpha_R and alpha_F are exponential moving averages of D's mean output
+on real and fake samples. The EMAs are running statistics of the training
+state, updated after every discriminator step.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def init() -> dict[str, jax.Array]:
+    return {"real": jnp.zeros((), jnp.float32), "fake": jnp.zeros((), jnp.float32)}
+
+
+def penalty(real_logits: jax.Array, fake_logits: jax.Array,
+            averages: dict[str, jax.Array]) -> jax.Array:
+    """`R_LC` above; the averages are constants of this step."""
+    anchors = jax.lax.stop_gradient(averages)
+    r = jnp.asarray(real_logits, jnp.float32).reshape(-1)
+    f = jnp.asarray(fake_logits, jnp.float32).reshape(-1)
+    return (jnp.sum(jnp.square(r - anchors["fake"])) / max(r.size, 1)
+            + jnp.sum(jnp.square(f - anchors["real"])) / max(f.size, 1))
+
+
+def update(averages: dict[str, jax.Array], real_logits: jax.Array,
+           fake_logits: jax.Array, decay: float) -> dict[str, jax.Array]:
+    """`alpha <- decay * alpha + (1 - decay) * mean(D output)`, for both."""
+    def ema(old, logits):
+        mean = jnp.mean(jnp.asarray(logits, jnp.float32))
+        return decay * old + (1.0 - decay) * jax.lax.stop_gradient(mean)
+    return {"real": ema(averages["real"], real_logits),
+            "fake": ema(averages["fake"], fake_logits)}
