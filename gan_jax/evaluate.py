@@ -29,6 +29,7 @@ from gan_jax import cli
 from gan_jax import evaluator
 from gan_jax import run_dir
 from gan_jax import sampling
+from gan_jax import standing_stats
 from gan_jax import visualize
 from gan_jax.data import image_folder
 from gan_jax.data import input_pipeline
@@ -138,7 +139,7 @@ def main(argv):
         labels = None
         if config.model.num_classes:
             labels = sampling.balanced_labels(num, config.model.num_classes)
-        state = sampling.with_standing_stats(run.state, jax.random.fold_in(key, 2),
+        state = standing_stats.with_standing_stats(run.state, jax.random.fold_in(key, 2),
                                              config)
         fake_images = sampling.generate(
             state, jax.random.fold_in(key, 0), num,

@@ -9,7 +9,7 @@ of `config.eval.num_samples` samples against as many real images.
 
 With `config.eval.standing_stats_batches > 0` every evaluation first replaces
 the generator's BatchNorm statistics by standing statistics of the EMA weights
-(Brock et al. 2019; `sampling.with_standing_stats`), once, and measures and
+(Brock et al. 2019; `standing_stats.with_standing_stats`), once, and measures and
 draws with those. InfoGAN latents (`config.tricks.infogan_categories`) carry
 their categorical code in every draw.
 """
@@ -24,6 +24,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gan_jax import sampling
+from gan_jax import standing_stats
 from gan_jax import visualize
 from gan_jax.data import toy_mixtures
 from gan_jax.metrics import features as features_lib
@@ -152,7 +153,7 @@ def evaluation_state(state: GANState, key: jax.Array,
     Pictures made outside `evaluate` (e.g. the final interpolation strips)
     should come from this state to show the generator that was measured.
     """
-    return sampling.with_standing_stats(
+    return standing_stats.with_standing_stats(
         state, jax.random.fold_in(key, _STANDING_STATS_STREAM), config)
 
 

@@ -19,6 +19,7 @@ import jax
 from gan_jax import cli
 from gan_jax import run_dir
 from gan_jax import sampling
+from gan_jax import standing_stats
 from gan_jax import visualize
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
@@ -50,7 +51,7 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: {error}")
     key = jax.random.key(_SEED.value)
-    state = sampling.with_standing_stats(run.state, jax.random.fold_in(key, 2),
+    state = standing_stats.with_standing_stats(run.state, jax.random.fold_in(key, 2),
                                          run.config)
     images = sampling.generate(
         state, key, _NUM.value, latent_dim=run.config.model.latent_dim,

@@ -11,6 +11,7 @@ import pytest
 from gan_jax import defaults
 from gan_jax import evaluator
 from gan_jax import sampling
+from gan_jax import standing_stats
 from gan_jax import steps
 from gan_jax import visualize
 from gan_jax.models import dcgan
@@ -132,7 +133,7 @@ def _assert_stats_close(batch_stats, expected):
 
 def test_standing_stats_average_the_batch_statistics_of_the_ema_generator(dcgan_state):
     key = jax.random.key(7)
-    standing = sampling.standing_batch_stats(
+    standing = standing_stats.standing_batch_stats(
         dcgan_state, key, num_batches=NUM_BATCHES, batch_size=BATCH,
         latent_dim=LATENT_DIM)
     expected, per_batch = _direct_standing(dcgan_state, key, dcgan_state.ema_params)
@@ -155,8 +156,8 @@ def test_standing_stats_do_not_depend_on_the_running_statistics(dcgan_state):
     other = dcgan_state.replace(generator=dcgan_state.generator.replace(
         batch_stats=_random_running_stats(dcgan_state.generator.batch_stats,
                                           jax.random.key(1))))
-    a = sampling.standing_batch_stats(dcgan_state, key, **kwargs)
-    b = sampling.standing_batch_stats(other, key, **kwargs)
+    a = standing_stats.standing_batch_stats(dcgan_state, key, **kwargs)
+    b = standing_stats.standing_batch_stats(other, key, **kwargs)
     assert not np.allclose(dcgan_state.generator.batch_stats["BatchNorm_0"]["var"],
                            other.generator.batch_stats["BatchNorm_0"]["var"])
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6), a, b)
@@ -183,7 +184,7 @@ def test_spectral_norm_state_is_kept_and_any_momentum_is_undone():
     assert set(spectral) == {"Dense_0/kernel/u", "Dense_0/kernel/sigma"}
 
     key = jax.random.key(3)
-    standing = sampling.standing_batch_stats(
+    standing = standing_stats.standing_batch_stats(
         state, key, num_batches=NUM_BATCHES, batch_size=BATCH, latent_dim=LATENT_DIM)
     jax.tree.map(np.testing.assert_array_equal, standing["SpectralNorm_0"], spectral)
 
@@ -212,7 +213,7 @@ def test_dcgan_spectral_norm_state_is_kept():
                                      spectral_norm=True)
     state = _trained_looking(_gan_state(generator, LATENT_DIM, SHAPE))
     before = traverse_util.flatten_dict(state.generator.batch_stats)
-    after = traverse_util.flatten_dict(sampling.standing_batch_stats(
+    after = traverse_util.flatten_dict(standing_stats.standing_batch_stats(
         state, jax.random.key(6), num_batches=NUM_BATCHES, batch_size=BATCH,
         latent_dim=LATENT_DIM))
     assert after.keys() == before.keys()
@@ -231,11 +232,11 @@ def test_a_generator_without_batch_norm_keeps_its_batch_stats():
     config.eval.standing_stats_batches = 2
     generator = mlp.MLPGenerator(sample_shape=(2,), hidden_dim=8, num_layers=1)
     state = _gan_state(generator, config.model.latent_dim, (2,))
-    stats = sampling.standing_batch_stats(
+    stats = standing_stats.standing_batch_stats(
         state, jax.random.key(1), num_batches=2, batch_size=4,
         latent_dim=config.model.latent_dim)
     assert stats is state.generator.batch_stats
-    new = sampling.with_standing_stats(state, jax.random.key(1), config)
+    new = standing_stats.with_standing_stats(state, jax.random.key(1), config)
     assert new.generator.batch_stats is state.generator.batch_stats
 
 
@@ -243,7 +244,7 @@ def test_conditional_standing_stats_use_balanced_labels():
     config = _dcgan_config(num_classes=3)
     state = _dcgan_state(num_classes=3)
     key = jax.random.key(5)
-    new = sampling.with_standing_stats(state, key, config)
+    new = standing_stats.with_standing_stats(state, key, config)
     labels = sampling.balanced_labels(NUM_BATCHES * BATCH, 3)
     expected, _ = _direct_standing(state, key, state.ema_params, labels)
     _assert_stats_close(new.generator.batch_stats, expected)
@@ -260,13 +261,13 @@ def test_standing_stats_off_returns_the_state_and_evaluations_unchanged(dcgan_st
     key = jax.random.key(11)
     off = _dcgan_config()
     off.eval.standing_stats_batches = 0
-    assert sampling.with_standing_stats(dcgan_state, key, off) is dcgan_state
+    assert standing_stats.with_standing_stats(dcgan_state, key, off) is dcgan_state
     before = evaluator.sample_grid(dcgan_state, key, off)
     np.testing.assert_array_equal(
         evaluator.evaluate(dcgan_state, key, off, step=0).images["samples"], before)
 
     on = _dcgan_config()
-    standing = sampling.with_standing_stats(
+    standing = standing_stats.with_standing_stats(
         dcgan_state, jax.random.fold_in(key, 2), on)
     grid = evaluator.evaluate(dcgan_state, key, on, step=0).images["samples"]
     np.testing.assert_array_equal(grid, evaluator.sample_grid(standing, key, on))
