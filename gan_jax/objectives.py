@@ -201,7 +201,11 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     """
     tricks_state = tricks_state or {}
     if key is None:
-        key = jax.random.key(0)  # Only tricks draw here; none is on without one.
+        if options.generator_draws:
+            raise ValueError(
+                "generator_objective needs a PRNG `key`: augmentation, instance "
+                "noise or zCR is on and draws randomness in the generator step.")
+        key = jax.random.key(0)  # Never drawn from: no trick that draws is on.
     prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
                                 options=options)
     fake, batch_stats = apply_network(g_state, g_params, latents, labels=labels,
@@ -228,6 +232,7 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     real_logits = jax.lax.stop_gradient(real_logits)
 
     terms = {}
+    extra_metrics = {}
     if options.top_k:
         k = top_k.keep_count(step, fake_logits.shape[0],
                              min_fraction=options.top_k_min_fraction,
@@ -235,7 +240,7 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
         per_sample = jax.vmap(lambda f: adversarial_loss.generator(
             real_logits, f[None]))(fake_logits.reshape(-1))
         adversarial = top_k.top_k_mean(per_sample, fake_logits, k)
-        terms["g_top_k"] = (0.0, k.astype(jnp.float32))
+        extra_metrics["g_top_k"] = k.astype(jnp.float32)
     else:
         adversarial = adversarial_loss.generator(real_logits, fake_logits)
     if options.feature_matching_replace:
@@ -264,8 +269,9 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
 
     total = adversarial + sum(weight * value for weight, value in terms.values())
     metrics = {"g_loss": total, **{name: value for name, (_, value) in terms.items()}}
-    if len(metrics) > 1:
+    if terms:
         metrics["g_adversarial"] = adversarial
+    metrics.update(extra_metrics)
     return total, {"batch_stats": batch_stats, "metrics": metrics}
 
 

@@ -79,11 +79,7 @@ def test_offline_idx_run_then_sample_end_to_end(tmp_path):
     assert rows[1:4] == ["000000.png,0", "000001.png,1", "000002.png,2"]
     assert (out / "grid.png").exists()
 
-    only_sevens = _run("gan_jax.sample", f"--workdir={workdir}", "--num=3",
-                       f"--out={tmp_path / 'sevens'}", "--label=7")
-    assert only_sevens.returncode == 0, only_sevens.stderr[-4000:]
-    assert (tmp_path / "sevens" / "labels.csv").read_text().splitlines()[1:] == [
-        "000000.png,7", "000001.png,7", "000002.png,7"]
+    # `--label` is `sampling.requested_labels` (tests/test_sampling.py).
 
 
 def test_sample_on_a_directory_without_a_run_says_what_to_do(tmp_path):

@@ -116,9 +116,6 @@ TRICKS_ON = {
     "label_noise": {"loss.label_noise": 0.5},
     "infogan": {"tricks.infogan_categories": 2},
     "began": {"loss.name": "began", "model.d_autoencoder": True},
-    "minibatch_stddev": {"model.d_minibatch_stddev_group": 4},
-    "minibatch_discrimination": {"model.d_minibatch_kernels": 2},
-    "g_spectral_norm": {"model.g_spectral_norm": True},
 }
 
 
@@ -317,6 +314,28 @@ def test_top_k_averages_the_k_best_rated_fakes():
     keep = functools.partial(top_k.keep_count, batch=100, min_fraction=0.25,
                              decay=0.5, every=10)
     assert [int(keep(s)) for s in (0, 9, 10, 25, 1000)] == [100, 100, 50, 25, 25]
+
+
+def test_top_k_logs_k_as_a_metric_outside_the_loss():
+    config = _config(**TRICKS_ON["top_k"])
+    _, metrics = _train_step(config, num_steps=2)
+    # Second generator step: k = max(0.5^1, 0.5) * 8.
+    assert float(metrics["g_top_k"]) == 4.0
+    assert "g_adversarial" not in metrics  # k is no term of g_loss.
+
+
+def test_generator_objective_needs_a_key_when_a_trick_draws_randomness():
+    config = _config(**{"tricks.augment": "jitter"})
+    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    objectives = objectives_lib.create(config)
+    latents = jnp.zeros((BATCH, 4), jnp.float32)
+    with pytest.raises(ValueError, match="needs a PRNG `key`.*augmentation"):
+        objectives.generator(state.generator.params, state.generator,
+                             state.discriminator, _batch()["x"][0], latents)
+    loss, _ = objectives.generator(state.generator.params, state.generator,
+                                   state.discriminator, _batch()["x"][0], latents,
+                                   key=jax.random.key(1))
+    assert np.isfinite(float(loss))
 
 
 def test_lecam_penalty_and_averages_follow_their_formulas():

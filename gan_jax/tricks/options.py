@@ -76,6 +76,11 @@ class TrickOptions(NamedTuple):
     def lazy(self) -> bool:
         return self.lazy_interval > 1
 
+    @property
+    def generator_draws(self) -> bool:
+        """Whether the generator objective draws randomness (needs a key)."""
+        return bool(self.augment or self.noise_std or self.zcr_g_weight)
+
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
