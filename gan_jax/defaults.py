@@ -84,6 +84,10 @@ def base_config() -> ml_collections.ConfigDict:
     # output is each sample's L1 reconstruction error; mlp only, and needs
     # loss.name = began.
     config.model.d_autoencoder = False
+    # Mixed precision: float32 | bfloat16, the dtype the networks compute in.
+    # Parameters, optimizer state, losses and penalties stay float32; use
+    # bfloat16 on GPUs and TPUs (on CPU it is slower).
+    config.model.dtype = "float32"
 
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "non_saturating"  # See gan_jax.losses.LOSSES.

@@ -39,6 +39,7 @@ Models know nothing about losses; `gan_jax.objectives` combines the two.
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.models import dcgan
@@ -56,6 +57,18 @@ def _discriminator_options(config: ml_collections.ConfigDict,
                 minibatch_kernel_dim=config.get("d_minibatch_kernel_dim", 5))
 
 
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+    """The networks' computation dtype; parameters stay float32 either way."""
+    name = config.get("dtype", "float32")
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f"Unknown compute dtype {name!r}. Valid: "
+                         f"{', '.join(COMPUTE_DTYPES)}. Set --config.model.dtype.")
+    return COMPUTE_DTYPES[name]
+
+
 def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     # The MLPs ignore labels; failing here beats silently training an
     # unconditional model under a conditional config.
@@ -65,17 +78,19 @@ def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
                                  hidden_dim=config.hidden_dim,
                                  num_layers=config.num_layers,
-                                 spectral_norm=config.get("g_spectral_norm", False))
+                                 spectral_norm=config.get("g_spectral_norm", False),
+                                 dtype=compute_dtype(config))
     if config.get("d_autoencoder", False):
         # BEGAN's code size N_h equals its latent size N_z (Berthelot et al.
         # 2017, Sec. 3.3).
         discriminator = mlp.MLPAutoencoderDiscriminator(
             hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-            code_dim=config.latent_dim, aux_outputs=aux_outputs)
+            code_dim=config.latent_dim, aux_outputs=aux_outputs,
+            dtype=compute_dtype(config))
     else:
         discriminator = mlp.MLPDiscriminator(
             hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-            **_discriminator_options(config, aux_outputs))
+            dtype=compute_dtype(config), **_discriminator_options(config, aux_outputs))
     return generator, discriminator
 
 
@@ -85,12 +100,14 @@ def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
                              base_channels=config.g_channels,
                              num_classes=config.num_classes,
                              label_embed_dim=config.label_embed_dim,
-                             spectral_norm=config.get("g_spectral_norm", False)),
+                             spectral_norm=config.get("g_spectral_norm", False),
+                             dtype=compute_dtype(config)),
         dcgan.DCGANDiscriminator(sample_shape=tuple(sample_shape),
                                  base_channels=config.d_channels,
                                  norm=config.d_norm,
                                  num_classes=config.num_classes,
                                  conditioning=config.d_conditioning,
+                                 dtype=compute_dtype(config),
                                  **_discriminator_options(config, aux_outputs)),
     )
 
@@ -100,11 +117,13 @@ def _sngan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
         sngan.SNGANGenerator(sample_shape=tuple(sample_shape),
                              channels=config.g_channels,
                              num_classes=config.num_classes,
-                             label_embed_dim=config.label_embed_dim),
+                             label_embed_dim=config.label_embed_dim,
+                             dtype=compute_dtype(config)),
         sngan.SNGANDiscriminator(sample_shape=tuple(sample_shape),
                                  channels=config.d_channels,
                                  num_classes=config.num_classes,
                                  conditioning=config.d_conditioning,
+                                 dtype=compute_dtype(config),
                                  **_discriminator_options(config, aux_outputs)),
     )
 
@@ -162,6 +181,7 @@ def create(config: ml_collections.ConfigDict, sample_shape: Sequence[int], *,
         raise ValueError(f"Unknown model {config.name!r}. Valid models: "
                          f"{', '.join(sorted(MODELS))}. Set --config.model.name.")
     _check_combinations(config)
+    compute_dtype(config)
     layers.check_discriminator_options(
         **_discriminator_options(config, aux_outputs))
     return MODELS[config.name](config, sample_shape, aux_outputs)

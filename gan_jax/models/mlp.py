@@ -50,7 +50,8 @@ class MLPGenerator(nn.Module):
         for _ in range(self.num_layers):
             x = nn.relu(dense(self.hidden_dim, x))
         x = dense(math.prod(self.sample_shape), x)
-        return x.reshape((x.shape[0], *self.sample_shape))
+        # Samples leave the network in float32 whatever the compute dtype.
+        return x.reshape((x.shape[0], *self.sample_shape)).astype(jnp.float32)
 
 
 class MLPDiscriminator(nn.Module):
@@ -103,7 +104,7 @@ class MLPDiscriminator(nn.Module):
             x, stddev_group=self.minibatch_stddev_group,
             kernels=self.minibatch_kernels, kernel_dim=self.minibatch_kernel_dim,
             train=train, dtype=self.dtype)
-        return nn.Dense(1, dtype=self.dtype)(h)[:, 0]
+        return nn.Dense(1, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
 
 
 class MLPAutoencoderDiscriminator(nn.Module):
