@@ -13,6 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from gan_jax import cli
+from gan_jax import parallel
 from gan_jax.ablation import runner
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the sweep's runs, "
@@ -27,6 +28,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
+    parallel.initialize(flags.FLAGS.config.experiment.get("distributed", "auto"))
     table_path = f"{_WORKDIR.value}/results.md"
     runner.run_sweep(flags.FLAGS.config, _WORKDIR.value)
     with open(table_path, encoding="utf-8") as f:

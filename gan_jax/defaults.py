@@ -20,6 +20,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Every random draw of a run (init, data order, latents, penalties) derives
     # from this seed.
     config.seed = 0
+    # Multi-host runs: on | off | auto (join jax.distributed when the
+    # environment shows a cluster: JAX_COORDINATOR_ADDRESS, a multi-task
+    # Slurm job, a multi-host TPU slice, Open MPI). README, "Scaling up".
+    config.distributed = "auto"
 
     config.data = ml_collections.ConfigDict()
     # toy: a 2-D mixture built locally; tfds: any TFDS dataset by name;

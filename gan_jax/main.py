@@ -11,6 +11,7 @@ import jax
 from ml_collections import config_flags
 
 from gan_jax import cli
+from gan_jax import parallel
 from gan_jax import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, "
@@ -26,6 +27,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
+    parallel.initialize(flags.FLAGS.config.get("distributed", "auto"))
     logging.info("JAX process %d / %d, devices: %s", jax.process_index(),
                  jax.process_count(), jax.devices())
     train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)

@@ -6,11 +6,48 @@ batch is split along it; parameters and optimizer state are replicated, and
 exactly what the unsharded step computes on the global batch.
 """
 
+import os
+
+from absl import logging
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import numpy as np
 
 DATA_AXIS = "data"
+DISTRIBUTED_MODES = ("auto", "on", "off")
+# Environment variables that mean "this process is one of several": JAX's own
+# coordinator address, a multi-task Slurm job, a multi-host TPU slice, and
+# Open MPI. jax.distributed.initialize() reads the details from each.
+_CLUSTER_SIGNS = {
+    "JAX_COORDINATOR_ADDRESS": lambda v: bool(v),
+    "SLURM_NTASKS": lambda v: v.isdigit() and int(v) > 1,
+    "TPU_WORKER_HOSTNAMES": lambda v: "," in v,
+    "OMPI_COMM_WORLD_SIZE": lambda v: v.isdigit() and int(v) > 1,
+}
+
+
+def wants_distributed(mode: str, environ=os.environ) -> bool:
+    """Whether this process should join a multi-process JAX runtime.
+
+    `mode` is `config.distributed`: on, off, or auto (on when the environment
+    shows a cluster, see `_CLUSTER_SIGNS`).
+    """
+    if mode not in DISTRIBUTED_MODES:
+        raise ValueError(f"Unknown config.distributed={mode!r}. Valid: "
+                         f"{', '.join(DISTRIBUTED_MODES)}.")
+    if mode != "auto":
+        return mode == "on"
+    return any(sign(environ.get(name, "")) for name, sign in _CLUSTER_SIGNS.items())
+
+
+def initialize(mode: str) -> None:
+    """Joins the multi-host runtime when `wants_distributed(mode)`; must run
+    before any other JAX call. Afterwards `jax.devices()` lists every host's
+    devices and the mesh spans them all."""
+    if wants_distributed(mode):
+        jax.distributed.initialize()
+        logging.info("Joined the distributed runtime as process %d of %d.",
+                     jax.process_index(), jax.process_count())
 
 
 def create_mesh() -> Mesh:

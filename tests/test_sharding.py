@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from gan_jax import parallel
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -35,3 +37,23 @@ def test_sharded_step_gives_the_unsharded_parameters(differences, name):
     if name == "batchnorm":
         # The running statistics are those of the global batch, not of a shard.
         assert got["d_batch_stats"] < 1e-5, got
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, False),
+    ({"SLURM_NTASKS": "1"}, False),
+    ({"SLURM_NTASKS": "4"}, True),
+    ({"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234"}, True),
+    ({"TPU_WORKER_HOSTNAMES": "localhost"}, False),
+    ({"TPU_WORKER_HOSTNAMES": "w0,w1,w2,w3"}, True),
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, True),
+])
+def test_auto_joins_the_distributed_runtime_only_on_a_cluster(environ, expected):
+    assert parallel.wants_distributed("auto", environ) is expected
+    assert parallel.wants_distributed("on", environ) is True
+    assert parallel.wants_distributed("off", environ) is False
+
+
+def test_unknown_distributed_mode_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="auto, on, off"):
+        parallel.wants_distributed("yes")
