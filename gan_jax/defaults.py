@@ -201,6 +201,10 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.eval_every = 5_000
     config.train.checkpoint_every = 5_000
     config.train.max_checkpoints = 3
+    # JAX's persistent compilation cache: compiled programs are kept here and
+    # reused by any later run whose programs are the same (a rerun, a resume,
+    # another seed, learning rate or penalty weight). None turns it off.
+    config.train.compilation_cache_dir = "~/.cache/gan_jax/xla"
 
     config.eval = ml_collections.ConfigDict()
     # Generated samples per evaluation (and, for images, real images they are

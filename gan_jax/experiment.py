@@ -7,7 +7,9 @@ a checkpoint written by one is restored by another into the same structure.
 import functools
 from typing import NamedTuple
 
+from etils import epath
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 import tensorflow as tf
@@ -137,6 +139,26 @@ def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANSta
                                           num_updates=d_updates),
         discriminator_input_shape=packing.packed_shape(sample_shape, tricks.pack),
         tricks=tricks_options.initial_state(tricks))
+
+
+def numeric_hyperparameters(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
+    """The numbers the trainer passes to its compiled programs as arguments
+    (the learning rates are arrays in the optimizer state already)."""
+    return {"penalty.weight": jnp.float32(config.penalty.weight),
+            "loss.label_smoothing": jnp.float32(config.loss.label_smoothing)}
+
+
+def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
+    """Keeps compiled programs in `config.train.compilation_cache_dir` (None
+    or "" turns it off), so that a rerun, a resumed run, or a run whose
+    config changes no shape and no static option loads them instead of
+    compiling again."""
+    directory = config.train.get("compilation_cache_dir")
+    if directory:
+        jax.config.update("jax_compilation_cache_dir",
+                          str(epath.Path(directory).expanduser()))
+        # Every program: even short compiles add up over evaluations.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,

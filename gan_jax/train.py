@@ -82,6 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       The final evaluation metrics, also written to `<workdir>/final_metrics.json`.
     """
     experiment.validate_config(config)
+    experiment.use_compilation_cache(config)
     dataset, sample_shape = experiment.load_dataset(config)
 
     workdir = epath.Path(workdir)
@@ -115,33 +116,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if config.data.source != "toy":
         reference = evaluator.prepare_reference(config, dataset)
 
-    train_step = experiment.make_train_step(config)
+    # Numbers that change no shape are arguments of the compiled programs, not
+    # constants in them, so a run that changes only them reuses the compiled
+    # programs from the persistent cache (README, "Compile once").
+    numeric = jax.device_put(experiment.numeric_hyperparameters(config), replicated)
     example_batch = _example_batch(dataset, config.data.batch_size,
                                    config.optim.n_critic)
-    metric_names = jax.eval_shape(train_step, state, example_batch, train_key)[1]
+
+    def train_step(state, batch, key, numeric):
+        return experiment.make_train_step(
+            config, penalty_weight=numeric["penalty.weight"],
+            label_smoothing=numeric["loss.label_smoothing"])(state, batch, key)
+
+    metric_names = jax.eval_shape(train_step, state, example_batch, train_key,
+                                  numeric)[1]
     train_metrics_cls = clu_metrics.Collection.create(
         **{name: clu_metrics.Average.from_output(name) for name in metric_names})
 
-    def step_and_accumulate(state, accumulated, batch, key):
-        state, step_metrics = train_step(state, batch, key)
+    def step_and_accumulate(state, accumulated, batch, key, numeric):
+        state, step_metrics = train_step(state, batch, key, numeric)
         return state, accumulated.merge(
             train_metrics_cls.single_from_model_output(**step_metrics))
 
+    accumulated = jax.device_put(train_metrics_cls.empty(), replicated)
+    compile_start = time.time()
     compiled_step = jax.jit(
         step_and_accumulate,
-        in_shardings=(replicated, replicated, batch_sharding, replicated),
+        in_shardings=(replicated, replicated, batch_sharding, replicated, replicated),
         out_shardings=(replicated, replicated),
-        donate_argnums=(0, 1))
+        donate_argnums=(0, 1)).lower(
+            state, accumulated, example_batch, train_key, numeric).compile()
 
     # The lazy regulariser is its own compiled phase (Karras et al. 2020): a
     # whole program every `lazy_interval` steps, none in between.
-    regularizer_step = experiment.make_regularizer_step(config)
     compiled_regularizer = None
-    if regularizer_step is not None:
+    if experiment.make_regularizer_step(config) is not None:
+        def regularizer_step(state, batch, key, numeric):
+            return experiment.make_regularizer_step(
+                config, penalty_weight=numeric["penalty.weight"])(state, batch, key)
         compiled_regularizer = jax.jit(
             regularizer_step,
-            in_shardings=(replicated, batch_sharding, replicated),
-            out_shardings=(replicated, replicated), donate_argnums=(0,))
+            in_shardings=(replicated, batch_sharding, replicated, replicated),
+            out_shardings=(replicated, replicated), donate_argnums=(0,)).lower(
+                state, example_batch, train_key, numeric).compile()
+    logging.info("Compiled the training programs in %.1f s.",
+                 time.time() - compile_start)
     regularizer_metrics = {}
 
     writer = metric_writers.create_default_writer(
@@ -149,7 +168,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     report_progress = periodic_actions.ReportProgress(
         num_train_steps=num_steps, writer=writer,
         every_steps=config.train.log_every)
-    accumulated = jax.device_put(train_metrics_cls.empty(), replicated)
     run_start = time.time()
     with metric_writers.ensure_flushes(writer):
         for step in range(start_step + 1, num_steps + 1):
@@ -160,11 +178,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                         f"The dataset {config.data.name!r} ran out of batches at "
                         f"step {step}: it has fewer than batch_size * n_critic = "
                         f"{config.data.batch_size * config.optim.n_critic} examples.")
-                state, accumulated = compiled_step(state, accumulated, batch, train_key)
+                state, accumulated = compiled_step(state, accumulated, batch,
+                                                   train_key, numeric)
                 if (compiled_regularizer is not None
                         and step % config.penalty.lazy_interval == 0):
                     state, regularizer_metrics = compiled_regularizer(
-                        state, batch, train_key)
+                        state, batch, train_key, numeric)
             report_progress(step)
             last = step == num_steps
             log_due = step % config.train.log_every == 0 or last

@@ -67,6 +67,22 @@ def test_main_trains_writes_outputs_and_resumes(tmp_path):
     assert _checkpoint_steps(workdir)[-1] == 10
 
 
+def test_a_run_changing_no_shape_reuses_the_compiled_programs(tmp_path):
+    """Another seed, learning rate, penalty weight, label smoothing and log
+    interval: the second run finds every program in the persistent cache."""
+    data_dir, cache = tmp_path / "tfds", tmp_path / "xla_cache"
+    first = _run_main(tmp_path / "a", data_dir,
+                      f"--config.train.compilation_cache_dir={cache}")
+    assert "Compiled the training programs" in first.stderr
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries, "nothing was cached"
+    _run_main(tmp_path / "b", data_dir, f"--config.train.compilation_cache_dir={cache}",
+              "--config.seed=7", "--config.optim.g_lr=1e-3",
+              "--config.optim.d_lr=5e-4", "--config.penalty.weight=0.5",
+              "--config.loss.label_smoothing=0.1", "--config.train.log_every=3")
+    assert sorted(p.name for p in cache.iterdir()) == entries
+
+
 def _restore_params(workdir, step):
     with ocp.CheckpointManager(workdir / "checkpoints") as manager:
         return manager.restore(step, args=ocp.args.StandardRestore())

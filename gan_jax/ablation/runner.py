@@ -331,6 +331,7 @@ def run_sweep(ablation: ml_collections.ConfigDict, workdir: epath.PathLike,
     seeds = grid.seeds(ablation)
     all_settings = grid.settings(ablation)  # Validates every setting first.
     all_groups = grid.groups(all_settings, seeds)
+    experiment.use_compilation_cache(ablation.experiment)
     workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if jax.process_index() == 0:
