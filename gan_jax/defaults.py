@@ -92,6 +92,12 @@ def base_config() -> ml_collections.ConfigDict:
     # Parameters, optimizer state, losses and penalties stay float32; use
     # bfloat16 on GPUs and TPUs (on CPU it is slower).
     config.model.dtype = "float32"
+    # How dcgan's 4x4 stride-2 (transposed) convolutions are computed
+    # (gan_jax.models.strided_conv). All give the same numbers; auto picks the
+    # fastest for the backend. upsample: auto | transpose | conv_vjp | subpixel;
+    # downsample: auto | conv | matmul_vjp.
+    config.model.upsample = "auto"
+    config.model.downsample = "auto"
 
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "non_saturating"  # See gan_jax.losses.LOSSES.

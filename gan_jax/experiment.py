@@ -50,9 +50,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not 0.0 <= config.optim.ema_decay < 1.0:
         raise ValueError(f"config.optim.ema_decay={config.optim.ema_decay} must be in "
                          "[0, 1); 0 disables the EMA.")
-    if config.model.name not in models.MODELS:
-        raise ValueError(f"Unknown model {config.model.name!r}. Valid models: "
-                         f"{', '.join(sorted(models.MODELS))}. Set --config.model.name.")
+    models.check_options(config.model)
     if config.eval.features != "none" and config.eval.features not in features.EXTRACTORS:
         raise ValueError(f"Unknown feature extractor {config.eval.features!r}. "
                          f"Valid: none, {', '.join(sorted(features.EXTRACTORS))}. "

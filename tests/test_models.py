@@ -19,7 +19,9 @@ import pytest
 
 from gan_jax import defaults
 from gan_jax import models
+from gan_jax.models import dcgan
 from gan_jax.models import layers
+from gan_jax.models import strided_conv
 
 LATENT_DIM = 16
 BATCH = 4
@@ -365,9 +367,9 @@ def test_sngan_discriminator_weights_have_unit_spectral_norm_after_training():
 
 
 @pytest.mark.parametrize("in_channels,out_channels", [(3, 2), (8, 5)])
-def test_subpixel_upsampling_equals_the_transposed_convolution(in_channels,
-                                                               out_channels):
-    """Values and gradients of both implementations match flax's ConvTranspose
+def test_every_upsampling_implementation_equals_the_transposed_convolution(
+        in_channels, out_channels):
+    """Values and gradients of every implementation match flax's ConvTranspose
     with PyTorch's padding, for the same kernel."""
     x = jax.random.normal(jax.random.key(0), (2, 5, 6, in_channels))
     reference = nn.ConvTranspose(out_channels, (4, 4), strides=(2, 2),
@@ -383,7 +385,7 @@ def test_subpixel_upsampling_equals_the_transposed_convolution(in_channels,
 
     expected_grads = jax.grad(functools.partial(loss, reference), (0, 1))(
         variables["params"], x)
-    for implementation in ("subpixel", "transpose"):
+    for implementation in ("transpose", "conv_vjp", "subpixel"):
         layer = layers.DoublingConvTranspose(out_channels, use_bias=True,
                                              implementation=implementation)
         np.testing.assert_allclose(layer.apply(variables, x), expected,
@@ -394,7 +396,54 @@ def test_subpixel_upsampling_equals_the_transposed_convolution(in_channels,
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("height,in_channels,out_channels", [(8, 3, 4), (6, 5, 2)])
+def test_matmul_vjp_downsampling_equals_the_strided_convolution(height, in_channels,
+                                                               out_channels):
+    """Values, first and second derivatives (a gradient penalty's) of the
+    custom-VJP strided convolution match lax's."""
+    x = jax.random.normal(jax.random.key(0), (3, height, height + 2, in_channels))
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, in_channels, out_channels))
+
+    def critic(implementation, kernel, x):
+        return jnp.sum(jnp.sin(strided_conv.halving_conv(x, kernel, implementation)),
+                       axis=(1, 2, 3))
+
+    def penalty(implementation, kernel, x):
+        input_grads = jax.grad(lambda x: jnp.sum(critic(implementation, kernel, x)))(x)
+        return jnp.mean(jnp.sum(input_grads ** 2, axis=(1, 2, 3)))
+
+    for fn in (critic, penalty):
+        want = fn("conv", kernel, x)
+        np.testing.assert_allclose(fn("matmul_vjp", kernel, x), want, rtol=1e-5, atol=1e-5)
+        grad = jax.grad(lambda k, x, impl: jnp.sum(fn(impl, k, x)), (0, 1))
+        for got, expected in zip(grad(kernel, x, "matmul_vjp"), grad(kernel, x, "conv")):
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
+    """Same parameter tree (nn.Conv names) and outputs; other convolutions
+    (the VALID psi) pass through to lax unchanged."""
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    outputs, trees = [], []
+    for implementation in ("conv", "matmul_vjp"):
+        d = dcgan.DCGANDiscriminator(sample_shape=(32, 32, 3), base_channels=4,
+                                     norm="layer", downsample=implementation)
+        variables = d.init(jax.random.key(1), x)
+        trees.append(jax.tree.structure(variables))
+        grads = jax.grad(lambda p: jnp.sum(d.apply({"params": p}, x) ** 2))(
+            variables["params"])
+        outputs.append((d.apply(variables, x), grads))
+    assert trees[0] == trees[1]
+    for got, want in zip(jax.tree.leaves(outputs[1]), jax.tree.leaves(outputs[0])):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_downsampling_implementation_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="auto, conv, matmul_vjp"):
+        strided_conv.flax_conv_general_dilated("im2col")
+
+
 def test_unknown_upsampling_implementation_lists_the_valid_ones():
     layer = layers.DoublingConvTranspose(2, implementation="pixelshuffle")
-    with pytest.raises(ValueError, match="auto, transpose, subpixel"):
+    with pytest.raises(ValueError, match="auto, transpose, conv_vjp, subpixel"):
         layer.init(jax.random.key(0), jnp.zeros((1, 2, 2, 1)))

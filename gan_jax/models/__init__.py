@@ -46,6 +46,7 @@ from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.models import sngan
+from gan_jax.models import strided_conv
 
 
 def _discriminator_options(config: ml_collections.ConfigDict,
@@ -101,12 +102,14 @@ def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
                              num_classes=config.num_classes,
                              label_embed_dim=config.label_embed_dim,
                              spectral_norm=config.get("g_spectral_norm", False),
+                             upsample=config.get("upsample", "auto"),
                              dtype=compute_dtype(config)),
         dcgan.DCGANDiscriminator(sample_shape=tuple(sample_shape),
                                  base_channels=config.d_channels,
                                  norm=config.d_norm,
                                  num_classes=config.num_classes,
                                  conditioning=config.d_conditioning,
+                                 downsample=config.get("downsample", "auto"),
                                  dtype=compute_dtype(config),
                                  **_discriminator_options(config, aux_outputs)),
     )
@@ -137,6 +140,11 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 
 def _check_combinations(config: ml_collections.ConfigDict):
     """Raises ValueError, saying what to set, for options a model lacks."""
+    for field, valid in (("upsample", strided_conv.UPSAMPLE_IMPLEMENTATIONS),
+                         ("downsample", strided_conv.DOWNSAMPLE_IMPLEMENTATIONS)):
+        if config.get(field, "auto") not in valid:
+            raise ValueError(f"Unknown config.model.{field}={config[field]!r}. "
+                             f"Valid: {', '.join(valid)}.")
     if config.get("g_spectral_norm", False) and config.name == "sngan":
         # SNGAN's generator is the paper's: BatchNorm without spectral norm.
         raise ValueError("g_spectral_norm is implemented for the mlp and dcgan "
@@ -161,6 +169,16 @@ def _check_combinations(config: ml_collections.ConfigDict):
                          "--config.model.d_autoencoder=False.")
 
 
+def check_options(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError, saying what to set, for an unknown model name or
+    options that `config` (the `model` part) cannot have; no shapes needed."""
+    if config.name not in MODELS:
+        raise ValueError(f"Unknown model {config.name!r}. Valid models: "
+                         f"{', '.join(sorted(MODELS))}. Set --config.model.name.")
+    _check_combinations(config)
+    compute_dtype(config)
+
+
 def create(config: ml_collections.ConfigDict, sample_shape: Sequence[int], *,
            aux_outputs: int = 0) -> tuple[nn.Module, nn.Module]:
     """Builds `(generator, discriminator)` for `config.name`.
@@ -177,11 +195,7 @@ def create(config: ml_collections.ConfigDict, sample_shape: Sequence[int], *,
         ValueError: For an unknown model, bad sizes, or options the model
             lacks; the message says which flag to set.
     """
-    if config.name not in MODELS:
-        raise ValueError(f"Unknown model {config.name!r}. Valid models: "
-                         f"{', '.join(sorted(MODELS))}. Set --config.model.name.")
-    _check_combinations(config)
-    compute_dtype(config)
+    check_options(config)
     layers.check_discriminator_options(
         **_discriminator_options(config, aux_outputs))
     return MODELS[config.name](config, sample_shape, aux_outputs)

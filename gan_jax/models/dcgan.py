@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_jax.models import layers
+from gan_jax.models import strided_conv
 
 SUPPORTED_SIZES = (28, 32, 64)
 D_NORMS = ("batch", "layer", "none")
@@ -137,6 +138,8 @@ class DCGANDiscriminator(nn.Module):
             psi then becomes the equivalent Dense layer on the flattened map
             joined with the minibatch features.
         minibatch_kernel_dim: See `minibatch_kernels`.
+        downsample: How the stride-2 convolutions are computed
+            (`strided_conv.DOWNSAMPLE_IMPLEMENTATIONS`); the result is the same.
         dtype: Computation dtype; parameters stay float32.
     """
 
@@ -149,6 +152,7 @@ class DCGANDiscriminator(nn.Module):
     minibatch_stddev_group: int = 0
     minibatch_kernels: int = 0
     minibatch_kernel_dim: int = 5
+    downsample: str = "auto"
     dtype: jnp.dtype = jnp.float32
 
     def __post_init__(self):
@@ -180,8 +184,12 @@ class DCGANDiscriminator(nn.Module):
         if labels is not None and self.conditioning == "concat":
             x = layers.concat_label_maps(x, labels, self.num_classes)
 
+        # PyTorch's Conv2d(k=4, s=2, p=1), computed the fastest way for the
+        # backend (see strided_conv); parameters and names are nn.Conv's.
         conv = dict(kernel_size=(4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                    kernel_init=layers.dcgan_kernel_init, dtype=self.dtype)
+                    kernel_init=layers.dcgan_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=strided_conv.flax_conv_general_dilated(
+                        self.downsample))
         width = self.base_channels
         x = nn.leaky_relu(nn.Conv(width, **conv)(x), 0.2)
         for _ in range(doublings - 1):

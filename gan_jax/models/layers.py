@@ -21,6 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models import strided_conv
+
 D_CONDITIONINGS = ("concat", "projection")
 
 # Radford et al. 2016, Sec. 4: "All weights were initialized from a zero-centered
@@ -309,37 +311,7 @@ def minibatch_features(h, *, stddev_group: int, kernels: int, kernel_dim: int,
     return h
 
 
-UPSAMPLE_IMPLEMENTATIONS = ("auto", "transpose", "subpixel")
-
-# Phase r of the output (row or column index 2m + r) reads input rows m + d
-# through kernel taps k: {offset index d + 1: tap k}. Derived from the
-# transposed convolution with padding k - 1 - p = 2 on the dilated input.
-_SUBPIXEL_TAPS = {0: {0: 0, 1: 2}, 1: {1: 1, 2: 3}}
-
-
-def _subpixel_kernel(kernel: jax.Array) -> jax.Array:
-    """`(4, 4, I, O)` transposed-conv kernel -> `(3, 3, I, 4 O)` conv kernel.
-
-    Output channel `(ry * 2 + rx) * O + o` of the stride-1 convolution is the
-    phase `(ry, rx)` pixel of the transposed convolution; taps a phase never
-    touches stay zero.
-    """
-    _, _, in_channels, out_channels = kernel.shape
-    phases = jnp.zeros((3, 3, in_channels, 2, 2, out_channels), kernel.dtype)
-    for ry, row_taps in _SUBPIXEL_TAPS.items():
-        for rx, column_taps in _SUBPIXEL_TAPS.items():
-            for dy, ky in row_taps.items():
-                for dx, kx in column_taps.items():
-                    phases = phases.at[dy, dx, :, ry, rx, :].set(kernel[ky, kx])
-    return phases.reshape(3, 3, in_channels, 4 * out_channels)
-
-
-def _depth_to_space(x: jax.Array) -> jax.Array:
-    """`(B, H, W, 4 C)` with channels ordered (ry, rx, c) -> `(B, 2H, 2W, C)`."""
-    batch, height, width, channels = x.shape
-    x = x.reshape(batch, height, width, 2, 2, channels // 4)
-    return x.transpose(0, 1, 3, 2, 4, 5).reshape(
-        batch, 2 * height, 2 * width, channels // 4)
+UPSAMPLE_IMPLEMENTATIONS = strided_conv.UPSAMPLE_IMPLEMENTATIONS
 
 
 class DoublingConvTranspose(nn.Module):
@@ -347,14 +319,8 @@ class DoublingConvTranspose(nn.Module):
     PyTorch's `ConvTranspose2d(k=4, s=2, p=1)`, Flax's `ConvTranspose` with
     padding (2, 2) and the same `kernel` parameter.
 
-    `implementation` picks how it is computed; all give the same numbers:
-      transpose: `lax.conv_transpose`, the standard layer.
-      subpixel: a stride-1 3x3 convolution to 4x the channels followed by
-        depth-to-space (Shi et al. 2016), with the kernel rearranged so that
-        the result is exactly the transposed convolution. On XLA:CPU its
-        kernel gradient is several times faster than conv_transpose's.
-      auto: subpixel on CPU, transpose on GPU/TPU (where cuDNN and the TPU
-        compiler handle transposed convolutions natively).
+    `implementation` picks how it is computed (`strided_conv`); all give the
+    same numbers, and `auto` the fastest for the backend.
     """
 
     features: int
@@ -365,24 +331,11 @@ class DoublingConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        if self.implementation not in UPSAMPLE_IMPLEMENTATIONS:
-            raise ValueError(f"Unknown upsampling implementation "
-                             f"{self.implementation!r}. Valid: "
-                             f"{', '.join(UPSAMPLE_IMPLEMENTATIONS)}.")
+        strided_conv.resolve_upsample(self.implementation)  # Fails before init on a typo.
         kernel = self.param("kernel", self.kernel_init,
                             (4, 4, x.shape[-1], self.features), jnp.float32)
         x, kernel = jnp.asarray(x, self.dtype), jnp.asarray(kernel, self.dtype)
-        implementation = self.implementation
-        if implementation == "auto":
-            implementation = "subpixel" if jax.default_backend() == "cpu" else "transpose"
-        dimensions = ("NHWC", "HWIO", "NHWC")
-        if implementation == "transpose":
-            y = jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
-                                       dimension_numbers=dimensions)
-        else:
-            y = _depth_to_space(jax.lax.conv_general_dilated(
-                x, _subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)),
-                dimension_numbers=dimensions))
+        y = strided_conv.doubling_conv_transpose(x, kernel, self.implementation)
         if self.use_bias:
             bias = self.param("bias", nn.initializers.zeros, (self.features,),
                               jnp.float32)
