@@ -1,0 +1,101 @@
+"""Steady-state speed of one config's compiled train step.
+
+    PYTHONPATH=. python benchmarks/train_step.py --config=configs/dcgan64_reference.py
+
+Builds the state and the train step exactly as `gan_jax.train` does (same
+mesh, shardings and donation), feeds a device-resident batch of random images
+of the config's shape (so no input pipeline is timed), and prints the compile
+time, then iterations/s and images/s: the median over `--windows` windows of
+`--steps` steps each, after `--warmup` steps. An iteration is one train step
+(`n_critic` discriminator updates and one generator update).
+"""
+
+import statistics
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+
+from gan_jax import experiment
+from gan_jax import parallel
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/dcgan64_reference.py", "A training config.", lock_config=True)
+_STEPS = flags.DEFINE_integer("steps", 20, "Train steps per timed window.", lower_bound=1)
+_WINDOWS = flags.DEFINE_integer("windows", 5, "Timed windows (median reported).",
+                                lower_bound=1)
+_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.",
+                               lower_bound=0)
+_SAMPLE_SHAPE = flags.DEFINE_list(
+    "sample_shape", [], "Shape of one sample, e.g. 32,32,3. Default: 2 for the toy "
+    "mixtures, image_size x image_size x --channels for image configs.")
+_CHANNELS = flags.DEFINE_integer("channels", 3, "Image channels when --sample_shape "
+                                 "is not given.")
+
+
+def sample_shape(config) -> tuple[int, ...]:
+    if _SAMPLE_SHAPE.value:
+        return tuple(int(d) for d in _SAMPLE_SHAPE.value)
+    if config.data.source == "toy":
+        return (2,)
+    if config.data.image_size is None:
+        raise app.UsageError(
+            "This config keeps the dataset's stored image size; pass "
+            "--sample_shape=H,W,C (e.g. 32,32,3 for CIFAR-10).")
+    return (config.data.image_size, config.data.image_size, _CHANNELS.value)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    config = _CONFIG.value
+    experiment.validate_config(config)
+    shape = sample_shape(config)
+    batch_size, n_critic = config.data.batch_size, config.optim.n_critic
+    parallel.check_batch_size(batch_size)
+
+    mesh = parallel.create_mesh()
+    replicated = parallel.replicated(mesh)
+    batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
+    init_key, train_key, _ = experiment.run_keys(config.seed)
+    state = jax.device_put(experiment.create_state(config, shape, init_key), replicated)
+    batch = {"x": jax.device_put(
+        jax.random.uniform(jax.random.key(1), (n_critic, batch_size, *shape),
+                           jnp.float32, -1.0, 1.0), batch_sharding)}
+    if config.model.num_classes:
+        batch["label"] = jax.device_put(
+            jax.random.randint(jax.random.key(2), (n_critic, batch_size), 0,
+                               config.model.num_classes), batch_sharding)
+
+    jitted = jax.jit(experiment.make_train_step(config),
+                     in_shardings=(replicated, batch_sharding, replicated),
+                     out_shardings=(replicated, replicated), donate_argnums=(0,))
+    start = time.perf_counter()
+    compiled = jitted.lower(state, batch, train_key).compile()
+    compile_seconds = time.perf_counter() - start
+
+    for _ in range(_WARMUP.value):
+        state, metrics = compiled(state, batch, train_key)
+    jax.block_until_ready(state)
+    rates = []
+    for _ in range(_WINDOWS.value):
+        start = time.perf_counter()
+        for _ in range(_STEPS.value):
+            state, metrics = compiled(state, batch, train_key)
+        jax.block_until_ready((state, metrics))
+        rates.append(_STEPS.value / (time.perf_counter() - start))
+    median = statistics.median(rates)
+    print(f"config: {config.model.name}, batch {batch_size}, sample {shape}, "
+          f"n_critic {n_critic}, {jax.device_count()} {jax.default_backend()} "
+          f"device(s)")
+    print(f"compile: {compile_seconds:.1f} s")
+    print(f"iterations/s: {median:.3f} (median of {_WINDOWS.value} x {_STEPS.value} "
+          f"steps; min {min(rates):.3f}, max {max(rates):.3f})")
+    print(f"images/s: {median * batch_size:.1f}")
+
+
+if __name__ == "__main__":
+    app.run(main)
