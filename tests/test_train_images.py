@@ -12,6 +12,9 @@ import PIL.Image
 import pytest
 import tensorflow_datasets as tfds
 
+import jax
+
+from gan_jax import experiment
 from gan_jax import train
 import idx_digits  # tests/idx_digits.py
 
@@ -97,3 +100,27 @@ def test_conditional_model_on_unlabelled_data_fails_before_training(tmp_path):
         with pytest.raises(ValueError, match="has no class labels"):
             train.train_and_evaluate(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_reference_config_is_pytorch_examples_dcgan():
+    """dcgan64_reference has the recipe and, layer for layer, the parameter
+    counts of pytorch/examples/dcgan (counted by hand from its layers: convs
+    without bias, BatchNorm scale and shift)."""
+    config = _load_config("dcgan64_reference", variant="")
+    assert (config.data.batch_size, config.model.latent_dim, config.model.g_channels,
+            config.model.d_channels) == (64, 100, 64, 64)
+    assert (config.optim.g_lr, config.optim.d_lr, config.optim.g_b1, config.optim.d_b1,
+            config.optim.g_b2, config.optim.d_b2) == (2e-4, 2e-4, 0.5, 0.5, 0.999, 0.999)
+    assert (config.loss.name, config.penalty.name, config.optim.n_critic,
+            config.optim.ema_decay, config.optim.schedule) == (
+        "non_saturating", "none", 1, 0.0, "constant")
+    state = jax.eval_shape(lambda key: experiment.create_state(config, (64, 64, 3), key),
+                           jax.random.key(0))
+
+    def count(params):
+        return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+
+    g_convs = 100 * 512 * 16 + 512 * 256 * 16 + 256 * 128 * 16 + 128 * 64 * 16 + 64 * 3 * 16
+    d_convs = 3 * 64 * 16 + 64 * 128 * 16 + 128 * 256 * 16 + 256 * 512 * 16 + 512 * 16
+    assert count(state.generator.params) == g_convs + 2 * (512 + 256 + 128 + 64) == 3_576_704
+    assert count(state.discriminator.params) == d_convs + 2 * (128 + 256 + 512) == 2_765_568
