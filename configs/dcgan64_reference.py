@@ -27,6 +27,7 @@ def get_config(variant: str = ""):
     config.data.batch_size = 64
     config.model.latent_dim = 100
     config.model.g_channels = config.model.d_channels = 64
+    config.model.d_bias = False  # No convolution of the reference has a bias.
     config.optim.ema_decay = 0.0
     config.train.num_steps = 25 * 3_166  # The reference's 25 epochs of CelebA.
     config.train.eval_every = 5_000

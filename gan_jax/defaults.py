@@ -73,6 +73,9 @@ def base_config() -> ml_collections.ConfigDict:
     # dcgan: discriminator normalisation, batch | layer | none (gradient
     # penalties need a critic without BatchNorm).
     config.model.d_norm = "batch"
+    # dcgan: biases on D's layers not followed by BatchNorm (False is
+    # pytorch/examples/dcgan, which has none).
+    config.model.d_bias = True
     # Stabilisation options of the networks (gan_jax.models.layers), all off
     # by default. Spectral normalisation on every generator layer (Zhang et
     # al. 2019); mlp and dcgan.

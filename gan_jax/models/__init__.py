@@ -109,6 +109,7 @@ def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
                                  norm=config.d_norm,
                                  num_classes=config.num_classes,
                                  conditioning=config.d_conditioning,
+                                 bias=config.get("d_bias", True),
                                  downsample=config.get("downsample", "auto"),
                                  dtype=compute_dtype(config),
                                  **_discriminator_options(config, aux_outputs)),

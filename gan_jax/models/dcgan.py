@@ -9,7 +9,8 @@ discriminator mirrors it with 4x4 stride-2 convolutions from `base_channels`
 (ndf) upwards and a VALID convolution to one logit.
 
 Convolutions followed by BatchNorm carry no bias (BatchNorm cancels it); the
-generator's output layer has none either, as in pytorch/examples, so the
+generator's output layer has none either, as in pytorch/examples, and with
+`bias=False` neither have the discriminator's first layer and psi, so the
 parameter counts match that implementation.
 
 Options, all off by default (and then the networks are exactly the above):
@@ -138,6 +139,9 @@ class DCGANDiscriminator(nn.Module):
             psi then becomes the equivalent Dense layer on the flattened map
             joined with the minibatch features.
         minibatch_kernel_dim: See `minibatch_kernels`.
+        bias: Biases on the layers without BatchNorm after them (the first
+            convolution and psi; every layer when norm is not batch). False
+            is pytorch/examples/dcgan, which has no bias anywhere.
         downsample: How the stride-2 convolutions are computed
             (`strided_conv.DOWNSAMPLE_IMPLEMENTATIONS`); the result is the same.
         dtype: Computation dtype; parameters stay float32.
@@ -152,6 +156,7 @@ class DCGANDiscriminator(nn.Module):
     minibatch_stddev_group: int = 0
     minibatch_kernels: int = 0
     minibatch_kernel_dim: int = 5
+    bias: bool = True
     downsample: str = "auto"
     dtype: jnp.dtype = jnp.float32
 
@@ -191,10 +196,10 @@ class DCGANDiscriminator(nn.Module):
                     conv_general_dilated=strided_conv.flax_conv_general_dilated(
                         self.downsample))
         width = self.base_channels
-        x = nn.leaky_relu(nn.Conv(width, **conv)(x), 0.2)
+        x = nn.leaky_relu(nn.Conv(width, use_bias=self.bias, **conv)(x), 0.2)
         for _ in range(doublings - 1):
             width *= 2
-            x = nn.Conv(width, use_bias=self.norm != "batch", **conv)(x)
+            x = nn.Conv(width, use_bias=self.bias and self.norm != "batch", **conv)(x)
             x = nn.leaky_relu(self._normalize(x, train), 0.2)
 
         batch = x.shape[0]
@@ -214,10 +219,10 @@ class DCGANDiscriminator(nn.Module):
                 self.minibatch_kernels, self.minibatch_kernel_dim,
                 dtype=self.dtype, name="minibatch_discrimination")(
                     x.reshape((batch, -1)))
-            logits = nn.Dense(1, kernel_init=layers.dcgan_kernel_init,
+            logits = nn.Dense(1, use_bias=self.bias, kernel_init=layers.dcgan_kernel_init,
                               dtype=self.dtype, name="psi")(h)[:, 0]
         else:
-            logits = nn.Conv(1, (bottom, bottom), padding="VALID",
+            logits = nn.Conv(1, (bottom, bottom), padding="VALID", use_bias=self.bias,
                              kernel_init=layers.dcgan_kernel_init,
                              dtype=self.dtype, name="psi")(x).reshape((batch,))
         if labels is not None and self.conditioning == "projection":
