@@ -121,26 +121,13 @@ def _strided_conv_kernel_grad(x, dy):
     return _kernel_from_matrix(matrix.astype(dy.dtype), x.shape[-1])
 
 
-# Below this many input channels (an RGB or grey input layer) XLA:CPU's
-# convolution is slower than the patch matrix product: measured 21 ms vs 6 ms
-# for 64 RGB 64x64 images to 64 channels, and the other way round (55 vs 131)
-# for 64 -> 128 channels at 32x32.
-_MATMUL_FORWARD_MAX_CHANNELS = 4
-
-
-def _cpu_strided_conv(x, kernel):
-    if x.shape[-1] <= _MATMUL_FORWARD_MAX_CHANNELS:
-        return jnp.einsum("bhwk,ko->bhwo", _patches(x), _kernel_matrix(kernel))
+@jax.custom_vjp
+def _strided_conv_with_matmul_vjp(x, kernel):
     return _strided_conv(x, kernel)
 
 
-@jax.custom_vjp
-def _strided_conv_with_matmul_vjp(x, kernel):
-    return _cpu_strided_conv(x, kernel)
-
-
 def _matmul_vjp_forward(x, kernel):
-    return _cpu_strided_conv(x, kernel), (x, kernel)
+    return _strided_conv(x, kernel), (x, kernel)
 
 
 def _matmul_vjp_backward(residuals, dy):
