@@ -7,9 +7,9 @@ Down: PyTorch's `Conv2d(k=4, s=2, p=1)`, `lax.conv_general_dilated(x, K,
 (to float32 summation order); they differ only in speed.
 
 On XLA:CPU the forward passes are fast, but the gradients that JAX derives
-for them are not: the kernel gradient of the transposed convolution is about
-10x slower than its forward pass, and the strided convolution's gradients
-about 2x slower than PyTorch's. So on CPU both layers keep XLA's forward pass
+for them are not: forward plus gradients of the transposed convolution take
+10-30x its forward pass, and the strided convolution's gradients are slow
+too (`benchmarks/strided_conv.py` times each layer). So on CPU both layers keep XLA's forward pass
 and get a custom VJP built from matrix products, which XLA:CPU runs at close
 to the machine's peak:
 
