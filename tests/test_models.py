@@ -439,7 +439,7 @@ def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
 
 
 def test_unknown_downsampling_implementation_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="auto, conv, matmul_vjp"):
+    with pytest.raises(ValueError, match="auto, conv, matmul_vjp. Set --config.model.downsample"):
         strided_conv.flax_conv_general_dilated("im2col")
 
 

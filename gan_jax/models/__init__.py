@@ -145,7 +145,8 @@ def _check_combinations(config: ml_collections.ConfigDict):
                          ("downsample", strided_conv.DOWNSAMPLE_IMPLEMENTATIONS)):
         if config.get(field, "auto") not in valid:
             raise ValueError(f"Unknown config.model.{field}={config[field]!r}. "
-                             f"Valid: {', '.join(valid)}.")
+                             f"Valid: {', '.join(valid)}. Set "
+                             f"--config.model.{field} (auto is the fastest).")
     if config.get("g_spectral_norm", False) and config.name == "sngan":
         # SNGAN's generator is the paper's: BatchNorm without spectral norm.
         raise ValueError("g_spectral_norm is implemented for the mlp and dcgan "

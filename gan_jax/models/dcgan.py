@@ -55,7 +55,7 @@ class DCGANGenerator(nn.Module):
             concatenating a learned label embedding to z (Mirza & Osindero 2014).
         label_embed_dim: Size of that embedding.
         upsample: How the stride-2 transposed convolutions are computed
-            (`layers.UPSAMPLE_IMPLEMENTATIONS`); the result is the same.
+            (`strided_conv.UPSAMPLE_IMPLEMENTATIONS`); the result is the same.
         spectral_norm: Spectrally normalise every transposed convolution
             (Zhang et al. 2019, "Self-Attention GANs", Sec. 4.1: W / sigma(W)
             with sigma from one power iteration per call on the kernel seen

@@ -311,9 +311,6 @@ def minibatch_features(h, *, stddev_group: int, kernels: int, kernel_dim: int,
     return h
 
 
-UPSAMPLE_IMPLEMENTATIONS = strided_conv.UPSAMPLE_IMPLEMENTATIONS
-
-
 class DoublingConvTranspose(nn.Module):
     """A 4x4 stride-2 transposed convolution that doubles the resolution:
     PyTorch's `ConvTranspose2d(k=4, s=2, p=1)`, Flax's `ConvTranspose` with

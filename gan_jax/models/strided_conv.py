@@ -9,8 +9,8 @@ Down: PyTorch's `Conv2d(k=4, s=2, p=1)`, `lax.conv_general_dilated(x, K,
 On XLA:CPU the forward passes are fast, but the gradients that JAX derives
 for them are not: forward plus gradients of the transposed convolution take
 10-30x its forward pass, and the strided convolution's gradients are slow
-too (`benchmarks/strided_conv.py` times each layer). So on CPU both layers keep XLA's forward pass
-and get a custom VJP built from matrix products, which XLA:CPU runs at close
+too (`benchmarks/strided_conv.py` times each layer). So on CPU both layers
+keep XLA's forward pass and get a custom VJP built from matrix products, which XLA:CPU runs at close
 to the machine's peak:
 
   the strided convolution as a matrix product: space-to-depth turns it into
@@ -22,8 +22,8 @@ to the machine's peak:
   <x, C_K'(dy)>`. So `dx = C_K'(dy)` (a forward convolution) and the kernel
   gradient is C's kernel gradient at input dy and cotangent x.
 
-Implementations (`auto` = the `_cpu` one on CPU, the standard one elsewhere,
-where cuDNN and the TPU compiler handle these layers natively):
+Implementations (`auto` = matmul_vjp / conv_vjp on CPU, the standard ones
+elsewhere, where cuDNN and the TPU compiler handle these layers natively):
   down: conv (standard), matmul_vjp.
   up: transpose (standard), conv_vjp, subpixel (a stride-1 3x3 convolution to
     4x the channels, then depth-to-space, Shi et al. 2016; 2.25x the
@@ -39,21 +39,24 @@ _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 
 def _resolve(implementation: str, valid: tuple[str, ...], cpu: str,
-             standard: str) -> str:
+             standard: str, field: str) -> str:
     if implementation not in valid:
-        raise ValueError(f"Unknown implementation {implementation!r}. "
-                         f"Valid: {', '.join(valid)}.")
+        raise ValueError(f"Unknown {field} implementation {implementation!r}. "
+                         f"Valid: {', '.join(valid)}. Set --config.model.{field} "
+                         "(auto is the fastest for the backend).")
     if implementation == "auto":
         return cpu if jax.default_backend() == "cpu" else standard
     return implementation
 
 
 def resolve_upsample(implementation: str) -> str:
-    return _resolve(implementation, UPSAMPLE_IMPLEMENTATIONS, "conv_vjp", "transpose")
+    return _resolve(implementation, UPSAMPLE_IMPLEMENTATIONS, "conv_vjp", "transpose",
+                    "upsample")
 
 
 def resolve_downsample(implementation: str) -> str:
-    return _resolve(implementation, DOWNSAMPLE_IMPLEMENTATIONS, "matmul_vjp", "conv")
+    return _resolve(implementation, DOWNSAMPLE_IMPLEMENTATIONS, "matmul_vjp", "conv",
+                    "downsample")
 
 
 # ----------------------------------------------------------------- down
@@ -114,20 +117,18 @@ def _kernel_from_matrix(matrix, in_channels):
     return kernel.transpose(0, 2, 1, 3, 4, 5).reshape(4, 4, in_channels, out_channels)
 
 
+def _with_vjp(forward, backward):
+    """`forward(x, kernel)` with the VJP `backward((x, kernel), dy)`."""
+    function = jax.custom_vjp(forward)
+    function.defvjp(lambda x, kernel: (forward(x, kernel), (x, kernel)), backward)
+    return function
+
+
 def _strided_conv_kernel_grad(x, dy):
     """d<C_K(x), dy>/dK as one matrix product of x's patches with dy."""
     matrix = jnp.einsum("bhwk,bhwo->ko", _patches(x), dy,
                         preferred_element_type=jnp.float32)
     return _kernel_from_matrix(matrix.astype(dy.dtype), x.shape[-1])
-
-
-@jax.custom_vjp
-def _strided_conv_with_matmul_vjp(x, kernel):
-    return _strided_conv(x, kernel)
-
-
-def _matmul_vjp_forward(x, kernel):
-    return _strided_conv(x, kernel), (x, kernel)
 
 
 def _matmul_vjp_backward(residuals, dy):
@@ -136,7 +137,7 @@ def _matmul_vjp_backward(residuals, dy):
     return _unpatch(d_columns, x.shape), _strided_conv_kernel_grad(x, dy)
 
 
-_strided_conv_with_matmul_vjp.defvjp(_matmul_vjp_forward, _matmul_vjp_backward)
+_strided_conv_with_matmul_vjp = _with_vjp(_strided_conv, _matmul_vjp_backward)
 
 
 def halving_conv(x: jax.Array, kernel: jax.Array,
@@ -191,22 +192,13 @@ def _adjoint_kernel(kernel):
     return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
 
 
-@jax.custom_vjp
-def _transpose_with_conv_vjp(x, kernel):
-    return _transpose(x, kernel)
-
-
-def _conv_vjp_forward(x, kernel):
-    return _transpose(x, kernel), (x, kernel)
-
-
 def _conv_vjp_backward(residuals, dy):
     x, kernel = residuals
     dx = _strided_conv(dy, _adjoint_kernel(kernel))
     return dx, _adjoint_kernel(_strided_conv_kernel_grad(dy, x))
 
 
-_transpose_with_conv_vjp.defvjp(_conv_vjp_forward, _conv_vjp_backward)
+_transpose_with_conv_vjp = _with_vjp(_transpose, _conv_vjp_backward)
 
 # Phase r of the output (row or column index 2m + r) reads input rows m + d
 # through kernel taps k: {offset index d + 1: tap k}. Derived from the
