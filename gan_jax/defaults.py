@@ -52,6 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.loader = "tf_data"
     config.data.batch_size = 256  # Global batch size, over all devices.
     config.data.shuffle_buffer = 10_000
+    # folder source: an image file that cannot be decoded (corrupt or
+    # truncated) is an error | skip (left out with a warning naming it).
+    config.data.corrupt_images = "error"
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "mlp"  # See gan_jax.models.MODELS.
@@ -210,6 +213,12 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.eval_every = 5_000
     config.train.checkpoint_every = 5_000
     config.train.max_checkpoints = 3
+    # Non-finite losses, gradients or state (checked on the device every
+    # step, fetched at every log and before every save): stop | skip. stop
+    # ends the run with a message, keeping the last good checkpoint; skip
+    # drops each non-finite update (the state stays as before it) and stops
+    # only when every update of a log window was dropped.
+    config.train.on_nonfinite = "stop"
     # JAX's persistent compilation cache: compiled programs are kept here and
     # reused by any later run whose programs are the same (a rerun, a resume,
     # another seed, learning rate or penalty weight). None turns it off.

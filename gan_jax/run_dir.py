@@ -1,8 +1,11 @@
 """The files of a run directory, and reading a trained run back.
 
-    <workdir>/config.json         the config the run was started with
+    <workdir>/config.json         the config the run was (last) started with
+    <workdir>/config.until_step_<N>.json  an earlier config, when a resume at
+                                  step N changed fields that change no shape
     <workdir>/data_spec.json      sample shape and classes of its data
     <workdir>/checkpoints/<step>/ orbax checkpoints of the whole GANState
+    <workdir>/unreadable_checkpoints/<step>/  damaged checkpoints set aside
     <workdir>/samples/            PNG grids per evaluation, progress.gif
     <workdir>/final_metrics.json  the last evaluation's numbers
     <workdir>/events.out.tfevents.*  TensorBoard scalars and images
@@ -41,8 +44,109 @@ class TrainedRun(NamedTuple):
     data_spec: DataSpec
 
 
-def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
-    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+class ConfigChanged(ValueError):
+    """The workdir holds a run whose saved config builds differently shaped
+    state; resuming it under this config is impossible."""
+
+    def __init__(self, message: str, differences: list[str]):
+        super().__init__(message)
+        self.differences = differences
+
+
+def write_config(workdir: epath.Path, config: ml_collections.ConfigDict, *,
+                 start_step: int = 0) -> None:
+    """Saves the run's config; a resume that changed it keeps the old one as
+    `config.until_step_<start_step>.json`."""
+    path = workdir / CONFIG_FILE
+    text = config.to_json_best_effort(indent=2) + "\n"
+    earlier = workdir / f"config.until_step_{start_step}.json"
+    # With `earlier` there already, config.json is from an attempt that
+    # saved nothing after `start_step`: it is not the config of any step.
+    if (start_step and path.exists() and path.read_text() != text
+            and not earlier.exists()):
+        path.rename(earlier)
+    path.write_text(text)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def config_differences(saved: ml_collections.ConfigDict,
+                       current: ml_collections.ConfigDict) -> list[str]:
+    """`"field: saved -> current"` for every field whose value differs."""
+    old = _flatten(json.loads(saved.to_json_best_effort()))
+    new = _flatten(json.loads(current.to_json_best_effort()))
+    missing = "(absent)"
+    return [f"{name}: {old.get(name, missing)!r} -> {new.get(name, missing)!r}"
+            for name in sorted(set(old) | set(new))
+            if old.get(name, missing) != new.get(name, missing)]
+
+
+def has_checkpoints(workdir: epath.Path) -> bool:
+    directory = workdir / "checkpoints"
+    return directory.exists() and any(
+        path.name.isdigit() for path in directory.iterdir())
+
+
+def _state_layout(config, sample_shape):
+    abstract = jax.eval_shape(lambda key: experiment.create_state(
+        config, sample_shape, key), jax.random.key(0))
+    # Paths, not the treedef: it also holds static fields (the optimizer
+    # functions), which differ between any two builds.
+    return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
+
+
+def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict,
+                    sample_shape: tuple[int, ...]) -> list[str]:
+    """Compares `config` with the config saved beside `workdir`'s checkpoints.
+
+    Returns:
+      The differences (empty when none, or when there is nothing to resume);
+      none of them changes a shape, so the run can resume under `config`.
+
+    Raises:
+      ConfigChanged: the two configs build state of different structure or
+        shapes; the message lists every differing field.
+    """
+    if not (workdir / CONFIG_FILE).exists() or not has_checkpoints(workdir):
+        return []
+    saved = read_config(workdir)
+    differences = config_differences(saved, config)
+    if not differences:
+        return []
+    saved_shape = (read_data_spec(workdir).sample_shape
+                   if (workdir / DATA_SPEC_FILE).exists() else sample_shape)
+    if _state_layout(saved, saved_shape) != _state_layout(config, sample_shape):
+        listed = "\n  ".join(differences)
+        shapes = ("" if tuple(saved_shape) == tuple(sample_shape) else
+                  f"\n  data sample shape: {tuple(saved_shape)} -> "
+                  f"{tuple(sample_shape)}")
+        raise ConfigChanged(
+            f"{workdir} holds checkpoints of a run whose config builds "
+            "differently shaped networks or state, so it cannot resume under "
+            f"this config. Differences (saved -> now):\n  {listed}{shapes}\n"
+            "Use the saved config to resume, choose another --workdir for the "
+            "new run, or pass --if_config_changed=new_workdir to start the new "
+            f"run in a fresh directory beside {workdir.name} (the old run is "
+            "never touched).", differences)
+    return differences
+
+
+def free_workdir(workdir: epath.PathLike) -> epath.Path:
+    """The first of `<workdir>-2`, `<workdir>-3`, ... that does not exist."""
+    workdir = epath.Path(workdir)
+    number = 2
+    while (candidate := workdir.parent / f"{workdir.name}-{number}").exists():
+        number += 1
+    return candidate
 
 
 def read_config(workdir: epath.Path) -> ml_collections.ConfigDict:

@@ -5,8 +5,16 @@ resumes from the newest checkpoint in `workdir`, and runs the jit-compiled
 `steps.train_step`, writing metrics and images through clu's metric writers,
 checkpoints through orbax and, at the end, `final_metrics.json` (the files are
 listed in `gan_jax.run_dir`).
+
+What can go wrong ends with a message and nothing lost (README, "When things
+go wrong"): a config that cannot train or cannot resume in `workdir` stops
+before any work; SIGTERM or SIGINT saves at the current step and raises
+`preemption.TrainingInterrupted`; a non-finite value stops the run with
+`divergence.TrainingDiverged` before it can reach a checkpoint (or, with
+`train.on_nonfinite=skip`, the update is dropped).
 """
 
+import itertools
 import json
 import time
 
@@ -16,13 +24,15 @@ from clu import metrics as clu_metrics
 from clu import periodic_actions
 from etils import epath
 import jax
+import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from gan_jax import checkpoint
+from gan_jax import divergence
 from gan_jax import evaluator
 from gan_jax import experiment
 from gan_jax import parallel
+from gan_jax import preemption
 from gan_jax import run_dir
 from gan_jax import visualize
 from gan_jax.data import input_pipeline
@@ -32,15 +42,6 @@ def _example_batch(dataset, batch_size: int, n_critic: int):
     return {name: jax.ShapeDtypeStruct((n_critic, batch_size, *spec.shape),
                                        spec.dtype.as_numpy_dtype)
             for name, spec in dataset.element_spec.items()}
-
-
-def _raise_if_not_finite(scalars: dict[str, float], step: int) -> None:
-    bad = sorted(name for name, value in scalars.items() if not np.isfinite(value))
-    if bad:
-        raise FloatingPointError(
-            f"Training diverged: {', '.join(bad)} became non-finite at or before "
-            f"step {step}. No checkpoint was written after the last finite one; "
-            "lower the learning rates or add a penalty, then rerun to resume.")
 
 
 def _write_evaluation(writer, workdir: epath.Path, result: evaluator.Evaluation,
@@ -74,43 +75,198 @@ def _write_final_pictures(writer, workdir: epath.Path, state, key,
             visualize.save_gif(frames, samples_dir / "progress.gif")
 
 
+class _Programs:
+    """The loop's compiled phases, with the metric and health bookkeeping.
+
+    `step(state, accumulated, health, batch, key, numeric)` runs one train
+    step, merges its metrics into `accumulated` and updates `health`;
+    `regularizer(state, health, batch, key, numeric)`, when the config has a
+    lazy penalty, runs that phase. Both donate their state.
+    """
+
+    def __init__(self, config, state, example_batch, key, numeric, mesh):
+        replicated = parallel.replicated(mesh)
+        batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
+        skip = config.train.on_nonfinite == "skip"
+
+        def train_step(state, batch, key, numeric):
+            return experiment.make_train_step(
+                config, penalty_weight=numeric["penalty.weight"],
+                label_smoothing=numeric["loss.label_smoothing"])(state, batch, key)
+
+        regularizer_step = None
+        if experiment.make_regularizer_step(config) is not None:
+            def regularizer_step(state, batch, key, numeric):
+                return experiment.make_regularizer_step(
+                    config, penalty_weight=numeric["penalty.weight"])(
+                        state, batch, key)
+
+        metric_names = tuple(jax.eval_shape(train_step, state, example_batch,
+                                            key, numeric)[1])
+        regularizer_names = () if regularizer_step is None else tuple(
+            jax.eval_shape(regularizer_step, state, example_batch, key, numeric)[1])
+        self.health_names = divergence.watched_names(metric_names, regularizer_names)
+        self.metrics_cls = clu_metrics.Collection.create(
+            **{name: clu_metrics.Average.from_output(name) for name in metric_names})
+
+        def step_and_accumulate(state, accumulated, health, batch, key, numeric):
+            new_state, metrics = train_step(state, batch, key, numeric)
+            new_state, health, applied = divergence.guard(
+                state, new_state, metrics, health, self.health_names, skip=skip)
+            merged = accumulated.merge(
+                self.metrics_cls.single_from_model_output(**metrics))
+            # A skipped update's metrics are non-finite: leave them out.
+            merged = jax.tree.map(lambda m, a: jnp.where(applied, m, a),
+                                  merged, accumulated)
+            return new_state, merged, health
+
+        health = self.initial_health(0)
+        accumulated = self.empty_metrics(mesh)
+        compile_start = time.time()
+        self.step = jax.jit(
+            step_and_accumulate,
+            in_shardings=(replicated, replicated, replicated, batch_sharding,
+                          replicated, replicated),
+            out_shardings=(replicated, replicated, replicated),
+            donate_argnums=(0, 1, 2)).lower(
+                state, accumulated, health, example_batch, key, numeric).compile()
+
+        # The lazy regulariser is its own compiled phase (Karras et al. 2020):
+        # a whole program every `lazy_interval` steps, none in between.
+        self.regularizer = None
+        if regularizer_step is not None:
+            def guarded_regularizer(state, health, batch, key, numeric):
+                new_state, metrics = regularizer_step(state, batch, key, numeric)
+                new_state, health, _ = divergence.guard(
+                    state, new_state, metrics, health, self.health_names,
+                    skip=skip, count_step=False)
+                return new_state, metrics, health
+
+            self.regularizer = jax.jit(
+                guarded_regularizer,
+                in_shardings=(replicated, replicated, batch_sharding, replicated,
+                              replicated),
+                out_shardings=(replicated, replicated, replicated),
+                donate_argnums=(0, 1)).lower(
+                    state, health, example_batch, key, numeric).compile()
+        logging.info("Compiled the training programs in %.1f s.",
+                     time.time() - compile_start)
+
+    def initial_health(self, start_step: int) -> divergence.Health:
+        return divergence.initial(self.health_names, start_step)
+
+    def empty_metrics(self, mesh):
+        return jax.device_put(self.metrics_cls.empty(), parallel.replicated(mesh))
+
+
+class _HealthCheck:
+    """Fetches `Health` at log and save times and stops a diverged run."""
+
+    def __init__(self, config, manager, names, start_step: int):
+        self._skip = config.train.on_nonfinite == "skip"
+        self._manager = manager
+        self._names = names
+        self._last_step, self._last_skipped = start_step, 0
+
+    def __call__(self, health: divergence.Health, step: int, *,
+                 end_of_window: bool = True) -> int:
+        """Raises `TrainingDiverged`; returns the updates skipped since the
+        run (or its resume) started. Skipping stops the run only when a
+        whole log window of updates was skipped (`end_of_window`)."""
+        health = jax.device_get(health)
+        found = divergence.report(health, self._names)
+        skipped = int(health.skipped) - self._last_skipped
+        window = step - self._last_step
+        self._last_step, self._last_skipped = step, int(health.skipped)
+        if found is None or (self._skip and (skipped < window or not end_of_window)):
+            return int(health.skipped)
+        first_step, culprits = found
+        self._manager.wait_until_finished()
+        message = divergence.diverged_message(
+            max(first_step, step - window + 1) if self._skip else first_step,
+            culprits, checked_at=step,
+            last_checkpoint=self._manager.latest_step(),
+            checkpoint_dir=str(self._manager.directory), skipped=self._skip)
+        logging.error("%s", message)
+        raise divergence.TrainingDiverged(message, first_step, culprits)
+
+
+def _first_batch(batches, config):
+    """Reads one batch before compiling, so an empty dataset fails first."""
+    batch = next(batches, None)
+    if batch is None:
+        raise ValueError(
+            f"The dataset {config.data.name!r} ({config.data.source}, split "
+            f"{config.data.split!r}) is empty: there is nothing to train on. "
+            "Check --config.data.split and the source's files.")
+    return itertools.chain([batch], batches)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: epath.PathLike) -> dict[str, float]:
     """Trains (or resumes) the GAN of `config` in `workdir`.
 
     Returns:
       The final evaluation metrics, also written to `<workdir>/final_metrics.json`.
+
+    Raises:
+      ValueError (and FileNotFoundError, RuntimeError from the data sources):
+        the config cannot train, before any work; `run_dir.ConfigChanged`
+        when `workdir` holds a run that cannot resume under `config`.
+      preemption.TrainingInterrupted: SIGTERM or SIGINT; a checkpoint of the
+        current step was saved.
+      divergence.TrainingDiverged: a non-finite value; the last good
+        checkpoint is kept.
     """
     experiment.validate_config(config)
     experiment.use_compilation_cache(config)
     dataset, sample_shape = experiment.load_dataset(config)
 
     workdir = epath.Path(workdir)
+    changed = run_dir.check_resumable(workdir, config, sample_shape)
+    if changed:
+        logging.warning("Resuming with a config that differs from the saved one "
+                        "in fields that change no shape (saved -> now): %s",
+                        "; ".join(changed))
     workdir.mkdir(parents=True, exist_ok=True)
-    if jax.process_index() == 0:
-        run_dir.write_config(workdir, config)
-        run_dir.write_data_spec(workdir, run_dir.DataSpec(
-            sample_shape, config.model.num_classes or None))
 
     init_key, train_key, eval_key = experiment.run_keys(config.seed)
     mesh = parallel.create_mesh()
-    replicated = parallel.replicated(mesh)
-    batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
-
-    state = jax.device_put(experiment.create_state(config, sample_shape, init_key),
-                           replicated)
+    fresh = jax.device_put(experiment.create_state(config, sample_shape, init_key),
+                           parallel.replicated(mesh))
     manager = checkpoint.create_manager(
         workdir, save_every=config.train.checkpoint_every,
         max_to_keep=config.train.max_checkpoints)
-    state, start_step = checkpoint.restore_latest(manager, state)
+    try:
+        state, start_step = checkpoint.restore_latest(manager, fresh,
+                                                      set_aside_unreadable=True)
+        if start_step:
+            logging.info("Resuming from the checkpoint at step %d.", start_step)
+            # The config's learning rates apply, not the ones saved.
+            state = experiment.adopt_hyperparameters(state, fresh)
+        if jax.process_index() == 0:
+            run_dir.write_config(workdir, config, start_step=start_step)
+            run_dir.write_data_spec(workdir, run_dir.DataSpec(
+                sample_shape, config.model.num_classes or None))
+        return _train(config, workdir, dataset, state, start_step, manager, mesh,
+                      (train_key, eval_key))
+    finally:
+        # An asynchronous save in flight completes, whatever stopped the run.
+        manager.wait_until_finished()
+        manager.close()
+
+
+def _train(config, workdir, dataset, state, start_step, manager, mesh, keys):
+    train_key, eval_key = keys
+    replicated = parallel.replicated(mesh)
+    batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
     num_steps = config.train.num_steps
-    if start_step:
-        logging.info("Resuming from the checkpoint at step %d.", start_step)
 
     [host_batches] = input_pipeline.seeded_streams(
         dataset, config.data, n_critic=config.optim.n_critic, seeds=[config.seed],
         start_step=start_step)
-    batches = input_pipeline.prefetch_to_device(host_batches, batch_sharding)
+    batches = _first_batch(
+        input_pipeline.prefetch_to_device(host_batches, batch_sharding), config)
 
     reference = None
     if config.data.source != "toy":
@@ -120,47 +276,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     # constants in them, so a run that changes only them reuses the compiled
     # programs from the persistent cache (README, "Compile once").
     numeric = jax.device_put(experiment.numeric_hyperparameters(config), replicated)
-    example_batch = _example_batch(dataset, config.data.batch_size,
-                                   config.optim.n_critic)
-
-    def train_step(state, batch, key, numeric):
-        return experiment.make_train_step(
-            config, penalty_weight=numeric["penalty.weight"],
-            label_smoothing=numeric["loss.label_smoothing"])(state, batch, key)
-
-    metric_names = jax.eval_shape(train_step, state, example_batch, train_key,
-                                  numeric)[1]
-    train_metrics_cls = clu_metrics.Collection.create(
-        **{name: clu_metrics.Average.from_output(name) for name in metric_names})
-
-    def step_and_accumulate(state, accumulated, batch, key, numeric):
-        state, step_metrics = train_step(state, batch, key, numeric)
-        return state, accumulated.merge(
-            train_metrics_cls.single_from_model_output(**step_metrics))
-
-    accumulated = jax.device_put(train_metrics_cls.empty(), replicated)
-    compile_start = time.time()
-    compiled_step = jax.jit(
-        step_and_accumulate,
-        in_shardings=(replicated, replicated, batch_sharding, replicated, replicated),
-        out_shardings=(replicated, replicated),
-        donate_argnums=(0, 1)).lower(
-            state, accumulated, example_batch, train_key, numeric).compile()
-
-    # The lazy regulariser is its own compiled phase (Karras et al. 2020): a
-    # whole program every `lazy_interval` steps, none in between.
-    compiled_regularizer = None
-    if experiment.make_regularizer_step(config) is not None:
-        def regularizer_step(state, batch, key, numeric):
-            return experiment.make_regularizer_step(
-                config, penalty_weight=numeric["penalty.weight"])(state, batch, key)
-        compiled_regularizer = jax.jit(
-            regularizer_step,
-            in_shardings=(replicated, batch_sharding, replicated, replicated),
-            out_shardings=(replicated, replicated), donate_argnums=(0,)).lower(
-                state, example_batch, train_key, numeric).compile()
-    logging.info("Compiled the training programs in %.1f s.",
-                 time.time() - compile_start)
+    programs = _Programs(config, state, _example_batch(
+        dataset, config.data.batch_size, config.optim.n_critic), train_key,
+        numeric, mesh)
+    accumulated = programs.empty_metrics(mesh)
+    health = jax.device_put(programs.initial_health(start_step), replicated)
+    check_health = _HealthCheck(config, manager, programs.health_names, start_step)
     regularizer_metrics = {}
 
     writer = metric_writers.create_default_writer(
@@ -169,33 +290,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         num_train_steps=num_steps, writer=writer,
         every_steps=config.train.log_every)
     run_start = time.time()
-    with metric_writers.ensure_flushes(writer):
+    multi_process = jax.process_count() > 1
+    with metric_writers.ensure_flushes(writer), \
+            preemption.watch(enabled=not multi_process) as stop:
+        logging.info("Training from step %d to step %d.", start_step, num_steps)
         for step in range(start_step + 1, num_steps + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
-                batch = next(batches, None)
-                if batch is None:
-                    raise ValueError(
-                        f"The dataset {config.data.name!r} ran out of batches at "
-                        f"step {step}: it has fewer than batch_size * n_critic = "
-                        f"{config.data.batch_size * config.optim.n_critic} examples.")
-                state, accumulated = compiled_step(state, accumulated, batch,
-                                                   train_key, numeric)
-                if (compiled_regularizer is not None
+                batch = next(batches)
+                state, accumulated, health = programs.step(
+                    state, accumulated, health, batch, train_key, numeric)
+                if (programs.regularizer is not None
                         and step % config.penalty.lazy_interval == 0):
-                    state, regularizer_metrics = compiled_regularizer(
-                        state, batch, train_key, numeric)
+                    state, regularizer_metrics, health = programs.regularizer(
+                        state, health, batch, train_key, numeric)
             report_progress(step)
+            if stop.requested() or (multi_process and manager.reached_preemption(step)):
+                check_health(health, step, end_of_window=False)
+                checkpoint.save(manager, step, state, force=True)
+                manager.wait_until_finished()
+                signal_name = stop.signal_name or "SIGTERM"
+                message = preemption.interrupted_message(
+                    signal_name, step, str(manager.directory))
+                logging.warning("%s", message)
+                raise preemption.TrainingInterrupted(message, step, signal_name)
             last = step == num_steps
             log_due = step % config.train.log_every == 0 or last
             save_due = step % config.train.checkpoint_every == 0 or last
             if log_due or save_due:
+                skipped = check_health(health, step, end_of_window=log_due)
+            if log_due:
                 scalars = {k: float(v) for k, v in accumulated.compute().items()}
                 # The lazy phase's latest values (it runs every few steps).
                 scalars.update({k: float(v) for k, v in regularizer_metrics.items()})
-                _raise_if_not_finite(scalars, step)
-            if log_due:
+                if config.train.on_nonfinite == "skip":
+                    scalars["skipped_updates"] = float(skipped)
                 writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
-                accumulated = jax.device_put(train_metrics_cls.empty(), replicated)
+                accumulated = programs.empty_metrics(mesh)
             if step % config.train.eval_every == 0 and not last:
                 _write_evaluation(
                     writer, workdir,

@@ -8,6 +8,10 @@ images are found at any depth inside a class folder by extension (.png, .jpg,
 The single split is `train`. Images are stored RGB at their own size; the
 input pipeline resizes them (`config.data.image_size`).
 
+Every file is decoded once while preparing, so a corrupt or truncated one is
+found then, with its path, rather than mid-training: it is an error, or with
+`skip_corrupt` it is left out and listed in the metadata ("skipped_files").
+
 Each folder gets its own builder config, named after the folder and a hash of
 its listing, so different folders never share a prepared copy:
 
@@ -16,6 +20,8 @@ its listing, so different folders never share a prepared copy:
 
 import dataclasses
 import os
+
+from absl import logging
 
 from etils import epath
 import numpy as np
@@ -80,13 +86,14 @@ class ImageFolderConfig(tfds.core.BuilderConfig):
     """One folder of class sub-folders; see `make_config`."""
     path: str = ""
     class_names: tuple[str, ...] = ()
+    skip_corrupt: bool = False
 
     @property
     def splits(self) -> tuple[str, ...]:
         return (SPLIT,)
 
 
-def make_config(folder: str) -> ImageFolderConfig:
+def make_config(folder: str, skip_corrupt: bool = False) -> ImageFolderConfig:
     """Lists `folder` (file names and sizes only) as a builder config."""
     class_names, examples = list_images(folder)
     return ImageFolderConfig(
@@ -95,7 +102,36 @@ def make_config(folder: str) -> ImageFolderConfig:
         description=f"Images in the class sub-folders of "
                     f"{os.path.abspath(folder)}.",
         path=os.path.abspath(folder),
-        class_names=tuple(class_names))
+        class_names=tuple(class_names),
+        skip_corrupt=skip_corrupt)
+
+
+def skipped_files(info: tfds.core.DatasetInfo) -> list[str]:
+    """The corrupt files left out when the folder was prepared."""
+    return list(info.metadata.get("skipped_files", []))
+
+
+def _decode_error(path: str) -> str | None:
+    """Why `path` cannot be decoded, or None: the whole file is read, so a
+    truncated image fails here too."""
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def corrupt_files_message(folder: str, bad: list[tuple[str, str]],
+                          skipped: bool) -> str:
+    listed = "; ".join(f"{path} ({why})" for path, why in bad[:10])
+    more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+    if skipped:
+        return (f"Skipped {len(bad)} image file(s) of {folder!r} that cannot be "
+                f"decoded: {listed}{more}.")
+    return (f"{len(bad)} image file(s) in {folder!r} cannot be decoded (corrupt "
+            f"or truncated): {listed}{more}. Replace or delete them, or set "
+            "--config.data.corrupt_images=skip to train without them.")
 
 
 def image_sizes(info: tfds.core.DatasetInfo) -> tuple[int, list[list[int]]]:
@@ -140,14 +176,26 @@ class LabeledImageFolder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         del dl_manager  # The files are local: nothing to download.
-        _, examples = list_images(self.builder_config.path)
+        config = self.builder_config
+        _, examples = list_images(config.path)
+        bad = [(path, why) for path, _ in examples
+               if (why := _decode_error(path)) is not None]
+        if bad and not config.skip_corrupt:
+            raise ValueError(corrupt_files_message(config.path, bad, skipped=False))
+        if bad:
+            logging.warning("%s", corrupt_files_message(config.path, bad,
+                                                        skipped=True))
+            skipped = {path for path, _ in bad}
+            examples = [example for example in examples if example[0] not in skipped]
+            if not examples:
+                raise ValueError(f"No image in {config.path!r} can be decoded "
+                                 f"({len(bad)} corrupt files): there is nothing "
+                                 "to train on.")
+        self.info.metadata["skipped_files"] = [path for path, _ in bad]
         sizes = set()
         for path, _ in examples:
-            try:
-                with PIL.Image.open(path) as image:  # Reads the header only.
-                    sizes.add((image.height, image.width))
-            except (OSError, SyntaxError) as error:
-                raise ValueError(f"Cannot read image {path}: {error}") from None
+            with PIL.Image.open(path) as image:  # Reads the header only.
+                sizes.add((image.height, image.width))
         self.info.metadata["num_image_sizes"] = len(sizes)
         self.info.metadata["image_sizes"] = [
             list(size) for size in sorted(sizes)[:_MAX_SIZES_LISTED]]
@@ -164,7 +212,8 @@ class LabeledImageFolder(tfds.core.GeneratorBasedBuilder):
             yield path, {"image": encoded, "label": label}
 
 
-def make_builder(folder: str,
-                 data_dir: str | None = None) -> LabeledImageFolder:
+def make_builder(folder: str, data_dir: str | None = None,
+                 skip_corrupt: bool = False) -> LabeledImageFolder:
     """The (possibly not yet prepared) builder of the images in `folder`."""
-    return LabeledImageFolder(config=make_config(folder), data_dir=data_dir)
+    return LabeledImageFolder(config=make_config(folder, skip_corrupt),
+                              data_dir=data_dir)

@@ -219,10 +219,17 @@ def _load_idx(config: ml_collections.ConfigDict) -> Source:
 
 def _load_folder(config: ml_collections.ConfigDict) -> Source:
     path = _require_path(config)
-    builder_config = image_folder.make_config(path)
+    skip_corrupt = config.get("corrupt_images", "error") == "skip"
+    builder_config = image_folder.make_config(path, skip_corrupt)
     _check_split(config.split, builder_config.splits, f"Image folder {path!r}")
     builder = _prepared_local(image_folder.LabeledImageFolder, builder_config,
                               config.data_dir)
+    skipped = image_folder.skipped_files(builder.info)
+    if skipped and not skip_corrupt:
+        # Prepared earlier by a run that skipped them.
+        raise ValueError(image_folder.corrupt_files_message(
+            path, [(name, "skipped when prepared") for name in skipped],
+            skipped=False))
     num_sizes, sizes = image_folder.image_sizes(builder.info)
     if num_sizes > 1 and config.image_size is None:
         listed = ", ".join(f"{h}x{w}" for h, w in sizes)
@@ -268,7 +275,17 @@ def load(config: ml_collections.ConfigDict) -> Source:
     if config.source not in SOURCES:
         raise ValueError(f"Unknown data source {config.source!r}. Valid sources: "
                          f"{', '.join(sorted(SOURCES))}. Set --config.data.source.")
-    return SOURCES[config.source](config)
+    try:
+        return SOURCES[config.source](config)
+    except ValueError as error:
+        # TFDS's words for a split (or slice) with no examples.
+        if "corresponds to no data" not in str(error):
+            raise
+        raise ValueError(
+            f"The split {config.split!r} of {config.name!r} ({config.source}) "
+            "selects no examples: the dataset is empty, so there is nothing to "
+            "train on. Check --config.data.split (e.g. 'train' or "
+            "'train[:90%]').") from None
 
 
 def sample_shape(dataset: tf.data.Dataset) -> tuple[int, ...]:

@@ -137,6 +137,9 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "dcgan": _dcgan,
     "sngan": _sngan,
 }
+# The square image sizes each image model's architecture can make.
+SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
+                         "sngan": sngan.SUPPORTED_SIZES}
 
 
 def _check_combinations(config: ml_collections.ConfigDict):

@@ -49,11 +49,15 @@ def check_image_shape(sample_shape: Sequence[int], supported_sizes: Sequence[int
     shape = tuple(int(d) for d in sample_shape)
     if len(shape) != 3 or shape[0] != shape[1]:
         raise ValueError(f"{model_name} needs square (H, W, C) images, got sample "
-                         f"shape {shape}.")
+                         f"shape {shape}. For 2-D points (the toy mixtures) use "
+                         "--config.model.name=mlp; for images of other shapes "
+                         "set --config.data.image_size (and "
+                         "--config.data.center_crop=True).")
     if shape[0] not in supported_sizes:
         raise ValueError(f"{model_name} does not support {shape[0]}x{shape[0]} "
                          f"images. Supported sizes: "
-                         f"{', '.join(str(s) for s in supported_sizes)}.")
+                         f"{', '.join(str(s) for s in supported_sizes)}; set "
+                         "--config.data.image_size to one of them.")
     return shape
 
 
