@@ -191,6 +191,16 @@ class _HealthCheck:
         raise divergence.TrainingDiverged(message, first_step, culprits)
 
 
+def _save_and_stop(manager, step: int, state, signal_name: str):
+    """Saves `state` at `step`, waits for it, and raises TrainingInterrupted."""
+    checkpoint.save(manager, step, state, force=True)
+    manager.wait_until_finished()
+    message = preemption.interrupted_message(signal_name, step,
+                                             str(manager.directory))
+    logging.warning("%s", message)
+    raise preemption.TrainingInterrupted(message, step, signal_name)
+
+
 def _first_batch(batches, config):
     """Reads one batch before compiling, so an empty dataset fails first."""
     batch = next(batches, None)
@@ -291,48 +301,48 @@ def _train(config, workdir, dataset, state, start_step, manager, mesh, keys):
         every_steps=config.train.log_every)
     run_start = time.time()
     multi_process = jax.process_count() > 1
-    with metric_writers.ensure_flushes(writer), \
-            preemption.watch(enabled=not multi_process) as stop:
-        logging.info("Training from step %d to step %d.", start_step, num_steps)
-        for step in range(start_step + 1, num_steps + 1):
-            with jax.profiler.StepTraceAnnotation("train", step_num=step):
-                batch = next(batches)
-                state, accumulated, health = programs.step(
-                    state, accumulated, health, batch, train_key, numeric)
-                if (programs.regularizer is not None
-                        and step % config.penalty.lazy_interval == 0):
-                    state, regularizer_metrics, health = programs.regularizer(
-                        state, health, batch, train_key, numeric)
-            report_progress(step)
-            if stop.requested() or (multi_process and manager.reached_preemption(step)):
-                check_health(health, step, end_of_window=False)
-                checkpoint.save(manager, step, state, force=True)
-                manager.wait_until_finished()
-                signal_name = stop.signal_name or "SIGTERM"
-                message = preemption.interrupted_message(
-                    signal_name, step, str(manager.directory))
-                logging.warning("%s", message)
-                raise preemption.TrainingInterrupted(message, step, signal_name)
-            last = step == num_steps
-            log_due = step % config.train.log_every == 0 or last
-            save_due = step % config.train.checkpoint_every == 0 or last
-            if log_due or save_due:
-                skipped = check_health(health, step, end_of_window=log_due)
-            if log_due:
-                scalars = {k: float(v) for k, v in accumulated.compute().items()}
-                # The lazy phase's latest values (it runs every few steps).
-                scalars.update({k: float(v) for k, v in regularizer_metrics.items()})
-                if config.train.on_nonfinite == "skip":
-                    scalars["skipped_updates"] = float(skipped)
-                writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
-                accumulated = programs.empty_metrics(mesh)
-            if step % config.train.eval_every == 0 and not last:
-                _write_evaluation(
-                    writer, workdir,
-                    evaluator.evaluate(state, eval_key, config, step, reference),
-                    step)
-            if save_due:
-                checkpoint.save(manager, step, state, force=last)
+    with metric_writers.ensure_flushes(writer):
+        # Only the loop: once it is done the final checkpoint exists, and a
+        # signal during the final evaluation has its usual effect.
+        with preemption.watch(enabled=not multi_process) as stop:
+            logging.info("Training from step %d to step %d.", start_step, num_steps)
+            for step in range(start_step + 1, num_steps + 1):
+                with jax.profiler.StepTraceAnnotation("train", step_num=step):
+                    batch = next(batches)
+                    state, accumulated, health = programs.step(
+                        state, accumulated, health, batch, train_key, numeric)
+                    if (programs.regularizer is not None
+                            and step % config.penalty.lazy_interval == 0):
+                        state, regularizer_metrics, health = programs.regularizer(
+                            state, health, batch, train_key, numeric)
+                report_progress(step)
+                preempted = multi_process and manager.reached_preemption(step)
+                if stop.requested() or preempted:
+                    check_health(health, step, end_of_window=False)
+                    _save_and_stop(manager, step, state,
+                                   stop.signal_name or "SIGTERM")
+                last = step == num_steps
+                log_due = step % config.train.log_every == 0 or last
+                save_due = step % config.train.checkpoint_every == 0 or last
+                if log_due or save_due:
+                    skipped = check_health(health, step, end_of_window=log_due)
+                if log_due:
+                    scalars = {k: float(v) for k, v in accumulated.compute().items()}
+                    # The lazy phase's latest values (it runs every few steps).
+                    scalars.update(
+                        {k: float(v) for k, v in regularizer_metrics.items()})
+                    if config.train.on_nonfinite == "skip":
+                        scalars["skipped_updates"] = float(skipped)
+                    writer.write_scalars(
+                        step, {f"train/{k}": v for k, v in scalars.items()})
+                    accumulated = programs.empty_metrics(mesh)
+                if step % config.train.eval_every == 0 and not last:
+                    _write_evaluation(
+                        writer, workdir,
+                        evaluator.evaluate(state, eval_key, config, step, reference),
+                        step)
+                if save_due:
+                    checkpoint.save(manager, step, state, force=last)
         manager.wait_until_finished()
 
         final_step = max(start_step, num_steps)

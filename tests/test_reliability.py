@@ -4,7 +4,6 @@ divergence, configs that cannot train or resume, corrupt and empty data.
 Each test asserts the message the user sees and what is kept afterwards.
 """
 
-import importlib.util
 import logging
 import os
 import pathlib
@@ -21,6 +20,7 @@ import orbax.checkpoint as ocp
 import PIL.Image
 import pytest
 
+import ring8_tiny  # tests/ring8_tiny.py
 from gan_jax import defaults
 from gan_jax import divergence
 from gan_jax import experiment
@@ -29,7 +29,6 @@ from gan_jax import train
 from gan_jax.data import input_pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-RING8 = REPO / "configs" / "ring8.py"
 # Long enough that a signal sent as training starts arrives mid-run; no
 # periodic save or evaluation, so the signal's checkpoint is the only one.
 LONG_RUN = ("--config.train.num_steps=1200", "--config.train.log_every=400",
@@ -37,14 +36,7 @@ LONG_RUN = ("--config.train.num_steps=1200", "--config.train.log_every=400",
             "--config.train.checkpoint_every=100000")
 
 
-def _tiny_config(data_dir, **train_overrides):
-    spec = importlib.util.spec_from_file_location("ring8_config", RING8)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config("tiny")
-    config.data.data_dir = str(data_dir)
-    config.train.update(train_overrides)
-    return config
+_tiny_config = ring8_tiny.config
 
 
 def _main_command(workdir, data_dir, *extra):
@@ -251,7 +243,8 @@ def test_without_skipping_the_first_bad_step_and_its_culprits_are_kept(tmp_path)
 @pytest.mark.parametrize("field, value, message", [
     ("optim.n_critic", 0, r"n_critic=0 must be at least 1"),
     ("train.log_every", 0, r"log_every=0 must be at least 1"),
-    ("train.on_nonfinite", "ignore", r"Valid: stop, skip\. Set --config.train.on_nonfinite"),
+    ("train.on_nonfinite", "ignore",
+     r"Valid: stop, skip\. Set --config.train.on_nonfinite"),
     ("data.corrupt_images", "drop", r"Valid: error, skip"),
     ("model.name", "stylegan", r"Valid models: dcgan, mlp, sngan"),
     ("loss.name", "wasserstien", r"Valid losses: .*wasserstein"),
@@ -263,6 +256,19 @@ def test_config_errors_name_the_field_and_the_valid_values(field, value, message
     config[section][name] = value
     with pytest.raises(ValueError, match=message):
         experiment.validate_config(config)
+
+
+def test_unknown_dataset_names_list_the_valid_ones(tmp_path):
+    config = _tiny_config(tmp_path / "tfds")
+    config.data.name = "ring9"
+    with pytest.raises(ValueError, match=r"Unknown toy mixture 'ring9'\. Valid "
+                       r"names: grid25, ring8\. Set --config.data.name"):
+        experiment.load_dataset(config)
+    config.data.source = "tfds"
+    config.data.name = "mnistt"
+    with pytest.raises(ValueError, match=r"TFDS has no dataset named 'mnistt'.*"
+                       r"Did you mean .*mnist"):
+        experiment.load_dataset(config)
 
 
 def test_image_size_the_architecture_cannot_make():

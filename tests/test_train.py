@@ -1,6 +1,5 @@
 """End to end: the real command line, outputs, resume, bit-identical restarts."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -13,21 +12,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+import ring8_tiny  # tests/ring8_tiny.py
 from gan_jax import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-RING8 = REPO / "configs" / "ring8.py"
 
 
-def _tiny_config(data_dir, **train_overrides):
-    # Loaded the way config_flags loads it, with the ':tiny' argument.
-    spec = importlib.util.spec_from_file_location("ring8_config", RING8)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config("tiny")
-    config.data.data_dir = str(data_dir)
-    config.train.update(train_overrides)
-    return config
+_tiny_config = ring8_tiny.config
 
 
 def _run_main(workdir, data_dir, *extra):

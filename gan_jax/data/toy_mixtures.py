@@ -53,7 +53,7 @@ MIXTURES: dict[str, MixtureSpec] = {
 def _spec(name: str) -> MixtureSpec:
     if name not in MIXTURES:
         raise ValueError(f"Unknown toy mixture {name!r}. Valid names: "
-                         f"{', '.join(sorted(MIXTURES))}.")
+                         f"{', '.join(sorted(MIXTURES))}. Set --config.data.name.")
     return MIXTURES[name]
 
 
