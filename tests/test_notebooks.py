@@ -28,10 +28,10 @@ def notebook_workdir(tmp_path_factory):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_and_its_claims_hold(path, notebook_workdir, monkeypatch):
-    if (path.name in NEEDS_OFFLINE_MNIST
-            and not (REPO / defaults.OFFLINE_MNIST_DIR).is_dir()):
-        pytest.skip(f"{path.name} trains on the MNIST IDX files in "
-                    f"{REPO / defaults.OFFLINE_MNIST_DIR}, which do not exist here.")
+    mnist = (REPO / defaults.OFFLINE_MNIST_DIR).resolve()
+    if path.name in NEEDS_OFFLINE_MNIST and not mnist.is_dir():
+        pytest.skip(f"{path.name} trains on the MNIST IDX files in {mnist}, "
+                    "which do not exist here.")
     monkeypatch.setenv("GAN_JAX_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("GAN_JAX_NOTEBOOK_WORKDIR", str(notebook_workdir))
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
