@@ -46,11 +46,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 _USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, FloatingPointError)
 
 
-def _fail(error: BaseException, code: int) -> None:
+def _fail(error: BaseException, code: int, *, hint: bool = True) -> None:
     paragraphs = str(error).split("\n")
     text = "\n".join(textwrap.fill(line, 80, subsequent_indent="  ")
                      if len(line) > 80 else line for line in paragraphs)
-    print(f"\ngan_jax.main: {type(error).__name__}:\n{text}", file=sys.stderr)
+    # For an error the message does not explain (one from deep inside a library).
+    where = "\n(--full_traceback shows where it was raised.)" if hint else ""
+    print(f"\ngan_jax.main: {type(error).__name__}:\n{text}{where}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -80,7 +82,7 @@ def main(argv):
     except preemption.TrainingInterrupted as interrupted:
         if _FULL_TRACEBACK.value:
             raise
-        _fail(interrupted, interrupted.exit_code)
+        _fail(interrupted, interrupted.exit_code, hint=False)
     except _USER_ERRORS as error:
         if _FULL_TRACEBACK.value:
             raise

@@ -111,15 +111,15 @@ def skipped_files(info: tfds.core.DatasetInfo) -> list[str]:
     return list(info.metadata.get("skipped_files", []))
 
 
-def _decode_error(path: str) -> str | None:
-    """Why `path` cannot be decoded, or None: the whole file is read, so a
-    truncated image fails here too."""
+def _decode(path: str) -> tuple[tuple[int, int] | None, str | None]:
+    """`((height, width), None)`, or `(None, why)` when `path` cannot be
+    decoded: the whole file is read, so a truncated image fails here too."""
     try:
         with PIL.Image.open(path) as image:
             image.load()
+            return (image.height, image.width), None
     except (OSError, SyntaxError, ValueError) as error:
-        return f"{type(error).__name__}: {error}"
-    return None
+        return None, f"{type(error).__name__}: {error}"
 
 
 def corrupt_files_message(folder: str, bad: list[tuple[str, str]],
@@ -178,8 +178,8 @@ class LabeledImageFolder(tfds.core.GeneratorBasedBuilder):
         del dl_manager  # The files are local: nothing to download.
         config = self.builder_config
         _, examples = list_images(config.path)
-        bad = [(path, why) for path, _ in examples
-               if (why := _decode_error(path)) is not None]
+        decoded = {path: _decode(path) for path, _ in examples}
+        bad = [(path, why) for path, (_, why) in decoded.items() if why is not None]
         if bad and not config.skip_corrupt:
             raise ValueError(corrupt_files_message(config.path, bad, skipped=False))
         if bad:
@@ -192,10 +192,7 @@ class LabeledImageFolder(tfds.core.GeneratorBasedBuilder):
                                  f"({len(bad)} corrupt files): there is nothing "
                                  "to train on.")
         self.info.metadata["skipped_files"] = [path for path, _ in bad]
-        sizes = set()
-        for path, _ in examples:
-            with PIL.Image.open(path) as image:  # Reads the header only.
-                sizes.add((image.height, image.width))
+        sizes = {decoded[path][0] for path, _ in examples}
         self.info.metadata["num_image_sizes"] = len(sizes)
         self.info.metadata["image_sizes"] = [
             list(size) for size in sorted(sizes)[:_MAX_SIZES_LISTED]]
