@@ -70,6 +70,10 @@ def base_config() -> ml_collections.ConfigDict:
     # mlp: width and depth of both networks.
     config.model.hidden_dim = 128
     config.model.num_layers = 3
+    # mlp: hidden nonlinearity (relu | tanh, see gan_jax.models.mlp) and, if
+    # > 0, the gain of an orthogonal kernel initialisation (0: LeCun normal).
+    config.model.mlp_activation = "relu"
+    config.model.mlp_orthogonal_gain = 0.0
     # Image models: channel widths (DCGAN's ngf / ndf; SNGAN's G / D width).
     config.model.g_channels = 64
     config.model.d_channels = 64

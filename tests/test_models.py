@@ -162,6 +162,55 @@ def test_mlp_accepts_and_ignores_labels_but_refuses_conditional_configs():
         models.create(_config("mlp", num_classes=NUM_CLASSES), (2,))
 
 
+def _mlp_by_hand(params, x, hidden):
+    """The MLP's forward pass in NumPy from its parameters, layer by layer."""
+    layers_ = [params[f"Dense_{i}"] for i in range(len(params))]
+    x = np.asarray(x, np.float64)
+    for layer in layers_[:-1]:
+        x = hidden(x @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"]))
+    return x @ np.asarray(layers_[-1]["kernel"]) + np.asarray(layers_[-1]["bias"])
+
+
+@pytest.mark.parametrize("activation, g_hidden, d_hidden", [
+    ("relu", lambda x: np.maximum(x, 0.0), lambda x: np.where(x > 0, x, 0.2 * x)),
+    ("tanh", np.tanh, np.tanh)])
+def test_mlp_hidden_activation_matches_a_hand_forward_pass(activation, g_hidden,
+                                                           d_hidden):
+    generator, discriminator = models.create(
+        _config("mlp", num_layers=2, hidden_dim=8, mlp_activation=activation), (2,))
+    z = _latents()
+    g_vars = _init(generator, jnp.zeros((1, LATENT_DIM)))
+    np.testing.assert_allclose(generator.apply(g_vars, z),
+                               _mlp_by_hand(g_vars["params"], z, g_hidden),
+                               rtol=1e-5, atol=1e-6)
+    x = _images((2,))
+    d_vars = _init(discriminator, jnp.zeros((1, 2)))
+    np.testing.assert_allclose(discriminator.apply(d_vars, x),
+                               _mlp_by_hand(d_vars["params"], x, d_hidden)[:, 0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_orthogonal_init_has_the_requested_gain():
+    gain = 1.4
+    generator, discriminator = models.create(
+        _config("mlp", num_layers=2, hidden_dim=8, mlp_orthogonal_gain=gain), (2,))
+    for module, example in ((generator, jnp.zeros((1, LATENT_DIM))),
+                            (discriminator, jnp.zeros((1, 2)))):
+        for name, kernel in _flat(_init(module, example)["params"]).items():
+            if not name.endswith("kernel"):
+                continue
+            kernel = np.asarray(kernel, np.float64)
+            # Orthonormal columns or rows (whichever are fewer), times the gain.
+            gram = kernel.T @ kernel if kernel.shape[0] >= kernel.shape[1] else kernel @ kernel.T
+            np.testing.assert_allclose(gram, gain**2 * np.eye(len(gram)), atol=1e-5,
+                                       err_msg=name)
+
+
+def test_unknown_mlp_activation_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="relu, tanh.*mlp_activation"):
+        models.create(_config("mlp", mlp_activation="gelu"), (2,))
+
+
 # --- DCGAN specifics -----------------------------------------------------------
 
 

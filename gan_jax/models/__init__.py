@@ -76,9 +76,12 @@ def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     if config.num_classes:
         raise ValueError("Model 'mlp' is unconditional; set "
                          "--config.model.num_classes=0 or use dcgan or sngan.")
+    mlp_options = dict(activation=config.get("mlp_activation", "relu"),
+                       orthogonal_gain=config.get("mlp_orthogonal_gain", 0.0))
     generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
                                  hidden_dim=config.hidden_dim,
                                  num_layers=config.num_layers,
+                                 **mlp_options,
                                  spectral_norm=config.get("g_spectral_norm", False),
                                  dtype=compute_dtype(config))
     if config.get("d_autoencoder", False):
@@ -91,7 +94,8 @@ def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     else:
         discriminator = mlp.MLPDiscriminator(
             hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-            dtype=compute_dtype(config), **_discriminator_options(config, aux_outputs))
+            **mlp_options, dtype=compute_dtype(config),
+            **_discriminator_options(config, aux_outputs))
     return generator, discriminator
 
 

@@ -15,6 +15,24 @@ import jax.numpy as jnp
 
 from gan_jax.models import layers
 
+# Hidden nonlinearities of the MLPs. "relu" is ReLU in the generator and
+# leaky ReLU (slope 0.2) in the discriminator; "tanh" is tanh on both sides,
+# the networks of Metz et al.'s 2-D experiments (the authors' notebook).
+ACTIVATIONS = ("relu", "tanh")
+
+
+def check_activation(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown MLP activation {name!r}. Valid: "
+                         f"{', '.join(ACTIVATIONS)}. Set --config.model.mlp_activation.")
+
+
+def _kernel_init(orthogonal_gain: float):
+    # 0 keeps Flax's default (LeCun normal) so the plain networks stay exact.
+    if orthogonal_gain:
+        return nn.initializers.orthogonal(scale=orthogonal_gain)
+    return nn.linear.default_kernel_init
+
 
 class MLPGenerator(nn.Module):
     """Maps latents `(batch, latent_dim)` to samples `(batch, *sample_shape)`.
@@ -22,7 +40,10 @@ class MLPGenerator(nn.Module):
     Attributes:
         sample_shape: Shape of one sample.
         hidden_dim: Width of the hidden layers.
-        num_layers: Number of hidden ReLU layers.
+        num_layers: Number of hidden layers.
+        activation: One of `ACTIVATIONS`.
+        orthogonal_gain: > 0 initialises every kernel orthogonally with this
+            gain (Metz et al. use 1.4); 0 keeps Flax's LeCun normal.
         spectral_norm: Spectrally normalise every Dense layer (Zhang et al.
             2019, "Self-Attention GANs", Sec. 4.1: W / sigma(W), one power
             iteration per call, its state in `batch_stats`, moving only with
@@ -33,8 +54,14 @@ class MLPGenerator(nn.Module):
     sample_shape: Sequence[int]
     hidden_dim: int = 128
     num_layers: int = 3
+    activation: str = "relu"
+    orthogonal_gain: float = 0.0
     spectral_norm: bool = False
     dtype: jnp.dtype = jnp.float32
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_activation(self.activation)
 
     @nn.compact
     def __call__(self, z, labels=None, train: bool = False):
@@ -43,12 +70,14 @@ class MLPGenerator(nn.Module):
         def dense(features, h):
             # `train` only moves the power iteration; nothing else differs.
             return layers.maybe_spectral_norm(
-                nn.Dense(features, dtype=self.dtype), h, train=train,
-                enabled=self.spectral_norm)
+                nn.Dense(features, kernel_init=_kernel_init(self.orthogonal_gain),
+                         dtype=self.dtype),
+                h, train=train, enabled=self.spectral_norm)
 
+        hidden = nn.relu if self.activation == "relu" else jnp.tanh
         x = jnp.asarray(z, self.dtype)
         for _ in range(self.num_layers):
-            x = nn.relu(dense(self.hidden_dim, x))
+            x = hidden(dense(self.hidden_dim, x))
         x = dense(math.prod(self.sample_shape), x)
         # Samples leave the network in float32 whatever the compute dtype.
         return x.reshape((x.shape[0], *self.sample_shape)).astype(jnp.float32)
@@ -62,7 +91,9 @@ class MLPDiscriminator(nn.Module):
 
     Attributes:
         hidden_dim: Width of the hidden layers.
-        num_layers: Number of hidden leaky-ReLU layers.
+        num_layers: Number of hidden layers.
+        activation: One of `ACTIVATIONS` ("relu" means leaky ReLU here).
+        orthogonal_gain: As for `MLPGenerator`.
         aux_outputs: > 0 adds a linear head "aux_head" on the features whose
             `(batch, aux_outputs)` output is sown as "aux_logits".
         minibatch_stddev_group: > 0 appends the minibatch standard deviation
@@ -77,6 +108,8 @@ class MLPDiscriminator(nn.Module):
 
     hidden_dim: int = 128
     num_layers: int = 3
+    activation: str = "relu"
+    orthogonal_gain: float = 0.0
     aux_outputs: int = 0
     minibatch_stddev_group: int = 0
     minibatch_kernels: int = 0
@@ -85,6 +118,7 @@ class MLPDiscriminator(nn.Module):
 
     def __post_init__(self):
         super().__post_init__()
+        check_activation(self.activation)
         layers.check_discriminator_options(
             aux_outputs=self.aux_outputs,
             minibatch_stddev_group=self.minibatch_stddev_group,
@@ -94,9 +128,11 @@ class MLPDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
         del labels
+        init = _kernel_init(self.orthogonal_gain)
         x = jnp.asarray(x, self.dtype).reshape((x.shape[0], -1))
         for _ in range(self.num_layers):
-            x = nn.leaky_relu(nn.Dense(self.hidden_dim, dtype=self.dtype)(x), 0.2)
+            x = nn.Dense(self.hidden_dim, kernel_init=init, dtype=self.dtype)(x)
+            x = nn.leaky_relu(x, 0.2) if self.activation == "relu" else jnp.tanh(x)
         # Sown before the minibatch layers, so that they stay per-sample.
         self.sow("intermediates", "features", x)
         layers.aux_head(self, x, self.aux_outputs, train=train, dtype=self.dtype)
@@ -104,7 +140,7 @@ class MLPDiscriminator(nn.Module):
             x, stddev_group=self.minibatch_stddev_group,
             kernels=self.minibatch_kernels, kernel_dim=self.minibatch_kernel_dim,
             train=train, dtype=self.dtype)
-        return nn.Dense(1, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
+        return nn.Dense(1, kernel_init=init, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
 
 
 class MLPAutoencoderDiscriminator(nn.Module):
