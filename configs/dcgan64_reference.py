@@ -6,9 +6,10 @@ Exactly `pytorch/examples/dcgan/main.py`: 64x64 RGB images, batch 64, nz = 100,
 ngf = ndf = 64, the DCGAN architecture with BatchNorm in both networks,
 N(0, 0.02) convolution weights, Adam(2e-4, beta1 = 0.5) for both players,
 binary cross-entropy (the non-saturating game), one discriminator and one
-generator update per iteration, no penalty and no EMA. (The reference's
-generator update reuses the discriminator's fakes; here it draws fresh
-latents, which costs one generator forward pass per iteration.) The data is CelebA,
+generator update per iteration, no penalty and no EMA. As in the reference,
+the generator update scores the fakes the discriminator just trained on and
+backpropagates through the same generator pass
+(`train.generator_reuses_fakes`). The data is CelebA,
 centre-cropped to 64x64, as in the reference's folder-of-faces use.
 `:tiny` is a smoke test.
 """
@@ -29,6 +30,7 @@ def get_config(variant: str = ""):
     config.model.g_channels = config.model.d_channels = 64
     config.model.d_bias = False  # No convolution of the reference has a bias.
     config.optim.ema_decay = 0.0
+    config.train.generator_reuses_fakes = True
     config.train.num_steps = 25 * 3_166  # The reference's 25 epochs of CelebA.
     config.train.eval_every = 5_000
     config.train.checkpoint_every = 5_000

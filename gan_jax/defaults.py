@@ -217,6 +217,11 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.eval_every = 5_000
     config.train.checkpoint_every = 5_000
     config.train.max_checkpoints = 3
+    # True: the generator step scores the fakes the last critic step trained
+    # on (after its update) and backpropagates through the same generator
+    # pass, as the PyTorch DCGAN example does: one generator forward pass per
+    # iteration instead of two. False: it draws fresh latents.
+    config.train.generator_reuses_fakes = False
     # Non-finite losses, gradients or state (checked on the device every
     # step, fetched at every log and before every save): stop | skip. stop
     # ends the run with a message, keeping the last good checkpoint; skip

@@ -115,6 +115,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     input_pipeline.check_loader(config.data.loader)
     # Building the objectives validates the loss and penalty names and options.
     objectives_lib.create(config)
+    if config.train.get("generator_reuses_fakes", False) and config.tricks.zcr_g_weight:
+        raise ValueError("train.generator_reuses_fakes=True cannot be combined with "
+                         "the generator's zCR term, which runs the generator a "
+                         "second time. Set --config.tricks.zcr_g_weight=0 or "
+                         "--config.train.generator_reuses_fakes=False.")
     _warn_penalty_with_batch_norm(config)
 
 
@@ -238,8 +243,13 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
     objectives = objectives_lib.create(config, penalty_weight=penalty_weight,
                                        label_smoothing=label_smoothing)
     latent_dim = config.model.latent_dim
+    share_fakes_fn = None
+    if config.train.get("generator_reuses_fakes", False):
+        share_fakes_fn = functools.partial(
+            steps.share_fakes, latent_dim=latent_dim,
+            categories=objectives.options.infogan_categories)
     return functools.partial(
-        steps.train_step,
+        steps.train_step, share_fakes_fn=share_fakes_fn,
         discriminator_step_fn=functools.partial(
             steps.discriminator_step, objectives=objectives, latent_dim=latent_dim,
             weight_clip=float(config.optim.d_weight_clip)),

@@ -45,7 +45,9 @@ class Objectives(NamedTuple):
 
     `discriminator(d_params, d_state, real, fake, key, labels, **context)` and
     `generator(g_params, g_state, d_state, real, latents, labels, **context)`
-    return `(loss, {"batch_stats", "metrics", ...})`; `labels` is None for
+    return `(loss, {"batch_stats", "metrics", ...})`;
+    `generator_on_fakes(fake, d_state, real, labels, **context)` is the
+    generator's loss as a function of its samples (no "batch_stats"); `labels` is None for
     unconditional models. `regularizer` is the lazy penalty phase (None unless
     `penalty.lazy_interval > 1`). `update_tricks(state, signals)` moves the
     tricks' running statistics after a discriminator step.
@@ -53,6 +55,7 @@ class Objectives(NamedTuple):
 
     discriminator: Callable
     generator: Callable
+    generator_on_fakes: Callable
     regularizer: Callable | None
     update_tricks: Callable
     options: TrickOptions
@@ -199,17 +202,61 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     Real logits are passed too, for relativistic losses; when a loss ignores
     them XLA removes that forward pass from the compiled step.
     """
-    tricks_state = tricks_state or {}
-    if key is None:
-        if options.generator_draws:
-            raise ValueError(
-                "generator_objective needs a PRNG `key`: augmentation, instance "
-                "noise or zCR is on and draws randomness in the generator step.")
-        key = jax.random.key(0)  # Never drawn from: no trick that draws is on.
-    prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
-                                options=options)
+    key = _generator_key(key, options)
     fake, batch_stats = apply_network(g_state, g_params, latents, labels=labels,
                                       train=True)
+    adversarial, terms, extra_metrics = _generator_terms(
+        fake, d_state, real, labels, key=key, step=step,
+        tricks_state=tricks_state or {}, codes=codes, loss=loss, options=options)
+    if options.zcr_g_weight:
+        perturbed = consistency.perturb_latents(
+            latents, jax.random.fold_in(key, _ZCR_STREAM), options.zcr_std)
+        fake_perturbed, _ = apply_network(g_state, g_params, perturbed,
+                                          labels=labels, train=True)
+        terms["g_zcr"] = (-options.zcr_g_weight,
+                          consistency.generator_diversity(fake, fake_perturbed))
+    total, metrics = _generator_total(adversarial, terms, extra_metrics)
+    return total, {"batch_stats": batch_stats, "metrics": metrics}
+
+
+def generator_objective_on_fakes(fake, d_state: NetworkState, real, labels=None, *,
+                                 key=None, step=0, tricks_state=None, codes=None,
+                                 loss: losses.GANLoss, options: TrickOptions):
+    """`generator_objective` as a function of the generator's samples `fake`.
+
+    For a step that pulls the gradient with respect to `fake` back through a
+    generator forward pass it already made (`jax.vjp`). Every term except
+    zCR's depends on the generator only through `fake`; zCR needs a second
+    generator pass, so it is refused here.
+    """
+    if options.zcr_g_weight:
+        raise ValueError("The generator's zCR term runs the generator a second "
+                         "time, so the generator step cannot reuse the "
+                         "critic's fakes. Set --config.tricks.zcr_g_weight=0 or "
+                         "--config.train.generator_reuses_fakes=False.")
+    adversarial, terms, extra_metrics = _generator_terms(
+        fake, d_state, real, labels, key=_generator_key(key, options), step=step,
+        tricks_state=tricks_state or {}, codes=codes, loss=loss, options=options)
+    total, metrics = _generator_total(adversarial, terms, extra_metrics)
+    return total, {"metrics": metrics}
+
+
+def _generator_key(key, options: TrickOptions):
+    if key is not None:
+        return key
+    if options.generator_draws:
+        raise ValueError(
+            "generator_objective needs a PRNG `key`: augmentation, instance "
+            "noise or zCR is on and draws randomness in the generator step.")
+    return jax.random.key(0)  # Never drawn from: no trick that draws is on.
+
+
+def _generator_terms(fake, d_state: NetworkState, real, labels, *, key, step,
+                     tricks_state, codes, loss: losses.GANLoss, options: TrickOptions):
+    """The adversarial loss, the weighted trick terms `{name: (weight, value)}`
+    and extra metrics, all as functions of the samples `fake`."""
+    prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
+                                options=options)
     real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
     fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
     adversarial_loss = _adversarial_loss(loss, options, tricks_state)
@@ -249,13 +296,6 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
         terms["g_feature_matching"] = (options.feature_matching_weight,
                                        feature_matching.loss(real_sown["features"],
                                                              fake_sown["features"]))
-    if options.zcr_g_weight:
-        perturbed = consistency.perturb_latents(
-            latents, jax.random.fold_in(key, _ZCR_STREAM), options.zcr_std)
-        fake_perturbed, _ = apply_network(g_state, g_params, perturbed,
-                                          labels=labels, train=True)
-        terms["g_zcr"] = (-options.zcr_g_weight,
-                          consistency.generator_diversity(fake, fake_perturbed))
     if options.aux_outputs:
         fake_classes, fake_codes = auxiliary.split_heads(
             fake_sown["aux_logits"], options.num_classes if options.acgan else 0,
@@ -266,13 +306,16 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
         if options.infogan_categories:
             terms["g_infogan"] = (options.infogan_weight,
                                   auxiliary.cross_entropy(fake_codes, codes))
+    return adversarial, terms, extra_metrics
 
+
+def _generator_total(adversarial, terms, extra_metrics):
     total = adversarial + sum(weight * value for weight, value in terms.values())
     metrics = {"g_loss": total, **{name: value for name, (_, value) in terms.items()}}
     if terms:
         metrics["g_adversarial"] = adversarial
     metrics.update(extra_metrics)
-    return total, {"batch_stats": batch_stats, "metrics": metrics}
+    return total, metrics
 
 
 def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
@@ -307,6 +350,8 @@ def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
             discriminator_objective, loss=loss, penalty=penalty,
             penalty_weight=penalty_weight, options=options),
         generator=functools.partial(generator_objective, loss=loss, options=options),
+        generator_on_fakes=functools.partial(generator_objective_on_fakes, loss=loss,
+                                             options=options),
         regularizer=regularizer,
         update_tricks=functools.partial(options_lib.update_state, options),
         options=options,

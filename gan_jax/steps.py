@@ -2,9 +2,13 @@
 
 `discriminator_step` and `generator_step` each take a `GANState` and return a
 new one with metrics; `train_step` runs `n_critic` discriminator steps on
-their minibatches followed by one generator step, all in one compiled program. Dependencies (objectives, latent size, EMA
-decay) are bound with `functools.partial` before `jax.jit`.
+their minibatches followed by one generator step, all in one compiled
+program. Dependencies (objectives, latent size, EMA decay) are bound with
+`functools.partial` before `jax.jit`.
 """
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,15 +49,46 @@ def categorical_code(latents: jax.Array, categories: int) -> jax.Array:
     return jnp.argmax(latents[:, :categories], axis=-1).astype(jnp.int32)
 
 
+class SharedFakes(NamedTuple):
+    """One generator forward pass that a critic step and the generator step share.
+
+    `pullback(d_fake) -> (d_params,)` maps a gradient with respect to `fake`
+    to one with respect to the generator's parameters; `batch_stats` are the
+    generator's running statistics after that pass.
+    """
+    latents: jax.Array
+    fake: jax.Array
+    pullback: Callable
+    batch_stats: dict
+
+
+def share_fakes(state: GANState, batch: Batch, key: jax.Array, *, latent_dim: int,
+                categories: int = 0) -> SharedFakes:
+    """The fakes `discriminator_step(state, batch, key)` would draw, generated
+    once with `jax.vjp`, so that the generator step can backpropagate through
+    the same forward pass (as the PyTorch DCGAN example does)."""
+    real, labels = batch["x"], batch.get("label")
+    latents = sample_latents(jax.random.split(key)[0], real.shape[0], latent_dim,
+                             categories)
+    generator = state.generator
+    fake, pullback, batch_stats = jax.vjp(
+        lambda params: apply_network(generator, params, latents, labels=labels,
+                                     train=True),
+        generator.params, has_aux=True)
+    return SharedFakes(latents, fake, pullback, batch_stats)
+
+
 def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
                        objectives: Objectives, latent_dim: int,
-                       weight_clip: float = 0.0) -> tuple[GANState, Metrics]:
+                       weight_clip: float = 0.0,
+                       fakes: SharedFakes | None = None) -> tuple[GANState, Metrics]:
     """One discriminator update on a real minibatch and a fresh batch of fakes.
 
     `batch` is `{"x": (B, ...)}`, plus `"label": (B,)` for conditional models;
     the fakes are generated for the same labels, so real and fake classes
-    follow the data's class frequencies. The tricks' running statistics
-    (`state.tricks`) move after the update.
+    follow the data's class frequencies. `fakes`, from `share_fakes` with the
+    same key, replaces this step's own generator pass. The tricks' running
+    statistics (`state.tricks`) move after the update.
     """
     real, labels = batch["x"], batch.get("label")
     options = objectives.options
@@ -75,10 +110,11 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
         context["fake_perturbed"] = generate(consistency.perturb_latents(
             latents, jax.random.fold_in(latent_key, 2), options.zcr_std))
 
+    fake = (generate(latents) if fakes is None
+            else jax.lax.stop_gradient(fakes.fake))
     d_state = state.discriminator
     grads, aux = jax.grad(objectives.discriminator, has_aux=True)(
-        d_state.params, d_state, real, generate(latents), penalty_key, labels,
-        **context)
+        d_state.params, d_state, real, fake, penalty_key, labels, **context)
     d_state = d_state.apply_gradients(grads=grads, batch_stats=aux["batch_stats"])
     if weight_clip > 0:
         d_state = d_state.replace(
@@ -90,21 +126,34 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
 
 
 def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
-                   objectives: Objectives, latent_dim: int,
-                   ema_decay: float) -> tuple[GANState, Metrics]:
-    """One generator update through the current discriminator, then the EMA."""
+                   objectives: Objectives, latent_dim: int, ema_decay: float,
+                   fakes: SharedFakes | None = None) -> tuple[GANState, Metrics]:
+    """One generator update through the current discriminator, then the EMA.
+
+    With `fakes` (from `share_fakes`, made before the critic's update) the
+    update scores those samples instead of drawing new ones and pulls their
+    gradient back through the forward pass that made them.
+    """
     real, labels = batch["x"], batch.get("label")
     categories = objectives.options.infogan_categories
-    latents = sample_latents(key, real.shape[0], latent_dim, categories)
+    latents = (sample_latents(key, real.shape[0], latent_dim, categories)
+               if fakes is None else fakes.latents)
     context = dict(key=jax.random.fold_in(key, 2), step=state.step,
                    tricks_state=state.tricks)
     if categories:
         context["codes"] = categorical_code(latents, categories)
     g_state = state.generator
-    grads, aux = jax.grad(objectives.generator, has_aux=True)(
-        g_state.params, g_state, state.discriminator, real, latents, labels,
-        **context)
-    g_state = g_state.apply_gradients(grads=grads, batch_stats=aux["batch_stats"])
+    if fakes is None:
+        grads, aux = jax.grad(objectives.generator, has_aux=True)(
+            g_state.params, g_state, state.discriminator, real, latents, labels,
+            **context)
+        batch_stats = aux["batch_stats"]
+    else:
+        fake_grads, aux = jax.grad(objectives.generator_on_fakes, has_aux=True)(
+            fakes.fake, state.discriminator, real, labels, **context)
+        (grads,) = fakes.pullback(fake_grads)
+        batch_stats = fakes.batch_stats
+    g_state = g_state.apply_gradients(grads=grads, batch_stats=batch_stats)
     ema_params = update_ema(state.ema_params, g_state.params, ema_decay)
     metrics = dict(aux["metrics"], g_grad_norm=optax.tree.norm(grads))
     return state.replace(generator=g_state, ema_params=ema_params), metrics
@@ -140,7 +189,8 @@ def regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
 
 
 def train_step(state: GANState, batch: Batch, key: jax.Array, *,
-               discriminator_step_fn, generator_step_fn) -> tuple[GANState, Metrics]:
+               discriminator_step_fn, generator_step_fn,
+               share_fakes_fn=None) -> tuple[GANState, Metrics]:
     """`n_critic` discriminator steps, then one generator step.
 
     Args:
@@ -152,6 +202,10 @@ def train_step(state: GANState, batch: Batch, key: jax.Array, *,
         `fold_in(key, state.step)`, so a resumed run draws the same numbers.
       discriminator_step_fn, generator_step_fn: the phases with their
         dependencies bound.
+      share_fakes_fn: `share_fakes` with its dependencies bound, or None. When
+        given, the last critic step and the generator step share one
+        generator forward pass: the generator scores the fakes that critic
+        step trained on, after its update.
 
     Returns:
       The new state and float32 scalar metrics (discriminator metrics averaged
@@ -164,12 +218,16 @@ def train_step(state: GANState, batch: Batch, key: jax.Array, *,
     # A Python loop, not `lax.scan`: n_critic is small and static, and on
     # XLA:CPU convolutions inside a loop body run several times slower.
     d_metrics = []
+    fakes = None
     for i in range(n_critic):
         minibatch = jax.tree.map(lambda leaf, i=i: leaf[i], batch)
-        state, metrics_i = discriminator_step_fn(state, minibatch, critic_keys[i])
+        if share_fakes_fn is not None and i == n_critic - 1:
+            fakes = share_fakes_fn(state, minibatch, critic_keys[i])
+        state, metrics_i = discriminator_step_fn(state, minibatch, critic_keys[i],
+                                                 fakes=fakes)
         d_metrics.append(metrics_i)
     state, g_metrics = generator_step_fn(state, minibatch,
-                                         jax.random.fold_in(step_key, 1))
+                                         jax.random.fold_in(step_key, 1), fakes=fakes)
     d_metrics = jax.tree.map(lambda *values: jnp.stack(values), *d_metrics)
     metrics = {name: jnp.mean(value) for name, value in d_metrics.items()}
     metrics.update(g_metrics)

@@ -144,3 +144,62 @@ def test_same_key_same_result_and_step_changes_the_draw():
     later = state.replace(generator=state.generator.replace(step=5))
     c, _ = step(later, batch, jax.random.key(7))
     assert not _leaves_close(a.generator.params, c.generator.params)
+
+
+def _dcgan_config():
+    config = defaults.image_config()
+    defaults.make_tiny(config)
+    config.data.image_size = 32
+    config.model.latent_dim = 4
+    return config
+
+
+@pytest.mark.parametrize("make_config, sample_shape", [
+    (lambda: _config(**{"optim.n_critic": 2}), SAMPLE_SHAPE),
+    (_dcgan_config, (32, 32, 1))], ids=["mlp_n_critic_2", "dcgan_batchnorm"])
+def test_reused_fakes_step_is_the_critic_step_then_a_generator_step_on_its_latents(
+        make_config, sample_shape):
+    """The PyTorch example's schedule: D on G(z), then G on D_new(G(z)), same z."""
+    config = make_config()
+    config.train.generator_reuses_fakes = True
+    objectives = objectives_lib.create(config)
+    latent_dim = config.model.latent_dim
+    n_critic = config.optim.n_critic
+    state = experiment.create_state(config, sample_shape, jax.random.key(0))
+    batch = {"x": jax.random.uniform(jax.random.key(1), (n_critic, 8, *sample_shape),
+                                     jnp.float32, -1.0, 1.0)}
+    key = jax.random.key(5)
+    fused, metrics = jax.jit(experiment.make_train_step(config))(state, batch, key)
+
+    step_key = jax.random.fold_in(key, 0)
+    critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), n_critic)
+    manual = state
+    for i in range(n_critic):
+        manual, _ = steps.discriminator_step(
+            manual, {"x": batch["x"][i]}, critic_keys[i], objectives=objectives,
+            latent_dim=latent_dim)
+    # The last critic step's latents, scored by the updated critic.
+    latents = steps.sample_latents(jax.random.split(critic_keys[-1])[0], 8, latent_dim)
+    g_key = jax.random.fold_in(step_key, 1)
+    g_state = manual.generator
+    grads, aux = jax.grad(objectives.generator, has_aux=True)(
+        g_state.params, g_state, manual.discriminator, batch["x"][-1], latents,
+        key=jax.random.fold_in(g_key, 2), step=state.step, tricks_state=state.tricks)
+    expected = g_state.apply_gradients(grads=grads, batch_stats=aux["batch_stats"])
+
+    close = functools.partial(np.testing.assert_allclose, rtol=2e-5, atol=1e-6)
+    jax.tree.map(close, fused.discriminator.params, manual.discriminator.params)
+    jax.tree.map(close, fused.generator.params, expected.params)
+    jax.tree.map(close, fused.generator.batch_stats, expected.batch_stats)
+    close(metrics["g_loss"], aux["metrics"]["g_loss"])
+    # Fresh latents would have given a different generator update.
+    fresh, _ = jax.jit(experiment.make_train_step(make_config()))(state, batch, key)
+    assert not _leaves_close(fresh.generator.params, fused.generator.params)
+
+
+def test_reused_fakes_refuse_the_generator_zcr_term():
+    config = _config(**{"tricks.zcr_g_weight": 0.5})
+    config.train.generator_reuses_fakes = True
+    with pytest.raises(ValueError, match="zcr_g_weight=0"):
+        jax.eval_shape(experiment.make_train_step(config), _state(config),
+                       _batch(config), jax.random.key(0))
