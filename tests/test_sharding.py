@@ -16,7 +16,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def differences():
     env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=8")
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+                         "--xla_force_host_platform_device_count=8")
     result = subprocess.run(
         [sys.executable, str(REPO / "tests" / "sharded_step_check.py"),
          "batchnorm", "gradient_penalty"],
