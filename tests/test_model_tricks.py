@@ -411,8 +411,11 @@ def test_mlp_generator_spectral_norm_converges_and_is_what_the_layers_use():
         if path.endswith("bias"):
             np.testing.assert_array_equal(value, plain_value, err_msg=path)
         else:
+            # One scale for the whole kernel; 1e-4 leaves room for float32
+            # rounding in the compiled init (seen at 1.8e-5 with XLA:CPU's
+            # unoptimised code generation, tests/conftest.py).
             ratio = value / plain_value
-            np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-5, err_msg=path)
+            np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-4, err_msg=path)
 
     # Kernels far from unit norm, so that normalising matters.
     params = {name: dict(layer, kernel=scale * layer["kernel"]) for (name, layer), scale
