@@ -93,8 +93,9 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
     real, labels = batch["x"], batch.get("label")
     options = objectives.options
     latent_key, penalty_key = jax.random.split(key)
-    latents = sample_latents(latent_key, real.shape[0], latent_dim,
-                             options.infogan_categories)
+    latents = (sample_latents(latent_key, real.shape[0], latent_dim,
+                              options.infogan_categories)
+               if fakes is None else fakes.latents)
     generator = state.generator
 
     def generate(z):
