@@ -1,5 +1,8 @@
 """Trains a GAN: `python -m gan_jax.main --config=configs/ring8.py --workdir=DIR`.
 
+Image-to-image configs (pix2pix, CycleGAN, SRGAN: a config with a `task`
+field) run `gan_jax.translation.train` through the same command.
+
 Any config field can be overridden, e.g. `--config.loss.name=hinge`. Running
 the same command again resumes from the newest checkpoint in `--workdir`.
 
@@ -24,6 +27,7 @@ from gan_jax import parallel
 from gan_jax import preemption
 from gan_jax import run_dir
 from gan_jax import train
+from gan_jax.translation import train as translation_train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, "
                                "TensorBoard events, images and final metrics.")
@@ -57,8 +61,11 @@ def _fail(error: BaseException, code: int, *, hint: bool = True) -> None:
 
 
 def _train(config, workdir: str) -> None:
+    # Image-to-image configs name their task; GAN configs have none.
+    run = (translation_train.train_and_evaluate if "task" in config
+           else train.train_and_evaluate)
     try:
-        train.train_and_evaluate(config, workdir)
+        run(config, workdir)
     except run_dir.ConfigChanged:
         if _IF_CONFIG_CHANGED.value != "new_workdir":
             raise
@@ -67,7 +74,7 @@ def _train(config, workdir: str) -> None:
                         "starting this run fresh in %s.", workdir, fresh)
         print(f"Starting fresh in {fresh} (the config differs from {workdir}'s).",
               file=sys.stderr)
-        train.train_and_evaluate(config, fresh)
+        run(config, fresh)
 
 
 def main(argv):

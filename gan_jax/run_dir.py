@@ -25,6 +25,7 @@ from gan_jax import checkpoint
 from gan_jax import defaults
 from gan_jax import experiment
 from gan_jax.state import GANState
+from gan_jax.translation import defaults as translation_defaults
 
 CONFIG_FILE = "config.json"
 DATA_SPEC_FILE = "data_spec.json"
@@ -105,8 +106,13 @@ def _state_layout(config, sample_shape):
 
 
 def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict,
-                    sample_shape: tuple[int, ...]) -> list[str]:
+                    sample_shape: tuple[int, ...] | None, *,
+                    layout=None) -> list[str]:
     """Compares `config` with the config saved beside `workdir`'s checkpoints.
+
+    `layout(config)`, when given, lists the state's leaves (path, shape,
+    dtype) instead of a `GANState` built for `sample_shape` (the
+    image-to-image runs).
 
     Returns:
       The differences (empty when none, or when there is nothing to resume);
@@ -122,22 +128,31 @@ def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict,
     differences = config_differences(saved, config)
     if not differences:
         return []
+    if layout is not None:
+        if saved.get("task") != config.get("task") or layout(saved) != layout(config):
+            raise _config_changed(workdir, differences, "")
+        return differences
     saved_shape = (read_data_spec(workdir).sample_shape
                    if (workdir / DATA_SPEC_FILE).exists() else sample_shape)
     if _state_layout(saved, saved_shape) != _state_layout(config, sample_shape):
-        listed = "\n  ".join(differences)
         shapes = ("" if tuple(saved_shape) == tuple(sample_shape) else
                   f"\n  data sample shape: {tuple(saved_shape)} -> "
                   f"{tuple(sample_shape)}")
-        raise ConfigChanged(
-            f"{workdir} holds checkpoints of a run whose config builds "
-            "differently shaped networks or state, so it cannot resume under "
-            f"this config. Differences (saved -> now):\n  {listed}{shapes}\n"
-            "Use the saved config to resume, choose another --workdir for the "
-            "new run, or pass --if_config_changed=new_workdir to start the new "
-            f"run in a fresh directory beside {workdir.name} (the old run is "
-            "never touched).", differences)
+        raise _config_changed(workdir, differences, shapes)
     return differences
+
+
+def _config_changed(workdir: epath.Path, differences: list[str],
+                    shapes: str) -> "ConfigChanged":
+    listed = "\n  ".join(differences)
+    return ConfigChanged(
+        f"{workdir} holds checkpoints of a run whose config builds "
+        "differently shaped networks or state, so it cannot resume under "
+        f"this config. Differences (saved -> now):\n  {listed}{shapes}\n"
+        "Use the saved config to resume, choose another --workdir for the "
+        "new run, or pass --if_config_changed=new_workdir to start the new "
+        f"run in a fresh directory beside {workdir.name} (the old run is "
+        "never touched).", differences)
 
 
 def free_workdir(workdir: epath.PathLike) -> epath.Path:
@@ -153,7 +168,11 @@ def read_config(workdir: epath.Path) -> ml_collections.ConfigDict:
     """The run's saved config; fields added to the library since the run was
     trained take their defaults (which are "off"), so older runs still load."""
     saved = json.loads((workdir / CONFIG_FILE).read_text())
-    return ml_collections.ConfigDict(_fill_missing(saved, defaults.base_config().to_dict()))
+    if "task" in saved:  # An image-to-image run.
+        current = translation_defaults.base_config(saved["task"]["name"])
+    else:
+        current = defaults.base_config()
+    return ml_collections.ConfigDict(_fill_missing(saved, current.to_dict()))
 
 
 def _fill_missing(saved: dict, current: dict) -> dict:

@@ -1,0 +1,183 @@
+"""The image-to-image train steps against direct, step-by-step computations."""
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from gan_jax import losses
+from gan_jax.translation import defaults
+from gan_jax.translation import experiment
+from gan_jax.translation import objectives
+from gan_jax.translation.state import apply
+
+
+def _config(task, **model):
+    config = defaults.base_config(task)
+    defaults.make_tiny(config)
+    config.model.g_downsamples = 2 if task != "srgan" else 0
+    config.model.d_layers = 2
+    config.model.update(model)
+    return config
+
+
+def _batch(seed=0, batch_size=4, size=28):
+    images = jax.random.uniform(jax.random.key(seed), (1, batch_size, size, size, 1),
+                                minval=-1.0, maxval=1.0)
+    return {"x": images}
+
+
+def _close(tree_a, tree_b, **tolerance):
+    for a, b in zip(jax.tree.leaves(tree_a), jax.tree.leaves(tree_b)):
+        np.testing.assert_allclose(a, b, **tolerance)
+
+
+def _close_kernels(tree_a, tree_b, **tolerance):
+    """Kernels only: a bias followed by instance norm has a zero gradient up
+    to round-off, which Adam's first step scales up to +-lr at random."""
+    kernels = lambda tree: [leaf for path, leaf in  # noqa: E731
+                            jax.tree_util.tree_flatten_with_path(tree)[0]
+                            if "kernel" in jax.tree_util.keystr(path)]
+    for a, b in zip(kernels(tree_a), kernels(tree_b), strict=True):
+        np.testing.assert_allclose(a, b, **tolerance)
+
+
+def test_pix2pix_step_equals_a_direct_d_then_g_update():
+    config = _config("pix2pix")
+    batch, key = _batch(), jax.random.key(3)
+    state = experiment.create_state(config, batch, jax.random.key(0))
+    new_state, metrics = jax.jit(experiment.phases(config)["train"])(state, batch, key)
+
+    # The same step written out directly: G's gradient by differentiating the
+    # whole objective through G (no vjp of a cached pass).
+    loss = losses.get("non_saturating")
+    examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
+    x, y = examples["source"], examples["target"]
+    step_key = jax.random.fold_in(key, 0)
+    g, d = state.networks["generator"], state.networks["discriminator"]
+    fake = apply(g, g.params, x, train=True, key=step_key)[0]
+
+    def d_loss(params):
+        real_logits, moved = apply(d, params, y, condition=x, train=True)
+        fake_logits, moved = apply(moved, params, fake, condition=x, train=True)
+        return loss.discriminator(real_logits, fake_logits), moved
+
+    d_grads, d_moved = jax.grad(d_loss, has_aux=True)(d.params)
+    d_new = d_moved.apply_gradients(grads=d_grads)
+
+    def g_loss(params):
+        fake, moved = apply(g, params, x, train=True, key=step_key)
+        real_logits = apply(d_new, d_new.params, y, condition=x, train=True)[0]
+        fake_logits = apply(d_new, d_new.params, fake, condition=x, train=True)[0]
+        total, _ = objectives.pix2pix_generator_objective(
+            loss, real_logits, fake_logits, fake, y, l1_weight=100.0)
+        return total, moved
+
+    g_grads, g_moved = jax.grad(g_loss, has_aux=True)(g.params)
+    g_new = g_moved.apply_gradients(grads=g_grads)
+    _close(new_state.networks["discriminator"].params, d_new.params, rtol=1e-4, atol=1e-6)
+    _close(new_state.networks["generator"].params, g_new.params, rtol=1e-4, atol=1e-6)
+    _close(new_state.networks["generator"].batch_stats, g_new.batch_stats, rtol=1e-5)
+    assert int(new_state.step) == 1
+    assert set(metrics) == {"d_loss", "g_adversarial", "g_l1"}
+
+
+def test_step_is_deterministic_and_the_key_drives_dropout():
+    # Five levels capped at width 8: dropout on the two inner decoder levels.
+    config = _config("pix2pix", g_downsamples=5, g_max_channels=8)
+    batch = _batch(size=32)
+    state = experiment.create_state(config, batch, jax.random.key(0))
+    step = jax.jit(experiment.phases(config)["train"])
+    copy = lambda: jax.tree.map(jnp.copy, state)  # noqa: E731
+    first, _ = step(copy(), batch, jax.random.key(1))
+    again, _ = step(copy(), batch, jax.random.key(1))
+    other, _ = step(copy(), batch, jax.random.key(2))
+    _close(first.networks, again.networks, rtol=0, atol=0)
+    g_first = jax.tree.leaves(first.networks["generator"].params)
+    g_other = jax.tree.leaves(other.networks["generator"].params)
+    assert any(not np.allclose(a, b) for a, b in zip(g_first, g_other))
+
+
+def test_srgan_pretraining_moves_only_the_generator_and_lowers_mse():
+    config = _config("srgan", g_blocks=1)
+    config.objective.pretrain_steps = 2
+    config.optim.g_lr = 1e-3
+    # Smooth targets (a blurred random field), which a 4x enlargement can fit.
+    rough = jax.random.normal(jax.random.key(0), (8, 7, 7, 1))
+    batch = {"x": jnp.tanh(jax.image.resize(rough, (8, 28, 28, 1), "bicubic"))[None]}
+    state = experiment.create_state(config, batch, jax.random.key(0))
+    pretrain = jax.jit(experiment.phases(config)["pretrain"])
+    first_mse = None
+    for _ in range(30):
+        state_before = state
+        state, metrics = pretrain(state, batch, jax.random.key(1))
+        first_mse = first_mse if first_mse is not None else float(metrics["g_mse"])
+    assert float(metrics["g_mse"]) < 0.5 * first_mse
+    _close(state.networks["discriminator"].params,
+           state_before.networks["discriminator"].params, rtol=0, atol=0)
+    assert int(state.step) == 30
+
+
+def test_cyclegan_discriminators_train_on_the_pool_which_fills_first():
+    config = _config("cyclegan", g_blocks=1)
+    config.objective.pool_size = 4  # Larger than one step's 2 fakes per domain.
+    batch, key = _batch(batch_size=4), jax.random.key(5)
+    state = experiment.create_state(config, batch, jax.random.key(0))
+    new_state, metrics = jax.jit(experiment.phases(config)["train"])(state, batch, key)
+    examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
+    nets = state.networks
+    fake_b = apply(nets["g_ab"], nets["g_ab"].params, examples["a"], train=True)[0]
+    # While the pool fills, each fake is stored and passed through unchanged.
+    assert int(new_state.pools["b"]["count"]) == 2
+    np.testing.assert_allclose(new_state.pools["b"]["images"][:2], fake_b, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_array_equal(new_state.pools["b"]["images"][2:], 0.0)
+
+    loss = losses.get("least_squares")
+
+    def d_b_loss(params):
+        real = apply(nets["d_b"], params, examples["b"], train=True)[0]
+        fake = apply(nets["d_b"], params, fake_b, train=True)[0]
+        return 0.5 * loss.discriminator(real, fake)
+
+    expected = nets["d_b"].apply_gradients(grads=jax.grad(d_b_loss)(nets["d_b"].params))
+    _close_kernels(new_state.networks["d_b"].params, expected.params, rtol=1e-4,
+                   atol=1e-6)
+    np.testing.assert_allclose(metrics["d_b_loss"], d_b_loss(nets["d_b"].params),
+                               rtol=1e-5)
+    assert {"g_cycle", "g_identity", "g_adversarial_ab", "g_adversarial_ba",
+            "d_a_loss", "d_b_loss"} == set(metrics)
+
+
+def test_cyclegan_generators_descend_the_full_objective():
+    """The generators' update is Adam on the gradient of eq. 3 + identity,
+    assembled here from the networks directly."""
+    config = _config("cyclegan", g_blocks=1)
+    config.objective.pool_size = 0
+    batch, key = _batch(batch_size=4), jax.random.key(5)
+    state = experiment.create_state(config, batch, jax.random.key(0))
+    new_state, _ = jax.jit(experiment.phases(config)["train"])(state, batch, key)
+    examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
+    a, b = examples["a"], examples["b"]
+    nets = state.networks
+    run = lambda name, p, x: apply(nets[name], p, x, train=True)[0]  # noqa: E731
+
+    def total(params):
+        fake_b, fake_a = run("g_ab", params["g_ab"], a), run("g_ba", params["g_ba"], b)
+        d_b = lambda x: run("d_b", nets["d_b"].params, x)  # noqa: E731
+        d_a = lambda x: run("d_a", nets["d_a"].params, x)  # noqa: E731
+        adversarial = (0.5 * jnp.mean((d_b(fake_b) - 1) ** 2)
+                       + 0.5 * jnp.mean((d_a(fake_a) - 1) ** 2))
+        cycle = (jnp.mean(jnp.abs(run("g_ba", params["g_ba"], fake_b) - a))
+                 + jnp.mean(jnp.abs(run("g_ab", params["g_ab"], fake_a) - b)))
+        identity = (jnp.mean(jnp.abs(run("g_ba", params["g_ba"], a) - a))
+                    + jnp.mean(jnp.abs(run("g_ab", params["g_ab"], b) - b)))
+        return adversarial + 10.0 * cycle + 5.0 * identity
+
+    grads = jax.grad(total)({"g_ab": nets["g_ab"].params, "g_ba": nets["g_ba"].params})
+    for name in ("g_ab", "g_ba"):
+        expected = nets[name].apply_gradients(grads=grads[name])
+        # atol: 5% of one Adam step (lr 2e-4) for near-zero gradients.
+        _close_kernels(new_state.networks[name].params, expected.params, rtol=1e-4,
+                       atol=1e-5)
+    assert new_state.pools == {}
