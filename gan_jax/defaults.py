@@ -206,6 +206,12 @@ def base_config() -> ml_collections.ConfigDict:
     # constant | linear (decays both learning rates to 0 at the last step).
     config.optim.schedule = "linear"
     config.optim.n_critic = 1  # Discriminator updates per generator update.
+    # False: alternating updates, the generator step sees the discriminator
+    # its critic steps just updated. True: simultaneous gradient descent, the
+    # generator's gradient is taken against the discriminator from before
+    # them (Mescheder et al. 2017; the setting of Metz et al. 2017's
+    # unrolled-GAN notebook, where a plain GAN hops between modes).
+    config.optim.simultaneous = False
     config.optim.ema_decay = 0.999  # Generator EMA for evaluation; 0 disables.
     # Original WGAN: clip discriminator weights to [-c, c] after each update;
     # 0 disables.

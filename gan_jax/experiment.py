@@ -115,6 +115,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     input_pipeline.check_loader(config.data.loader)
     # Building the objectives validates the loss and penalty names and options.
     objectives_lib.create(config)
+    if config.train.get("generator_reuses_fakes", False) and config.optim.get(
+            "simultaneous", False):
+        raise ValueError("train.generator_reuses_fakes=True scores the fakes after "
+                         "the critic's update, which optim.simultaneous=True "
+                         "excludes: set one of them to False.")
     if config.train.get("generator_reuses_fakes", False) and config.tricks.zcr_g_weight:
         raise ValueError("train.generator_reuses_fakes=True cannot be combined with "
                          "the generator's zCR term, which runs the generator a "
@@ -250,6 +255,7 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
             categories=objectives.options.infogan_categories)
     return functools.partial(
         steps.train_step, share_fakes_fn=share_fakes_fn,
+        simultaneous=bool(config.optim.get("simultaneous", False)),
         discriminator_step_fn=functools.partial(
             steps.discriminator_step, objectives=objectives, latent_dim=latent_dim,
             weight_clip=float(config.optim.d_weight_clip)),

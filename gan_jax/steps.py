@@ -191,7 +191,8 @@ def regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
 
 def train_step(state: GANState, batch: Batch, key: jax.Array, *,
                discriminator_step_fn, generator_step_fn,
-               share_fakes_fn=None) -> tuple[GANState, Metrics]:
+               share_fakes_fn=None, simultaneous: bool = False
+               ) -> tuple[GANState, Metrics]:
     """`n_critic` discriminator steps, then one generator step.
 
     Args:
@@ -207,6 +208,10 @@ def train_step(state: GANState, batch: Batch, key: jax.Array, *,
         given, the last critic step and the generator step share one
         generator forward pass: the generator scores the fakes that critic
         step trained on, after its update.
+      simultaneous: the generator step is taken against the discriminator
+        (and trick state) from before this step's critic steps, so both
+        players' gradients are those of the same point (simultaneous
+        gradient descent); otherwise it sees the updated discriminator.
 
     Returns:
       The new state and float32 scalar metrics (discriminator metrics averaged
@@ -220,6 +225,7 @@ def train_step(state: GANState, batch: Batch, key: jax.Array, *,
     # XLA:CPU convolutions inside a loop body run several times slower.
     d_metrics = []
     fakes = None
+    before_critic = state
     for i in range(n_critic):
         minibatch = jax.tree.map(lambda leaf, i=i: leaf[i], batch)
         if share_fakes_fn is not None and i == n_critic - 1:
@@ -227,8 +233,15 @@ def train_step(state: GANState, batch: Batch, key: jax.Array, *,
         state, metrics_i = discriminator_step_fn(state, minibatch, critic_keys[i],
                                                  fakes=fakes)
         d_metrics.append(metrics_i)
-    state, g_metrics = generator_step_fn(state, minibatch,
-                                         jax.random.fold_in(step_key, 1), fakes=fakes)
+    if simultaneous:
+        moved, g_metrics = generator_step_fn(before_critic, minibatch,
+                                             jax.random.fold_in(step_key, 1))
+        state = state.replace(generator=moved.generator,
+                              ema_params=moved.ema_params)
+    else:
+        state, g_metrics = generator_step_fn(state, minibatch,
+                                             jax.random.fold_in(step_key, 1),
+                                             fakes=fakes)
     d_metrics = jax.tree.map(lambda *values: jnp.stack(values), *d_metrics)
     metrics = {name: jnp.mean(value) for name, value in d_metrics.items()}
     metrics.update(g_metrics)

@@ -82,6 +82,43 @@ def test_n_critic_step_equals_that_many_discriminator_steps_then_one_generator_s
     assert not _leaves_close(fused.discriminator.params, once.discriminator.params)
 
 
+def test_simultaneous_step_takes_the_generator_gradient_before_the_critic_moved():
+    config = _config(**{"optim.n_critic": 2, "optim.simultaneous": True})
+    objectives = objectives_lib.create(config)
+    state, batch, key = _state(config), _batch(config), jax.random.key(5)
+    fused, metrics = jax.jit(experiment.make_train_step(config))(state, batch, key)
+    alternating, alternating_metrics = jax.jit(experiment.make_train_step(_config(
+        **{"optim.n_critic": 2})))(state, batch, key)
+
+    step_key = jax.random.fold_in(key, 0)
+    critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), 2)
+    critic = state
+    for i in range(2):
+        critic, _ = steps.discriminator_step(
+            critic, jax.tree.map(lambda leaf, i=i: leaf[i], batch), critic_keys[i],
+            objectives=objectives, latent_dim=4)
+    # The generator step on the state from before both critic steps.
+    generator, g_metrics = steps.generator_step(state, {"x": batch["x"][-1]},
+                                        jax.random.fold_in(step_key, 1),
+                                        objectives=objectives, latent_dim=4,
+                                        ema_decay=config.optim.ema_decay)
+    assert _leaves_close(fused.discriminator.params, critic.discriminator.params)
+    assert _leaves_close(fused.generator.params, generator.generator.params)
+    assert _leaves_close(fused.discriminator.params, alternating.discriminator.params)
+    # (Adam's first step is about lr * sign(gradient), so the parameters
+    # alone may not tell the two apart; the loss the generator saw does.)
+    np.testing.assert_allclose(metrics["g_loss"], g_metrics["g_loss"], rtol=1e-6)
+    assert abs(float(metrics["g_loss"]) - float(alternating_metrics["g_loss"])) > 1e-4
+    assert int(fused.generator.step) == 1 and int(fused.discriminator.step) == 2
+
+
+def test_simultaneous_updates_refuse_shared_fakes():
+    config = _config(**{"optim.simultaneous": True,
+                        "train.generator_reuses_fakes": True})
+    with pytest.raises(ValueError, match="set one of them to False"):
+        experiment.validate_config(config)
+
+
 @pytest.mark.parametrize("loss", ["non_saturating", "hinge", "least_squares",
                                   "wasserstein", "relativistic_average"])
 def test_each_phase_lowers_its_own_loss(loss):
