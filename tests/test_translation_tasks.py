@@ -76,7 +76,7 @@ def test_colourise_pairing_draws_a_and_b_from_different_images():
 
 
 def test_unknown_pairing_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="Valid: colourise, two_splits"):
+    with pytest.raises(ValueError, match="Valid: colourise, two_splits, two_folders"):
         tasks.check_pairing("edges", "cyclegan")
     with pytest.raises(ValueError, match="Valid: edges, downsample, side_by_side"):
         tasks.check_pairing("colourise", "pix2pix")

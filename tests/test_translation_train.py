@@ -83,6 +83,7 @@ def test_tiny_variant_of_each_config_trains(name, tmp_path):
     rows = config.eval.strip_examples * (2 if name.startswith("cyclegan") else 1)
     cell = (56 if "mnist" in name else 32) + 2
     assert strip.shape == (rows * cell + 2, 3 * cell + 2, 3)
+    assert (tmp_path / "run" / "samples" / "strip_0000000.png").exists()  # Untrained.
     assert list((tmp_path / "run").glob("events.out.tfevents.*"))
     assert (tmp_path / "run" / "checkpoints" / "4").exists()
     saved = json.loads((tmp_path / "run" / "final_metrics.json").read_text())
@@ -101,6 +102,7 @@ def test_srgan_logs_its_pretraining_phase_separately(tmp_path):
     steps = lambda tag: [e.step for e in events.Tensors(tag)]  # noqa: E731
     assert steps("train/pretrain/g_mse") == [2]
     assert steps("train/g_content") == [4]
+    assert steps("eval/psnr") == [0, 2, 4]  # Untrained, then every eval_every.
     assert {"eval/psnr", "eval/psnr_bicubic", "eval/strip"} <= tags
 
 
@@ -167,3 +169,35 @@ def test_offline_command_line_run(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     final = json.loads((workdir / "final_metrics.json").read_text())
     assert final["step"] == 4 and final["l1_identity"] > 0
+
+
+def _write_domains(folder, names=("A", "B"), num=12):
+    rng = np.random.default_rng(1)
+    for name in names:
+        (folder / name).mkdir(parents=True)
+        for index in range(num):
+            PIL.Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(
+                folder / name / f"{index:03d}.png")
+
+
+def test_cyclegan_between_two_local_folders(tmp_path):
+    _write_domains(tmp_path / "domains")
+    config = _config("cyclegan_mnist_colour", tmp_path)
+    config.task.pairing = "two_folders"
+    config.data.source, config.data.path = "folder", str(tmp_path / "domains")
+    config.data.split = config.eval.split = "train"
+    final = train.train_and_evaluate(config, tmp_path / "run")
+    assert set(final) == {"cycle_a", "cycle_b", "step", "wall_seconds"}
+    images = experiment.held_out_images(config)
+    assert images["x"].shape == images["x_b"].shape == (12, 32, 32, 3)
+    # A is the first sub-folder, B the second: no image is in both.
+    assert not any(np.array_equal(a, b) for a in images["x"] for b in images["x_b"])
+
+
+def test_two_folders_needs_exactly_two_sub_folders(tmp_path):
+    _write_domains(tmp_path / "domains", names=("A", "B", "C"), num=2)
+    config = _config("cyclegan_mnist_colour", tmp_path)
+    config.task.pairing = "two_folders"
+    config.data.source, config.data.path = "folder", str(tmp_path / "domains")
+    with pytest.raises(ValueError, match="exactly two sub-folders.*it has 3"):
+        train.train_and_evaluate(config, tmp_path / "run")

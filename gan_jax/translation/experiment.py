@@ -57,6 +57,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"config.objective.pretrain_steps={config.objective.pretrain_steps} "
             f"exceeds config.train.num_steps={config.train.num_steps}: the "
             "pre-training steps are counted in the run's steps.")
+    if config.task.pairing == "two_folders" and config.data.source != "folder":
+        raise ValueError("The two_folders pairing reads a folder of images "
+                         "(--config.data.source=folder --config.data.path=DIR "
+                         "with sub-folders A and B); use two_splits for two "
+                         "splits of a TFDS dataset.")
     if config.task.pairing == "colourise" and config.data.batch_size % 2:
         raise ValueError(f"config.data.batch_size={config.data.batch_size} must "
                          "be even: the colourise pairing splits every batch "
@@ -93,17 +98,29 @@ def _loss_options(config) -> dict:
             if k in losses.accepted_options(config.loss.name)}
 
 
-def _images(config: ml_collections.ConfigDict, split: str) -> tf.data.Dataset:
+def _images(config: ml_collections.ConfigDict, split: str) -> dict[str, tf.data.Dataset]:
+    """`{"x": images}`, or for two_folders `{"x": domain A, "x_b": domain B}`."""
     data = config.data.copy_and_resolve_references()
     data.split = split
-    return input_pipeline.load(data).dataset.map(lambda example: {"x": example["x"]})
+    source = input_pipeline.load(data)
+    if config.task.pairing != "two_folders":
+        return {"x": source.dataset.map(lambda example: {"x": example["x"]})}
+    if source.num_classes != 2:
+        raise ValueError(
+            f"The two_folders pairing needs a folder with exactly two "
+            f"sub-folders, A and B (sorted by name), in {config.data.path!r}; it "
+            f"has {source.num_classes or 0}. Set --config.data.path.")
+    return {name: source.dataset.filter(lambda e, label=label: e["label"] == label)
+                                .map(lambda e: {"x": e["x"]})
+            for name, label in (("x", 0), ("x_b", 1))}
 
 
 def load_images(config: ml_collections.ConfigDict) -> dict[str, tf.data.Dataset]:
-    """The training images: {"x"} and, for two_splits, {"x_b"} (domain B)."""
-    datasets = {"x": _images(config, config.data.split)}
+    """The training images: {"x"} and, unpaired from two sources, {"x_b"}
+    (domain B)."""
+    datasets = _images(config, config.data.split)
     if config.task.pairing == "two_splits":
-        datasets["x_b"] = _images(config, config.task.split_b)
+        datasets["x_b"] = _images(config, config.task.split_b)["x"]
     return datasets
 
 
@@ -121,13 +138,20 @@ def train_batches(config, datasets, start_step: int) -> Iterator[dict[str, np.nd
 
 def held_out_images(config) -> dict[str, np.ndarray]:
     """The first `eval.num_examples` images of the held-out split(s)."""
-    splits = {"x": config.eval.split}
+    datasets = _images(config, config.eval.split)
     if config.task.pairing == "two_splits":
-        splits["x_b"] = config.eval.split_b
+        datasets["x_b"] = _images(config, config.eval.split_b)["x"]
     images = {}
-    for name, split in splits.items():
-        dataset = _images(config, split).take(config.eval.num_examples)
-        images[name] = np.stack([example["x"] for example in tfds.as_numpy(dataset)])
+    for name, dataset in datasets.items():
+        examples = [example["x"] for example in
+                    tfds.as_numpy(dataset.take(config.eval.num_examples))]
+        if not examples:
+            domain = " of domain B" if name == "x_b" else ""
+            raise ValueError(
+                f"The held-out split {config.eval.split!r} has no images{domain}, "
+                "so there is nothing to evaluate on. Check --config.eval.split "
+                "(and --config.eval.split_b).")
+        images[name] = np.stack(examples)
     return images
 
 

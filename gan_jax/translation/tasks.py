@@ -21,6 +21,8 @@ Pairings, by name (`config.task.pairing`):
                   CycleGAN never sees, for evaluation.
     two_splits:   unpaired: A from `data.split`, B from `task.split_b` of the
                   same dataset, e.g. TFDS cycle_gan/horse2zebra trainA/trainB.
+    two_folders:  unpaired: a folder source with two sub-folders, A (the
+                  first by name) and B.
 Images are in [-1, 1].
 """
 
@@ -28,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 PAIRED = ("edges", "downsample", "side_by_side")
-UNPAIRED = ("colourise", "two_splits")
+UNPAIRED = ("colourise", "two_splits", "two_folders")
 DIRECTIONS = ("AtoB", "BtoA")
 # Blue ink on yellow paper, RGB in [0, 1].
 PAPER = (0.95, 0.85, 0.35)
@@ -114,7 +116,7 @@ def make_examples(pairing: str, batch: dict[str, jax.Array], *,
     if pairing == "colourise":
         half = images.shape[0] // 2
         return {"a": as_rgb(images[:half]), "b": colourise(images[half:2 * half])}
-    if pairing == "two_splits":
+    if pairing in ("two_splits", "two_folders"):
         return {"a": images, "b": batch["x_b"].astype(jnp.float32)}
     raise ValueError(f"Unknown pairing {pairing!r}. Valid: "
                      f"{', '.join(PAIRED + UNPAIRED)}. Set --config.task.pairing.")

@@ -205,6 +205,9 @@ def _train(config, workdir, datasets, example_batch, state, start_step, manager,
         num_train_steps=num_steps, writer=writer, every_steps=config.train.log_every)
     run_start = time.time()
     with metric_writers.ensure_flushes(writer):
+        if start_step == 0 and num_steps:
+            # The untrained networks' measures: where "falls" starts from.
+            _write_evaluation(writer, workdir, evaluate, state, 0)
         with preemption.watch(enabled=jax.process_count() == 1) as stop:
             logging.info("Training from step %d to step %d.", start_step, num_steps)
             for step in range(start_step + 1, num_steps + 1):
