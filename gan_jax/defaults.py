@@ -104,8 +104,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.dtype = "float32"
     # How dcgan's 4x4 stride-2 (transposed) convolutions are computed
     # (gan_jax.models.strided_conv). All give the same numbers; auto picks the
-    # fastest for the backend. upsample: auto | transpose | conv_vjp | subpixel;
-    # downsample: auto | conv | matmul_vjp.
+    # fastest for the backend. upsample: auto | transpose | s2d | conv_vjp |
+    # subpixel; downsample: auto | conv | s2d_vjp | matmul_vjp.
     config.model.upsample = "auto"
     config.model.downsample = "auto"
 

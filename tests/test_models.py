@@ -434,7 +434,7 @@ def test_every_upsampling_implementation_equals_the_transposed_convolution(
 
     expected_grads = jax.grad(functools.partial(loss, reference), (0, 1))(
         variables["params"], x)
-    for implementation in ("transpose", "conv_vjp", "subpixel"):
+    for implementation in strided_conv.UPSAMPLE_IMPLEMENTATIONS:
         layer = layers.DoublingConvTranspose(out_channels, use_bias=True,
                                              implementation=implementation)
         np.testing.assert_allclose(layer.apply(variables, x), expected,
@@ -445,9 +445,10 @@ def test_every_upsampling_implementation_equals_the_transposed_convolution(
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("implementation", ["s2d_vjp", "matmul_vjp"])
 @pytest.mark.parametrize("height,in_channels,out_channels", [(8, 3, 4), (6, 5, 2)])
-def test_matmul_vjp_downsampling_equals_the_strided_convolution(height, in_channels,
-                                                               out_channels):
+def test_custom_vjp_downsampling_equals_the_strided_convolution(
+        implementation, height, in_channels, out_channels):
     """Values, first and second derivatives (a gradient penalty's) of the
     custom-VJP strided convolution match lax's."""
     x = jax.random.normal(jax.random.key(0), (3, height, height + 2, in_channels))
@@ -463,9 +464,11 @@ def test_matmul_vjp_downsampling_equals_the_strided_convolution(height, in_chann
 
     for fn in (critic, penalty):
         want = fn("conv", kernel, x)
-        np.testing.assert_allclose(fn("matmul_vjp", kernel, x), want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(fn(implementation, kernel, x), want, rtol=1e-5,
+                                   atol=1e-5)
         grad = jax.grad(lambda k, x, impl: jnp.sum(fn(impl, k, x)), (0, 1))
-        for got, expected in zip(grad(kernel, x, "matmul_vjp"), grad(kernel, x, "conv")):
+        for got, expected in zip(grad(kernel, x, implementation),
+                                 grad(kernel, x, "conv")):
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -474,7 +477,7 @@ def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
     (the VALID psi) pass through to lax unchanged."""
     x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
     outputs, trees = [], []
-    for implementation in ("conv", "matmul_vjp"):
+    for implementation in strided_conv.DOWNSAMPLE_IMPLEMENTATIONS[1:]:
         d = dcgan.DCGANDiscriminator(sample_shape=(32, 32, 3), base_channels=4,
                                      norm="layer", downsample=implementation)
         variables = d.init(jax.random.key(1), x)
@@ -482,17 +485,18 @@ def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
         grads = jax.grad(lambda p: jnp.sum(d.apply({"params": p}, x) ** 2))(
             variables["params"])
         outputs.append((d.apply(variables, x), grads))
-    assert trees[0] == trees[1]
-    for got, want in zip(jax.tree.leaves(outputs[1]), jax.tree.leaves(outputs[0])):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert all(tree == trees[0] for tree in trees)
+    for other in outputs[1:]:
+        for got, want in zip(jax.tree.leaves(other), jax.tree.leaves(outputs[0])):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_downsampling_implementation_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="auto, conv, matmul_vjp. Set --config.model.downsample"):
+    with pytest.raises(ValueError, match="auto, conv, s2d_vjp, matmul_vjp. Set --config.model.downsample"):
         strided_conv.flax_conv_general_dilated("im2col")
 
 
 def test_unknown_upsampling_implementation_lists_the_valid_ones():
     layer = layers.DoublingConvTranspose(2, implementation="pixelshuffle")
-    with pytest.raises(ValueError, match="auto, transpose, conv_vjp, subpixel"):
+    with pytest.raises(ValueError, match="auto, transpose, s2d, conv_vjp, subpixel"):
         layer.init(jax.random.key(0), jnp.zeros((1, 2, 2, 1)))

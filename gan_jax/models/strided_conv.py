@@ -6,35 +6,42 @@ Down: PyTorch's `Conv2d(k=4, s=2, p=1)`, `lax.conv_general_dilated(x, K,
 `(4, 4, in, out)`. Every implementation gives the same values and gradients
 (to float32 summation order); they differ only in speed.
 
-On XLA:CPU the forward passes are fast, but the gradients that JAX derives
-for them are not: forward plus gradients of the transposed convolution take
-10-30x its forward pass, and the strided convolution's gradients are slow
-too (`benchmarks/strided_conv.py` times each layer). So on CPU both layers
-keep XLA's forward pass and get a custom VJP built from matrix products, which XLA:CPU runs at close
-to the machine's peak:
+On XLA:CPU JAX's own gradients of these layers are slow: forward plus
+gradients of the transposed convolution take 10-30x its forward pass, and
+XLA runs the transposed convolution's forward pass itself as a convolution
+of the zero-dilated input (4x the multiply-adds). Only two pieces are fast
+there: the strided convolution C_K's forward pass and XLA's gradient of C_K
+with respect to its kernel. Everything else is rewritten in terms of stride-1
+convolutions (`benchmarks/strided_conv.py` times each layer):
 
-  the strided convolution as a matrix product: space-to-depth turns it into
-  a 2x2 stride-1 convolution, whose patches `P(x)` (`(B*Ho*Wo, 16 in)`) make
-  it `P(x) @ W`. Then `dW = P(x)^T @ dy` and `dx = P^T(dy @ W^T)`, where `P^T`
-  adds the patches back in place (col2im).
+  space-to-depth turns C_K into a 2x2 stride-1 convolution of the padded
+  input's 2x2 blocks, so C_K^T (its input gradient) is the adjoint of that
+  stride-1 convolution, one stride-1 convolution of the padded cotangent with
+  the flipped, transposed blocks kernel, and depth-to-space back to pixels.
   the transposed convolution T_K is the adjoint of the strided convolution
   C_K' (K' = K flipped in space, in and out swapped): `<T_K(x), dy> =
-  <x, C_K'(dy)>`. So `dx = C_K'(dy)` (a forward convolution) and the kernel
-  gradient is C's kernel gradient at input dy and cotangent x.
+  <x, C_K'(dy)>`. So T_K(x) = C_K'^T(x) (the stride-1 convolution above),
+  `dx = C_K'(dy)` (a forward strided convolution) and the kernel gradient is
+  C's kernel gradient at input dy and cotangent x.
 
-Implementations (`auto` = matmul_vjp / conv_vjp on CPU, the standard ones
-elsewhere, where cuDNN and the TPU compiler handle these layers natively):
-  down: conv (standard), matmul_vjp.
-  up: transpose (standard), conv_vjp, subpixel (a stride-1 3x3 convolution to
-    4x the channels, then depth-to-space, Shi et al. 2016; 2.25x the
-    multiply-adds, ordinary convolutions only).
+Implementations (`auto` = s2d_vjp / s2d on CPU, the standard ones elsewhere,
+where cuDNN and the TPU compiler handle these layers natively):
+  down: conv (standard), s2d_vjp (XLA's forward, the custom VJP above),
+    matmul_vjp (an earlier custom VJP: the same as matrix products of the
+    im2col patches `P(x)`, `dW = P(x)^T @ dy`, `dx = P^T(dy @ W^T)`; the
+    patches cost more memory traffic than the products).
+  up: transpose (standard), s2d (T_K = C_K'^T with the custom VJP above),
+    conv_vjp (XLA's forward, the custom VJP with matmul_vjp's kernel
+    gradient), subpixel (a stride-1 3x3 convolution to 4x the channels, then
+    depth-to-space, Shi et al. 2016; 2.25x the multiply-adds, ordinary
+    convolutions only).
 """
 
 import jax
 import jax.numpy as jnp
 
-UPSAMPLE_IMPLEMENTATIONS = ("auto", "transpose", "conv_vjp", "subpixel")
-DOWNSAMPLE_IMPLEMENTATIONS = ("auto", "conv", "matmul_vjp")
+UPSAMPLE_IMPLEMENTATIONS = ("auto", "transpose", "s2d", "conv_vjp", "subpixel")
+DOWNSAMPLE_IMPLEMENTATIONS = ("auto", "conv", "s2d_vjp", "matmul_vjp")
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -50,12 +57,12 @@ def _resolve(implementation: str, valid: tuple[str, ...], cpu: str,
 
 
 def resolve_upsample(implementation: str) -> str:
-    return _resolve(implementation, UPSAMPLE_IMPLEMENTATIONS, "conv_vjp", "transpose",
+    return _resolve(implementation, UPSAMPLE_IMPLEMENTATIONS, "s2d", "transpose",
                     "upsample")
 
 
 def resolve_downsample(implementation: str) -> str:
-    return _resolve(implementation, DOWNSAMPLE_IMPLEMENTATIONS, "matmul_vjp", "conv",
+    return _resolve(implementation, DOWNSAMPLE_IMPLEMENTATIONS, "s2d_vjp", "conv",
                     "downsample")
 
 
@@ -140,11 +147,60 @@ def _matmul_vjp_backward(residuals, dy):
 _strided_conv_with_matmul_vjp = _with_vjp(_strided_conv, _matmul_vjp_backward)
 
 
+def _blocks_kernel(kernel):
+    """`(4, 4, I, O)` -> `(2, 2, 4 I, O)`: the 2x2 stride-1 kernel that acts on
+    `_space_to_depth` blocks as `kernel` acts at stride 2 on the pixels."""
+    _, _, in_channels, out_channels = kernel.shape
+    kernel = kernel.reshape(2, 2, 2, 2, in_channels, out_channels)  # ty ry tx rx
+    return kernel.transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * in_channels,
+                                                      out_channels)
+
+
+def _strided_conv_adjoint(dy, kernel):
+    """C_K^T(dy), `(B, H, W, O)` -> `(B, 2H, 2W, I)`: the strided convolution's
+    input gradient, as the adjoint of the 2x2 stride-1 convolution on the
+    space-to-depth blocks of the padded input (a full correlation with the
+    flipped, transposed blocks kernel), then blocks back to pixels and the
+    padding cropped: one stride-1 convolution with the multiply-adds of C_K
+    on (H + 1)(W + 1) rather than H W output blocks."""
+    adjoint = jnp.flip(_blocks_kernel(kernel), (0, 1)).transpose(0, 1, 3, 2)
+    blocks = jax.lax.conv_general_dilated(
+        jnp.pad(dy, ((0, 0), (1, 1), (1, 1), (0, 0))), adjoint, (1, 1), "VALID",
+        dimension_numbers=_DIMENSIONS)
+    return _depth_to_space(blocks)[:, 1:-1, 1:-1]
+
+
+def _strided_conv_kernel_grad_by_xla(x, dy):
+    """d<C_K(x), dy>/dK as XLA differentiates the strided convolution: its
+    kernel gradient (unlike its input gradient) runs fast on XLA:CPU."""
+    kernel = jax.ShapeDtypeStruct((4, 4, x.shape[-1], dy.shape[-1]), dy.dtype)
+    return jax.linear_transpose(lambda k: _strided_conv(x, k), kernel)(dy)[0]
+
+
+def _materialized(kernel_grad):
+    """The kernel gradient computed once, in its final layout. Without the
+    barrier XLA fuses the re-layout of the convolution's (I, 4, 4, O) result
+    into every optimizer update that reads it, each a strided gather."""
+    return jax.lax.optimization_barrier(kernel_grad)
+
+
+def _s2d_vjp_backward(residuals, dy):
+    x, kernel = residuals
+    return (_strided_conv_adjoint(dy, kernel),
+            _materialized(_strided_conv_kernel_grad_by_xla(x, dy)))
+
+
+_strided_conv_with_s2d_vjp = _with_vjp(_strided_conv, _s2d_vjp_backward)
+
+
 def halving_conv(x: jax.Array, kernel: jax.Array,
                  implementation: str = "auto") -> jax.Array:
     """`(B, H, W, I)`, `(4, 4, I, O)` -> `(B, H/2, W/2, O)`; H and W even."""
-    if resolve_downsample(implementation) == "conv" or x.shape[1] % 2 or x.shape[2] % 2:
+    implementation = resolve_downsample(implementation)
+    if implementation == "conv" or x.shape[1] % 2 or x.shape[2] % 2:
         return _strided_conv(x, kernel)
+    if implementation == "s2d_vjp":
+        return _strided_conv_with_s2d_vjp(x, kernel)
     return _strided_conv_with_matmul_vjp(x, kernel)
 
 
@@ -200,6 +256,20 @@ def _conv_vjp_backward(residuals, dy):
 
 _transpose_with_conv_vjp = _with_vjp(_transpose, _conv_vjp_backward)
 
+
+def _transpose_as_adjoint(x, kernel):
+    """T_K(x) = C_K'^T(x): one stride-1 convolution to blocks, then depth-to-space."""
+    return _strided_conv_adjoint(x, _adjoint_kernel(kernel))
+
+
+def _s2d_backward(residuals, dy):
+    x, kernel = residuals
+    dx = _strided_conv(dy, _adjoint_kernel(kernel))
+    return dx, _materialized(_adjoint_kernel(_strided_conv_kernel_grad_by_xla(dy, x)))
+
+
+_transpose_as_adjoint_with_vjp = _with_vjp(_transpose_as_adjoint, _s2d_backward)
+
 # Phase r of the output (row or column index 2m + r) reads input rows m + d
 # through kernel taps k: {offset index d + 1: tap k}. Derived from the
 # transposed convolution with padding k - 1 - p = 2 on the dilated input.
@@ -229,6 +299,8 @@ def doubling_conv_transpose(x: jax.Array, kernel: jax.Array,
     implementation = resolve_upsample(implementation)
     if implementation == "transpose":
         return _transpose(x, kernel)
+    if implementation == "s2d":
+        return _transpose_as_adjoint_with_vjp(x, kernel)
     if implementation == "conv_vjp":
         return _transpose_with_conv_vjp(x, kernel)
     return _depth_to_space(jax.lax.conv_general_dilated(
