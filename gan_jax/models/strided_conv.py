@@ -150,10 +150,8 @@ _strided_conv_with_matmul_vjp = _with_vjp(_strided_conv, _matmul_vjp_backward)
 def _blocks_kernel(kernel):
     """`(4, 4, I, O)` -> `(2, 2, 4 I, O)`: the 2x2 stride-1 kernel that acts on
     `_space_to_depth` blocks as `kernel` acts at stride 2 on the pixels."""
-    _, _, in_channels, out_channels = kernel.shape
-    kernel = kernel.reshape(2, 2, 2, 2, in_channels, out_channels)  # ty ry tx rx
-    return kernel.transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * in_channels,
-                                                      out_channels)
+    # `_kernel_matrix`'s rows are ordered (ty, tx, ry, rx, c): split off the taps.
+    return _kernel_matrix(kernel).reshape(2, 2, -1, kernel.shape[-1])
 
 
 def _strided_conv_adjoint(dy, kernel):
