@@ -1,0 +1,38 @@
+"""XLA compiler options for the training programs, per backend.
+
+On XLA:CPU, XLA hands each large convolution to its experimental YNNPACK
+library on its own (`individual_convolution` library fusions) by default.
+For the GAN steps here that is slower than XLA's own convolution kernels for
+the kernel gradients, which are most of a DCGAN step: inside the library they
+ran at about half the forward passes' rate. Keeping only the library fusions
+built around matrix products, elementwise ops and reductions (a forward
+convolution followed by elementwise ops still goes to the library, as one
+fusion) leaves the kernel gradients to XLA, and made the `dcgan64_reference`
+step 1.13x and 1.25x faster (two pairs of runs) on a 2-core development CPU (`benchmarks/README.md`).
+
+The options go to `jax.jit(..., compiler_options=...)`, so they apply to the
+training programs only, never to a user's other JAX code. Setting the same
+option in `XLA_FLAGS` wins: this module then adds nothing.
+"""
+
+import os
+
+import jax
+
+LIBRARY_FUSIONS_OPTION = "xla_cpu_experimental_ynn_fusion_type"
+# Every library fusion kind but `individual_convolution`.
+CPU_LIBRARY_FUSIONS = ("LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE,"
+                       "LIBRARY_FUSION_TYPE_REDUCE")
+
+
+def for_training(backend: str | None = None,
+                 environ=os.environ) -> dict[str, str]:
+    """Options for `jax.jit(..., compiler_options=...)` of a train step.
+
+    Empty off the CPU (cuDNN and the TPU compiler handle convolutions
+    natively), and when `XLA_FLAGS` already sets the library fusion kinds.
+    """
+    backend = backend or jax.default_backend()
+    if backend != "cpu" or LIBRARY_FUSIONS_OPTION in environ.get("XLA_FLAGS", ""):
+        return {}
+    return {LIBRARY_FUSIONS_OPTION: CPU_LIBRARY_FUSIONS}
