@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import config_flags
 
+from gan_jax import compile_options
 from gan_jax import experiment
 from gan_jax import parallel
 
@@ -34,6 +35,9 @@ _SAMPLE_SHAPE = flags.DEFINE_list(
     "mixtures, image_size x image_size x --channels for image configs.")
 _CHANNELS = flags.DEFINE_integer("channels", 3, "Image channels when --sample_shape "
                                  "is not given.")
+_XLA_DEFAULTS = flags.DEFINE_bool(
+    "xla_defaults", False, "Compile without gan_jax.compile_options (XLA's own "
+    "choice of CPU library fusions), to measure what the options buy.")
 
 
 def sample_shape(config) -> tuple[int, ...]:
@@ -72,7 +76,9 @@ def main(argv):
 
     jitted = jax.jit(experiment.make_train_step(config),
                      in_shardings=(replicated, batch_sharding, replicated),
-                     out_shardings=(replicated, replicated), donate_argnums=(0,))
+                     out_shardings=(replicated, replicated), donate_argnums=(0,),
+                     compiler_options=(None if _XLA_DEFAULTS.value
+                                       else compile_options.for_training()))
     start = time.perf_counter()
     compiled = jitted.lower(state, batch, train_key).compile()
     compile_seconds = time.perf_counter() - start
@@ -90,7 +96,8 @@ def main(argv):
     median = statistics.median(rates)
     print(f"config: {config.model.name}, batch {batch_size}, sample {shape}, "
           f"n_critic {n_critic}, {jax.device_count()} {jax.default_backend()} "
-          f"device(s)")
+          f"device(s), compiler options "
+          f"{None if _XLA_DEFAULTS.value else compile_options.for_training()}")
     print(f"compile: {compile_seconds:.1f} s")
     print(f"iterations/s: {median:.3f} (median of {_WINDOWS.value} x {_STEPS.value} "
           f"steps; min {min(rates):.3f}, max {max(rates):.3f})")

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
+from gan_jax import compile_options
 from gan_jax import experiment
 from gan_jax.ablation import grid
 from gan_jax.ablation import members as members_lib
@@ -66,7 +67,8 @@ def _vmapped(states, setting, per_seed, seeds, steps):
                                for name in per_seed[0][i]}) for i in range(steps)]
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    step = jax.jit(members_lib.make_train_step(setting.config), donate_argnums=0)
+    step = jax.jit(members_lib.make_train_step(setting.config), donate_argnums=0,
+                   compiler_options=compile_options.for_training())
 
     def make_states():
         return jax.tree.map(jnp.copy, states)
@@ -81,7 +83,8 @@ def _vmapped(states, setting, per_seed, seeds, steps):
 
 def _sequential(states, config, per_seed, seeds, steps):
     batches = [[jax.device_put(b) for b in stream[:steps]] for stream in per_seed]
-    step = jax.jit(experiment.make_train_step(config), donate_argnums=0)
+    step = jax.jit(experiment.make_train_step(config), donate_argnums=0,
+                   compiler_options=compile_options.for_training())
     keys = [experiment.run_keys(seed).train for seed in seeds]
 
     def make_states():

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import checkpoint
+from gan_jax import compile_options
 from gan_jax import divergence
 from gan_jax import evaluator
 from gan_jax import experiment
@@ -128,7 +129,8 @@ class _Programs:
             in_shardings=(replicated, replicated, replicated, batch_sharding,
                           replicated, replicated),
             out_shardings=(replicated, replicated, replicated),
-            donate_argnums=(0, 1, 2)).lower(
+            donate_argnums=(0, 1, 2),
+            compiler_options=compile_options.for_training()).lower(
                 state, accumulated, health, example_batch, key, numeric).compile()
 
         # The lazy regulariser is its own compiled phase (Karras et al. 2020):
@@ -147,7 +149,8 @@ class _Programs:
                 in_shardings=(replicated, replicated, batch_sharding, replicated,
                               replicated),
                 out_shardings=(replicated, replicated, replicated),
-                donate_argnums=(0, 1)).lower(
+                donate_argnums=(0, 1),
+                compiler_options=compile_options.for_training()).lower(
                     state, health, example_batch, key, numeric).compile()
         logging.info("Compiled the training programs in %.1f s.",
                      time.time() - compile_start)

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_jax import checkpoint
+from gan_jax import compile_options
 from gan_jax import evaluator
 from gan_jax import experiment
 from gan_jax import parallel
@@ -214,14 +215,16 @@ def train_group(group: grid.Group, seeds: tuple[int, ...], workdir: epath.Path,
     compiled = jax.jit(step_and_accumulate,
                        in_shardings=(replicated, replicated, batch_sharding,
                                      replicated, replicated),
-                       out_shardings=(replicated, replicated), donate_argnums=(0, 1))
+                       out_shardings=(replicated, replicated), donate_argnums=(0, 1),
+                       compiler_options=compile_options.for_training())
     regularizer_fn = members_lib.make_regularizer_step(config)
     compiled_regularizer = None
     if regularizer_fn is not None:
         compiled_regularizer = jax.jit(
             regularizer_fn, in_shardings=(replicated, batch_sharding, replicated,
                                           replicated),
-            out_shardings=(replicated, replicated), donate_argnums=(0,))
+            out_shardings=(replicated, replicated), donate_argnums=(0,),
+            compiler_options=compile_options.for_training())
     batch_shape = (len(members.seeds), config.optim.n_critic, config.data.batch_size)
     example = {name: jax.ShapeDtypeStruct((*batch_shape, *spec.shape),
                                           spec.dtype.as_numpy_dtype)

@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import checkpoint
+from gan_jax import compile_options
 from gan_jax import divergence
 from gan_jax import experiment as gan_experiment
 from gan_jax import parallel
@@ -54,8 +55,9 @@ class _Phase:
             step_and_sum, in_shardings=(replicated, replicated, batch_sharding,
                                         replicated),
             out_shardings=(replicated, replicated),
-            donate_argnums=(0, 1)).lower(state, self.sums, example_batch,
-                                         key).compile()
+            donate_argnums=(0, 1),
+            compiler_options=compile_options.for_training()).lower(
+                state, self.sums, example_batch, key).compile()
 
     def reset(self):
         return jax.device_put(dict(self._zeros), self._replicated)
