@@ -36,8 +36,7 @@ UP_LAYERS = ((4, 512, 256), (8, 256, 128), (16, 128, 64), (32, 64, 3))
 
 
 def _median_ms(fn, *args) -> float:
-    options = None if _XLA_DEFAULTS.value else compile_options.for_training()
-    compiled = jax.jit(fn, compiler_options=options)
+    compiled = jax.jit(fn, compiler_options=_compiler_options())
     jax.block_until_ready(compiled(*args))
     times = []
     for _ in range(_REPEATS.value):
@@ -68,10 +67,14 @@ def _row(layer_fn, implementation, size, in_channels, out_channels):
           flush=True)
 
 
+def _compiler_options():
+    return None if _XLA_DEFAULTS.value else compile_options.for_training()
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    options = None if _XLA_DEFAULTS.value else compile_options.for_training()
+    options = _compiler_options()
     print(f"batch {_BATCH.value}, {jax.default_backend()}, median of "
           f"{_REPEATS.value} calls, ms, compiler options {options}")
     print("| layer | implementation | forward | forward + grad(x) | "

@@ -52,6 +52,10 @@ def sample_shape(config) -> tuple[int, ...]:
     return (config.data.image_size, config.data.image_size, _CHANNELS.value)
 
 
+def _compiler_options():
+    return None if _XLA_DEFAULTS.value else compile_options.for_training()
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -77,8 +81,7 @@ def main(argv):
     jitted = jax.jit(experiment.make_train_step(config),
                      in_shardings=(replicated, batch_sharding, replicated),
                      out_shardings=(replicated, replicated), donate_argnums=(0,),
-                     compiler_options=(None if _XLA_DEFAULTS.value
-                                       else compile_options.for_training()))
+                     compiler_options=_compiler_options())
     start = time.perf_counter()
     compiled = jitted.lower(state, batch, train_key).compile()
     compile_seconds = time.perf_counter() - start
@@ -97,7 +100,7 @@ def main(argv):
     print(f"config: {config.model.name}, batch {batch_size}, sample {shape}, "
           f"n_critic {n_critic}, {jax.device_count()} {jax.default_backend()} "
           f"device(s), compiler options "
-          f"{None if _XLA_DEFAULTS.value else compile_options.for_training()}")
+          f"{_compiler_options()}")
     print(f"compile: {compile_seconds:.1f} s")
     print(f"iterations/s: {median:.3f} (median of {_WINDOWS.value} x {_STEPS.value} "
           f"steps; min {min(rates):.3f}, max {max(rates):.3f})")

@@ -8,7 +8,8 @@ ran at about half the forward passes' rate. Keeping only the library fusions
 built around matrix products, elementwise ops and reductions (a forward
 convolution followed by elementwise ops still goes to the library, as one
 fusion) leaves the kernel gradients to XLA, and made the `dcgan64_reference`
-step 1.13x and 1.25x faster (two pairs of runs) on a 2-core development CPU (`benchmarks/README.md`).
+step 1.13x and 1.25x faster (two pairs of runs) on a 2-core development CPU
+(`benchmarks/README.md`).
 
 The options go to `jax.jit(..., compiler_options=...)`, so they apply to the
 training programs only, never to a user's other JAX code. Setting the same

@@ -15,13 +15,6 @@ def test_no_options_off_the_cpu():
     assert compile_options.for_training("tpu", environ={}) == {}
 
 
-def test_cpu_options_leave_convolutions_out_of_library_fusions():
-    assert compile_options.for_training("cpu", environ={}) == {
-        "xla_cpu_experimental_ynn_fusion_type":
-            "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE,"
-            "LIBRARY_FUSION_TYPE_REDUCE"}
-
-
 def test_xla_flags_win_over_the_cpu_options():
     environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2 "
                             "--xla_cpu_experimental_ynn_fusion_type="}
