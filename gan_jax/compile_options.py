@@ -4,12 +4,15 @@ On XLA:CPU, XLA hands each large convolution to its experimental YNNPACK
 library on its own (`individual_convolution` library fusions) by default.
 For the GAN steps here that is slower than XLA's own convolution kernels for
 the kernel gradients, which are most of a DCGAN step: inside the library they
-ran at about half the forward passes' rate. Keeping only the library fusions
-built around matrix products, elementwise ops and reductions (a forward
-convolution followed by elementwise ops still goes to the library, as one
-fusion) leaves the kernel gradients to XLA, and made the `dcgan64_reference`
-step 1.13x and 1.25x faster (two pairs of runs) on a 2-core development CPU
-(`benchmarks/README.md`).
+ran at about half the forward passes' rate. The library's elementwise fusions
+cost time too: they pull a forward convolution and the activation after it
+into one fusion, but take every broadcast constant (LeakyReLU's slope, a
+BatchNorm scale) as a materialised full-size array. Keeping only the library
+fusions built around matrix products and reductions leaves every
+convolution and elementwise op to XLA. Against XLA's defaults that made the
+`dcgan64_reference` step 1.13x and 1.25x faster with the elementwise fusions
+kept; dropping them as well made it another 1.15x faster on a 2-core
+development CPU (`benchmarks/README.md`).
 
 The options go to `jax.jit(..., compiler_options=...)`, so they apply to the
 training programs only, never to a user's other JAX code. Setting the same
@@ -21,9 +24,8 @@ import os
 import jax
 
 LIBRARY_FUSIONS_OPTION = "xla_cpu_experimental_ynn_fusion_type"
-# Every library fusion kind but `individual_convolution`.
-CPU_LIBRARY_FUSIONS = ("LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE,"
-                       "LIBRARY_FUSION_TYPE_REDUCE")
+# The library fusion kinds but `individual_convolution` and `eltwise`.
+CPU_LIBRARY_FUSIONS = "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE"
 
 
 def for_training(backend: str | None = None,

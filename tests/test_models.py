@@ -472,6 +472,27 @@ def test_custom_vjp_downsampling_equals_the_strided_convolution(
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("height,width", [(4, 6), (8, 8), (16, 18), (18, 16)])
+def test_both_adjoint_forms_are_the_strided_convolutions_input_gradient(
+        height, width):
+    """The blocks and the phase forms of C_K^T, which `halving_conv` picks by
+    the cotangent's size (both sides of the switch here), each equal lax's
+    transpose of the strided convolution."""
+    in_channels, out_channels = 3, 5
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, in_channels, out_channels))
+    dy = jax.random.normal(jax.random.key(2), (2, height // 2, width // 2, out_channels))
+    input_shape = jax.ShapeDtypeStruct((2, height, width, in_channels), jnp.float32)
+    want = jax.linear_transpose(
+        lambda x: jax.lax.conv_general_dilated(
+            x, kernel, (2, 2), ((1, 1), (1, 1)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC")), input_shape)(dy)[0]
+    for adjoint in (strided_conv._strided_conv_adjoint_by_blocks,
+                    strided_conv._strided_conv_adjoint_by_phases,
+                    strided_conv._strided_conv_adjoint):
+        np.testing.assert_allclose(jax.jit(adjoint)(dy, kernel), want,
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
     """Same parameter tree (nn.Conv names) and outputs; other convolutions
     (the VALID psi) pass through to lax unchanged."""
