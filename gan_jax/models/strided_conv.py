@@ -192,13 +192,13 @@ def _strided_conv_adjoint_by_phases(dy, kernel):
 # convolutions win, above it the one bigger convolution does: against blocks
 # at every size a dcgan64_reference step ran 1.06x faster this way and 0.96x
 # with phases at every size (benchmarks/README.md).
-_LARGEST_COTANGENT_BY_PHASES = 8 * 8
+LARGEST_COTANGENT_BY_PHASES = 8 * 8
 
 
 def _strided_conv_adjoint(dy, kernel):
     """C_K^T(dy), `(B, H, W, O)` -> `(B, 2H, 2W, I)`: the strided convolution's
     input gradient, as stride-1 convolutions only."""
-    if dy.shape[1] * dy.shape[2] <= _LARGEST_COTANGENT_BY_PHASES:
+    if dy.shape[1] * dy.shape[2] <= LARGEST_COTANGENT_BY_PHASES:
         return _strided_conv_adjoint_by_phases(dy, kernel)
     return _strided_conv_adjoint_by_blocks(dy, kernel)
 
