@@ -9,10 +9,10 @@ cost time too: they pull a forward convolution and the activation after it
 into one fusion, but take every broadcast constant (LeakyReLU's slope, a
 BatchNorm scale) as a materialised full-size array. Keeping only the library
 fusions built around matrix products and reductions leaves every
-convolution and elementwise op to XLA. Against XLA's defaults that made the
-`dcgan64_reference` step 1.13x and 1.25x faster with the elementwise fusions
-kept; dropping them as well made it another 1.15x faster on a 2-core
-development CPU (`benchmarks/README.md`).
+convolution and elementwise op to XLA. On a 2-core development CPU that
+made the `dcgan64_reference` step 1.23x faster than XLA's defaults, and
+1.06x faster than with the elementwise fusions kept
+(`benchmarks/step_variants.py`, `benchmarks/README.md`).
 
 The options go to `jax.jit(..., compiler_options=...)`, so they apply to the
 training programs only, never to a user's other JAX code. Setting the same

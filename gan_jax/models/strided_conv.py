@@ -13,7 +13,7 @@ of the zero-dilated input (4x the multiply-adds). Only two pieces are fast
 there: the strided convolution C_K's forward pass and XLA's gradient of C_K
 with respect to its kernel. Everything else is rewritten in terms of stride-1
 convolutions (`benchmarks/strided_conv.py` times each layer; the training
-programs also keep the kernel gradients out of XLA's library fusions,
+programs also keep the convolutions out of XLA's library fusions,
 `gan_jax/compile_options.py`):
 
   space-to-depth turns C_K into a 2x2 stride-1 convolution of the padded
@@ -189,9 +189,10 @@ def _strided_conv_adjoint_by_phases(dy, kernel):
 
 # The blocks form computes (H + 1)(W + 1) / (H W) times the needed products:
 # 1.56x at 4x4, 1.27x at 8x8, 1.13x at 16x16. Up to 8x8 the four phase
-# convolutions win, above it the one bigger convolution does: against blocks
-# at every size a dcgan64_reference step ran 1.06x faster this way and 0.96x
-# with phases at every size (benchmarks/README.md).
+# convolutions win, above it the one bigger convolution does: a
+# dcgan64_reference step ran 1.07x faster this way than with blocks at every
+# size, and 1.04x faster than with phases at every size
+# (`benchmarks/step_variants.py`, benchmarks/README.md).
 LARGEST_COTANGENT_BY_PHASES = 8 * 8
 
 
