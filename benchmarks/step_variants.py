@@ -2,8 +2,8 @@
 
     PYTHONPATH=. python benchmarks/step_variants.py --rounds=8
 
-Compiles the step once per variant (same state, batch and shardings as
-`benchmarks/train_step.py`), then runs `--rounds` rounds; each round times a
+Compiles the step once per variant (as `benchmarks/train_step.py` does,
+`step_program.py`), then runs `--rounds` rounds; each round times a
 window of `--steps` steps of every variant in turn, so the machine's drift
 hits them alike. Prints each variant's median iterations/s and the median of
 its per-round ratios to the first variant. Variants (`--variants`):
@@ -21,13 +21,12 @@ import time
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
 
 from gan_jax import compile_options
 from gan_jax import experiment
-from gan_jax import parallel
 from gan_jax.models import strided_conv
+import step_program
 
 _VARIANTS = ("auto", "adjoint_blocks", "adjoint_phases", "eltwise_library",
              "xla_defaults")
@@ -42,9 +41,9 @@ _STEPS = flags.DEFINE_integer("steps", 4, "Steps per variant per round.", lower_
 
 
 def _compiler_options(variant: str):
-    options = compile_options.for_training()
     if variant == "xla_defaults":
         return None
+    options = compile_options.for_training()
     if variant == "eltwise_library" and options:
         options = {compile_options.LIBRARY_FUSIONS_OPTION:
                    options[compile_options.LIBRARY_FUSIONS_OPTION]
@@ -70,31 +69,17 @@ def main(argv):
     if config.data.image_size is None:
         raise app.UsageError("This script needs a config with data.image_size set.")
     shape = (config.data.image_size, config.data.image_size, 3)
-    batch_size, n_critic = config.data.batch_size, config.optim.n_critic
-    mesh = parallel.create_mesh()
-    replicated = parallel.replicated(mesh)
-    batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
-    init_key, train_key, _ = experiment.run_keys(config.seed)
-    batch = {"x": jax.device_put(
-        jax.random.uniform(jax.random.key(1), (n_critic, batch_size, *shape),
-                           jnp.float32, -1.0, 1.0), batch_sharding)}
-
     default_switch = strided_conv.LARGEST_COTANGENT_BY_PHASES
     programs, states = {}, {}
     for variant in _NAMES.value:
-        state = jax.device_put(experiment.create_state(config, shape, init_key),
-                               replicated)
         strided_conv.LARGEST_COTANGENT_BY_PHASES = _largest_cotangent_by_phases(variant)
         try:
-            programs[variant] = jax.jit(
-                experiment.make_train_step(config),
-                in_shardings=(replicated, batch_sharding, replicated),
-                out_shardings=(replicated, replicated), donate_argnums=(0,),
-                compiler_options=_compiler_options(variant),
-            ).lower(state, batch, train_key).compile()
+            program = step_program.build(config, shape, _compiler_options(variant))
         finally:
             strided_conv.LARGEST_COTANGENT_BY_PHASES = default_switch
-        states[variant], _ = programs[variant](state, batch, train_key)  # warm-up
+        batch, key = program.batch, program.key  # the same for every variant
+        programs[variant] = program.compiled
+        states[variant], _ = program.compiled(program.state, batch, key)  # warm-up
     jax.block_until_ready(states)
 
     rates = {variant: [] for variant in programs}
@@ -103,11 +88,11 @@ def main(argv):
             state = states[variant]
             start = time.perf_counter()
             for _ in range(_STEPS.value):
-                state, metrics = program(state, batch, train_key)
+                state, metrics = program(state, batch, key)
             jax.block_until_ready((state, metrics))
             rates[variant].append(_STEPS.value / (time.perf_counter() - start))
             states[variant] = state
-    print(f"config: {config.model.name}, batch {batch_size}, "
+    print(f"config: {config.model.name}, batch {config.data.batch_size}, "
           f"{jax.device_count()} {jax.default_backend()} device(s), "
           f"{_ROUNDS.value} rounds x {_STEPS.value} steps")
     baseline = rates[_NAMES.value[0]]

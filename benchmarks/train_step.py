@@ -3,8 +3,9 @@
     PYTHONPATH=. python benchmarks/train_step.py --config=configs/dcgan64_reference.py
 
 Builds the state and the train step exactly as `gan_jax.train` does (same
-mesh, shardings and donation), feeds a device-resident batch of random images
-of the config's shape (so no input pipeline is timed), and prints the compile
+mesh, shardings and donation; `step_program.py`), feeds a device-resident
+batch of random images of the config's shape (so no input pipeline is
+timed), and prints the compile
 time, then iterations/s and images/s: the median over `--windows` windows of
 `--steps` steps each, after `--warmup` steps. An iteration is one train step
 (`n_critic` discriminator updates and one generator update).
@@ -16,12 +17,11 @@ import time
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
 
 from gan_jax import compile_options
 from gan_jax import experiment
-from gan_jax import parallel
+import step_program
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/dcgan64_reference.py", "A training config.", lock_config=True)
@@ -63,28 +63,9 @@ def main(argv):
     experiment.validate_config(config)
     shape = sample_shape(config)
     batch_size, n_critic = config.data.batch_size, config.optim.n_critic
-    parallel.check_batch_size(batch_size)
-
-    mesh = parallel.create_mesh()
-    replicated = parallel.replicated(mesh)
-    batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
-    init_key, train_key, _ = experiment.run_keys(config.seed)
-    state = jax.device_put(experiment.create_state(config, shape, init_key), replicated)
-    batch = {"x": jax.device_put(
-        jax.random.uniform(jax.random.key(1), (n_critic, batch_size, *shape),
-                           jnp.float32, -1.0, 1.0), batch_sharding)}
-    if config.model.num_classes:
-        batch["label"] = jax.device_put(
-            jax.random.randint(jax.random.key(2), (n_critic, batch_size), 0,
-                               config.model.num_classes), batch_sharding)
-
-    jitted = jax.jit(experiment.make_train_step(config),
-                     in_shardings=(replicated, batch_sharding, replicated),
-                     out_shardings=(replicated, replicated), donate_argnums=(0,),
-                     compiler_options=_compiler_options())
-    start = time.perf_counter()
-    compiled = jitted.lower(state, batch, train_key).compile()
-    compile_seconds = time.perf_counter() - start
+    program = step_program.build(config, shape, _compiler_options())
+    compiled, state = program.compiled, program.state
+    batch, train_key = program.batch, program.key
 
     for _ in range(_WARMUP.value):
         state, metrics = compiled(state, batch, train_key)
@@ -101,7 +82,7 @@ def main(argv):
           f"n_critic {n_critic}, {jax.device_count()} {jax.default_backend()} "
           f"device(s), compiler options "
           f"{_compiler_options()}")
-    print(f"compile: {compile_seconds:.1f} s")
+    print(f"compile: {program.compile_seconds:.1f} s")
     print(f"iterations/s: {median:.3f} (median of {_WINDOWS.value} x {_STEPS.value} "
           f"steps; min {min(rates):.3f}, max {max(rates):.3f})")
     print(f"images/s: {median * batch_size:.1f}")

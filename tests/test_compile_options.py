@@ -40,7 +40,7 @@ def _library_fusion_bodies(hlo_text: str) -> list[str]:
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU options")
-def test_cpu_options_take_the_gradient_convolutions_out_of_the_library():
+def test_cpu_options_take_the_convolutions_out_of_the_library():
     rng = np.random.default_rng(0)
     # Big enough that XLA:CPU's library takes the convolutions by default.
     x = jnp.asarray(rng.normal(size=(8, 16, 16, 32)), jnp.float32)
