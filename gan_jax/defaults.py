@@ -5,8 +5,17 @@ needs, so a field is documented once and user scripts can rely on its name.
 Any field can be overridden on the command line, e.g. `--config.loss.name=hinge`.
 """
 
+import os
+
 import ml_collections
 from ml_collections import config_dict
+
+
+def compilation_cache_dir() -> str:
+    """The default of `train.compilation_cache_dir`: JAX's own
+    `JAX_COMPILATION_CACHE_DIR` when it is set (the test suite sets it to a
+    directory of its own), else a directory under the user's cache."""
+    return os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/gan_jax/xla"
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -237,7 +246,7 @@ def base_config() -> ml_collections.ConfigDict:
     # JAX's persistent compilation cache: compiled programs are kept here and
     # reused by any later run whose programs are the same (a rerun, a resume,
     # another seed, learning rate or penalty weight). None turns it off.
-    config.train.compilation_cache_dir = "~/.cache/gan_jax/xla"
+    config.train.compilation_cache_dir = compilation_cache_dir()
 
     config.eval = ml_collections.ConfigDict()
     # Generated samples per evaluation (and, for images, real images they are

@@ -5,6 +5,7 @@ Everything a run needs to continue lives here, so that a checkpoint of a
 `(GANState, batch, key) -> (GANState, metrics)`.
 """
 
+import functools
 from typing import Any
 
 import flax
@@ -86,18 +87,28 @@ def apply_discriminator(state: NetworkState, params, x, *, labels, train: bool,
     return logits, updates.get("batch_stats", state.batch_stats), sown
 
 
+def init_network_state(module: nn.Module, rngs, example_inputs: tuple,
+                       tx: optax.GradientTransformation, **init_kwargs) -> NetworkState:
+    """A `NetworkState` (step 0) for `module`: `module.init(rngs,
+    *example_inputs, **init_kwargs)` and the optimizer's initial state.
+
+    The initialisers run as one compiled program: op by op, each of their
+    small operations would be compiled on its own, hundreds of programs for
+    one network. `tx.init` stays outside it: it holds the learning rate as a
+    constant, and runs that differ only in that should share every program.
+    """
+    init = functools.partial(module.init, **init_kwargs)
+    variables = jax.jit(lambda rngs, inputs: init(rngs, *inputs))(rngs, example_inputs)
+    return NetworkState.create(apply_fn=module.apply, params=variables["params"],
+                               batch_stats=variables.get("batch_stats", {}), tx=tx)
+
+
 def _init_network(module: nn.Module, key: jax.Array, example_input,
                   tx: optax.GradientTransformation) -> NetworkState:
     # Labels are always passed: conditional models need them to create their
     # embeddings, unconditional ones ignore them.
-    variables = module.init(key, example_input,
-                            labels=jnp.zeros((1,), jnp.int32), train=False)
-    return NetworkState.create(
-        apply_fn=module.apply,
-        params=variables["params"],
-        batch_stats=variables.get("batch_stats", {}),
-        tx=tx,
-    )
+    return init_network_state(module, key, (example_input,), tx,
+                              labels=jnp.zeros((1,), jnp.int32), train=False)
 
 
 def create_gan_state(key: jax.Array, generator: nn.Module,
@@ -122,10 +133,17 @@ def create_gan_state(key: jax.Array, generator: nn.Module,
     # buffer cannot be donated twice.
     return GANState(generator=generator_state,
                     discriminator=discriminator_state,
-                    ema_params=jax.tree.map(jnp.copy, generator_state.params),
+                    ema_params=copy_tree(generator_state.params),
                     # Copies for the same reason: initial statistics may
                     # share one zero.
-                    tricks=jax.tree.map(jnp.copy, dict(tricks or {})))
+                    tricks=copy_tree(dict(tricks or {})))
+
+
+def copy_tree(tree):
+    """A device copy of every leaf, so that no two leaves of a state share a
+    buffer (a train step donates its input state). Not `jnp.copy`, which
+    compiles a program per shape."""
+    return jax.tree.map(lambda leaf: jax.device_put(leaf, may_alias=False), tree)
 
 
 def update_ema(ema_params, params, decay: float):

@@ -90,6 +90,10 @@ class _Programs:
         batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
         skip = config.train.on_nonfinite == "skip"
 
+        # Jitted here and called inside the compiled programs below, so that
+        # reading the metric names (eval_shape) and compiling share one trace:
+        # JAX reuses the traced step for the same function and shapes.
+        @jax.jit
         def train_step(state, batch, key, numeric):
             return experiment.make_train_step(
                 config, penalty_weight=numeric["penalty.weight"],
@@ -97,6 +101,7 @@ class _Programs:
 
         regularizer_step = None
         if experiment.make_regularizer_step(config) is not None:
+            @jax.jit
             def regularizer_step(state, batch, key, numeric):
                 return experiment.make_regularizer_step(
                     config, penalty_weight=numeric["penalty.weight"])(

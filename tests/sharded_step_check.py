@@ -2,7 +2,16 @@
 
 For each named config, one train step on a global batch sharded over the
 8-device `data` mesh (exactly as `gan_jax.train` compiles it) and the same
-step on one device; prints the largest parameter difference as JSON.
+step on one device. Prints, as JSON, the norm-wise relative differences of
+what sharding can get wrong: the global batch's gradients of both networks,
+the losses and BatchNorm's running statistics.
+
+Why not the parameters after the step: Adam's first update moves a parameter
+by about lr * sign(gradient) whatever the gradient's size, so a gradient that
+is float noise around zero moves by +lr on one reduction order and -lr on
+another (this compared parameters before and failed on an Intel CPU). The
+gradients are read from Adam's first moment instead, which after one update
+is exactly (1 - b1) * gradient on both sides.
 """
 
 import json
@@ -10,12 +19,14 @@ import sys
 
 import jax
 import numpy as np
+import optax
 
 from gan_jax import defaults
 from gan_jax import experiment
 from gan_jax import parallel
 
 GLOBAL_BATCH = 16  # Two samples per device.
+SAMPLE_SHAPE = (28, 28, 1)
 
 
 def _config(name: str):
@@ -23,6 +34,10 @@ def _config(name: str):
     defaults.make_tiny(config)
     config.data.batch_size = GLOBAL_BATCH
     config.optim.n_critic = 1
+    # The generator's gradient is taken at the same discriminator on both
+    # sides; after the critic's update the two discriminators would already
+    # differ by Adam's sign flips (see above).
+    config.optim.simultaneous = True
     if name == "batchnorm":  # BatchNorm in both networks: global batch statistics.
         config.model.d_norm = "batch"
     elif name == "gradient_penalty":  # WGAN-GP on a critic without BatchNorm.
@@ -35,42 +50,67 @@ def _config(name: str):
     return config
 
 
-def _max_difference(a, b) -> float:
-    return max((float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-                for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))), default=0.0)
+def _relative_difference(a, b) -> float:
+    """max over leaves of ||a - b|| / ||b||: the float error of a reduction is
+    relative to the size of what it sums, so it is measured leaf by leaf
+    against the leaf's own norm (a leaf of zeros compares absolutely)."""
+    worst = 0.0
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        scale = np.linalg.norm(y)
+        worst = max(worst, float(np.linalg.norm(x - y) / (scale if scale > 0 else 1.0)))
+    return worst
+
+
+def _gradients(state):
+    """The step's gradients of both networks, as Adam's first moments."""
+    return {name: optax.tree_utils.tree_get(network.opt_state, "mu")
+            for name, network in (("generator", state.generator),
+                                  ("discriminator", state.discriminator))}
 
 
 def compare(name: str) -> dict:
     config = _config(name)
-    shape = (28, 28, 1)
     init_key, train_key, _ = experiment.run_keys(0)
-    batch = {"x": jax.random.uniform(jax.random.key(1), (1, GLOBAL_BATCH, *shape),
+    batch = {"x": jax.random.uniform(jax.random.key(1), (1, GLOBAL_BATCH, *SAMPLE_SHAPE),
                                      minval=-1.0, maxval=1.0)}
     step = experiment.make_train_step(config)
 
     one_device = jax.devices()[0]
-    state = jax.device_put(experiment.create_state(config, shape, init_key), one_device)
-    single, _ = jax.jit(step)(state, jax.device_put(batch, one_device), train_key)
+    state = jax.device_put(experiment.create_state(config, SAMPLE_SHAPE, init_key),
+                           one_device)
+    single, single_metrics = jax.jit(step)(state, jax.device_put(batch, one_device),
+                                           train_key)
+    # What a bug that reduced over one shard only would give.
+    one_shard, _ = jax.jit(step)(state, jax.device_put(
+        {"x": batch["x"][:, :GLOBAL_BATCH // 8]}, one_device), train_key)
 
     mesh = parallel.create_mesh()
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
     sharded_step = jax.jit(step, in_shardings=(replicated, batch_sharding, replicated),
                            out_shardings=(replicated, replicated))
-    state = jax.device_put(experiment.create_state(config, shape, init_key), replicated)
+    state = jax.device_put(experiment.create_state(config, SAMPLE_SHAPE, init_key),
+                           replicated)
     sharded_batch = jax.device_put(batch, batch_sharding)
-    sharded, _ = sharded_step(state, sharded_batch, train_key)
+    sharded, sharded_metrics = sharded_step(state, sharded_batch, train_key)
 
-    changed = _max_difference(single.discriminator.params, state.discriminator.params)
+    losses = ("d_loss", "g_loss")
     return {
         "devices": jax.device_count(),
         "batch_shards": len(sharded_batch["x"].addressable_shards),
-        "d_params": _max_difference(single.discriminator.params,
-                                    sharded.discriminator.params),
-        "g_params": _max_difference(single.generator.params, sharded.generator.params),
-        "d_batch_stats": _max_difference(single.discriminator.batch_stats,
-                                         sharded.discriminator.batch_stats),
-        "update_size": changed,
+        # The largest reduction of the step: a kernel gradient of the first
+        # layer sums over every pixel of every sample.
+        "reduced_terms": GLOBAL_BATCH * SAMPLE_SHAPE[0] * SAMPLE_SHAPE[1],
+        "gradients": _relative_difference(_gradients(sharded), _gradients(single)),
+        "losses": _relative_difference({k: sharded_metrics[k] for k in losses},
+                                       {k: single_metrics[k] for k in losses}),
+        "d_batch_stats": _relative_difference(sharded.discriminator.batch_stats,
+                                              single.discriminator.batch_stats),
+        "g_batch_stats": _relative_difference(sharded.generator.batch_stats,
+                                              single.generator.batch_stats),
+        "one_shard_gradients": _relative_difference(_gradients(one_shard),
+                                                    _gradients(single)),
     }
 
 

@@ -32,11 +32,6 @@ def _config(name, variant="tiny"):
     return module.get_config(variant)
 
 
-@pytest.fixture(scope="module")
-def toy_data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 def _tiny_ablation(data_dir, **grid_axes):
     ablation = _config("ablation_ring8")
     ablation.experiment.data.data_dir = data_dir

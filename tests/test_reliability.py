@@ -83,8 +83,8 @@ def _interrupt(workdir, data_dir, signum, *extra):
     return process.returncode, "".join(seen) + rest
 
 
-def test_sigterm_saves_and_the_same_command_resumes_bit_exactly(tmp_path):
-    data_dir = tmp_path / "tfds"
+def test_sigterm_saves_and_the_same_command_resumes_bit_exactly(tmp_path, toy_data_dir):
+    data_dir = toy_data_dir
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     done = _run_main(straight, data_dir, *LONG_RUN)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -108,9 +108,9 @@ def test_sigterm_saves_and_the_same_command_resumes_bit_exactly(tmp_path):
     _assert_same_tree(_restore(straight, 1200), _restore(interrupted, 1200))
 
 
-def test_sigint_saves_too(tmp_path):
+def test_sigint_saves_too(tmp_path, toy_data_dir):
     workdir = tmp_path / "run"
-    code, stderr = _interrupt(workdir, tmp_path / "tfds", signal.SIGINT, *LONG_RUN)
+    code, stderr = _interrupt(workdir, toy_data_dir, signal.SIGINT, *LONG_RUN)
     assert code == 128 + signal.SIGINT, stderr[-3000:]
     found = re.search(r"Stopped by SIGINT after step (\d+): saved a checkpoint",
                       stderr)
@@ -119,8 +119,8 @@ def test_sigint_saves_too(tmp_path):
 
 
 def test_unreadable_newest_checkpoint_is_reported_and_the_previous_one_used(
-        tmp_path, caplog):
-    data_dir = tmp_path / "tfds"
+        tmp_path, caplog, toy_data_dir):
+    data_dir = toy_data_dir
     straight, damaged = tmp_path / "straight", tmp_path / "damaged"
     config = _tiny_config(data_dir, num_steps=8)
     train.train_and_evaluate(config, straight)
@@ -149,8 +149,9 @@ def test_unreadable_newest_checkpoint_is_reported_and_the_previous_one_used(
     _assert_same_tree(_restore(straight, 8), _restore(damaged, 8))
 
 
-def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    data_dir, workdir = tmp_path / "tfds", tmp_path / "run"
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
+                                                                     toy_data_dir):
+    data_dir, workdir = toy_data_dir, tmp_path / "run"
     every = dict(log_every=5, checkpoint_every=5, eval_every=100)
     train.train_and_evaluate(_tiny_config(data_dir, num_steps=10, **every), workdir)
     good = _restore(workdir, 10)
@@ -312,8 +313,9 @@ def test_main_reports_a_bad_config_in_one_paragraph_before_any_work(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_a_workdir_with_a_differently_shaped_run_refuses_and_is_left_alone(tmp_path):
-    data_dir, workdir = tmp_path / "tfds", tmp_path / "run"
+def test_a_workdir_with_a_differently_shaped_run_refuses_and_is_left_alone(
+        tmp_path, toy_data_dir):
+    data_dir, workdir = toy_data_dir, tmp_path / "run"
     train.train_and_evaluate(_tiny_config(data_dir), workdir)
     saved_config = (workdir / "config.json").read_text()
     saved_state = _restore(workdir, 6)
@@ -340,8 +342,9 @@ def test_a_workdir_with_a_differently_shaped_run_refuses_and_is_left_alone(tmp_p
     _assert_same_tree(saved_state, _restore(workdir, 6))
 
 
-def test_a_resume_that_changes_no_shape_follows_the_new_config(tmp_path, caplog):
-    data_dir, workdir = tmp_path / "tfds", tmp_path / "run"
+def test_a_resume_that_changes_no_shape_follows_the_new_config(tmp_path, caplog,
+                                                               toy_data_dir):
+    data_dir, workdir = toy_data_dir, tmp_path / "run"
     train.train_and_evaluate(_tiny_config(data_dir), workdir)
     config = _tiny_config(data_dir, num_steps=8)
     saved_lr, config.optim.g_lr = config.optim.g_lr, 1e-4
@@ -405,8 +408,8 @@ def test_corrupt_images_can_be_skipped(folder_with_corrupt_files, tmp_path, capl
         input_pipeline.load(_folder_config(folder_with_corrupt_files, tmp_path))
 
 
-def test_an_empty_dataset_is_a_clear_error(tmp_path):
-    config = _tiny_config(tmp_path / "tfds")
+def test_an_empty_dataset_is_a_clear_error(tmp_path, toy_data_dir):
+    config = _tiny_config(toy_data_dir)
     config.data.split = "train[:0]"
     with pytest.raises(ValueError, match=r"split 'train\[:0\]' of 'ring8' \(toy\) "
                        r"selects no examples: the dataset is empty"):

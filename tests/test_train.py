@@ -37,8 +37,8 @@ def _checkpoint_steps(workdir):
                   if p.name.isdigit())
 
 
-def test_main_trains_writes_outputs_and_resumes(tmp_path):
-    workdir, data_dir = tmp_path / "run", tmp_path / "tfds"
+def test_main_trains_writes_outputs_and_resumes(tmp_path, toy_data_dir):
+    workdir, data_dir = tmp_path / "run", toy_data_dir
     _run_main(workdir, data_dir)
 
     final = json.loads((workdir / "final_metrics.json").read_text())
@@ -58,10 +58,10 @@ def test_main_trains_writes_outputs_and_resumes(tmp_path):
     assert _checkpoint_steps(workdir)[-1] == 10
 
 
-def test_a_run_changing_no_shape_reuses_the_compiled_programs(tmp_path):
+def test_a_run_changing_no_shape_reuses_the_compiled_programs(tmp_path, toy_data_dir):
     """Another seed, learning rate, penalty weight, label smoothing and log
     interval: the second run finds every program in the persistent cache."""
-    data_dir, cache = tmp_path / "tfds", tmp_path / "xla_cache"
+    data_dir, cache = toy_data_dir, tmp_path / "xla_cache"
     first = _run_main(tmp_path / "a", data_dir,
                       f"--config.train.compilation_cache_dir={cache}")
     assert "Compiled the training programs" in first.stderr
@@ -79,8 +79,8 @@ def _restore_params(workdir, step):
         return manager.restore(step, args=ocp.args.StandardRestore())
 
 
-def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path):
-    data_dir = tmp_path / "tfds"
+def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path, toy_data_dir):
+    data_dir = toy_data_dir
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     config = _tiny_config(data_dir, num_steps=8)
     train.train_and_evaluate(config, straight)
@@ -101,11 +101,11 @@ def test_resumed_run_is_bit_identical_to_uninterrupted_run(tmp_path):
                for x, y in zip(mid, leaves_b))
 
 
-def test_lazy_phase_and_trick_statistics_resume_bit_identically(tmp_path):
+def test_lazy_phase_and_trick_statistics_resume_bit_identically(tmp_path, toy_data_dir):
     """The loop runs the lazy R1 phase every `lazy_interval` steps, and the
     tricks' running statistics (ADA's p, LeCam's EMAs) are checkpointed: an
     interrupted run continues exactly."""
-    data_dir = tmp_path / "tfds"
+    data_dir = toy_data_dir
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     config = _tiny_config(data_dir, num_steps=8)
     config.penalty.lazy_interval = 2

@@ -203,7 +203,9 @@ def train_group(group: grid.Group, seeds: tuple[int, ...], workdir: epath.Path,
         _member_batches(dataset, config, members.seeds, start_step), batch_sharding)
     reference = (evaluator.prepare_reference(config, dataset)
                  if config.data.source != "toy" else None)
-    step_fn = members_lib.make_train_step(config)
+    # Jitted so that the metric shapes (eval_shape) and the compiled program
+    # share one trace (JAX reuses a jitted function's trace for the same shapes).
+    step_fn = jax.jit(members_lib.make_train_step(config))
     keys = jax.device_put(members_lib.train_keys(members), replicated)
     numeric = jax.device_put({f: jnp.asarray(v) for f, v in members.numeric.items()},
                              replicated)

@@ -97,7 +97,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.train.eval_every = 500
     config.train.checkpoint_every = 500
     config.train.max_checkpoints = 3
-    config.train.compilation_cache_dir = "~/.cache/gan_jax/xla"
+    config.train.compilation_cache_dir = gan_defaults.compilation_cache_dir()
 
     config.eval = ml_collections.ConfigDict()
     # Held-out images the measures are taken on (a split of the same data).

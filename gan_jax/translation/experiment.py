@@ -16,12 +16,13 @@ import tensorflow_datasets as tfds
 from gan_jax import experiment as gan_experiment
 from gan_jax import losses
 from gan_jax.data import input_pipeline
+from gan_jax.state import copy_tree
 from gan_jax.translation import TASKS
 from gan_jax.translation import networks
 from gan_jax.translation import objectives
 from gan_jax.translation import steps
 from gan_jax.translation import tasks
-from gan_jax.translation.state import TranslationState, copy_tree, init_network
+from gan_jax.translation.state import TranslationState, init_network
 from gan_jax.tricks import history_pool
 
 SCHEDULES = ("constant", "linear", "linear_second_half")

@@ -11,9 +11,9 @@ from typing import Any
 import flax
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import optax
 
+from gan_jax import state as gan_state
 from gan_jax.state import NetworkState
 
 
@@ -33,11 +33,9 @@ def init_network(module: nn.Module, key: jax.Array, example_inputs: tuple,
                  tx: optax.GradientTransformation) -> NetworkState:
     """A `NetworkState` for `module`, initialised from one example's shapes."""
     param_key, dropout_key = jax.random.split(key)
-    variables = module.init({"params": param_key, "dropout": dropout_key},
-                            *example_inputs, train=False)
-    return NetworkState.create(apply_fn=module.apply, params=variables["params"],
-                               batch_stats=variables.get("batch_stats", {}),
-                               tx=tx)
+    return gan_state.init_network_state(
+        module, {"params": param_key, "dropout": dropout_key}, example_inputs, tx,
+        train=False)
 
 
 def apply(network: NetworkState, params, *inputs, train: bool,
@@ -58,8 +56,3 @@ def apply(network: NetworkState, params, *inputs, train: bool,
         variables["batch_stats"] = network.batch_stats
     return network.apply_fn(variables, *inputs, train=train, rngs=rngs,
                             **kwargs), network
-
-
-def copy_tree(tree):
-    # The train step donates its input state: no two leaves may share a buffer.
-    return jax.tree.map(jnp.copy, tree)

@@ -42,6 +42,9 @@ class _Phase:
     def __init__(self, step_fn, state, example_batch, key, mesh):
         replicated = parallel.replicated(mesh)
         batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
+        # One trace for the metric names and the compiled program (JAX reuses
+        # a jitted function's trace for the same shapes).
+        step_fn = jax.jit(step_fn)
         names = jax.eval_shape(step_fn, state, example_batch, key)[1]
 
         def step_and_sum(state, sums, batch, key):
