@@ -150,6 +150,7 @@ def recipe_sweep(tmp_path_factory, toy_data_dir):
     return ablation, workdir, table
 
 
+@pytest.mark.slow
 def test_vmapped_members_equal_separate_runs(tmp_path, recipe_sweep):
     ablation, workdir, table = recipe_sweep
     stacked, group = _group_params(workdir)
@@ -181,6 +182,7 @@ def test_vmapped_members_equal_separate_runs(tmp_path, recipe_sweep):
         assert results["metrics"]["diverged"][seed] == 0.0
 
 
+@pytest.mark.slow
 def test_interrupted_group_resumes_bit_exactly(tmp_path, recipe_sweep, monkeypatch):
     ablation, straight_dir, _ = recipe_sweep
     real_save = runner.checkpoint.save
@@ -207,6 +209,7 @@ def test_interrupted_group_resumes_bit_exactly(tmp_path, recipe_sweep, monkeypat
             == (tmp_path / "results.csv").read_text())
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_trains_only_unfinished_groups(tmp_path, toy_data_dir):
     ablation = _tiny_ablation(toy_data_dir, loss={
         "ns": "loss.name=non_saturating", "hinge": "loss.name=hinge"})
@@ -234,6 +237,7 @@ def test_interrupted_sweep_trains_only_unfinished_groups(tmp_path, toy_data_dir)
         runner.run_sweep(ablation, tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_prints_table_writes_report_and_skips_when_rerun(
         tmp_path, toy_data_dir):
     cmd = [sys.executable, "-m", "gan_jax.ablate",
@@ -262,6 +266,7 @@ def test_command_line_prints_table_writes_report_and_skips_when_rerun(
     assert again.stdout == first.stdout
 
 
+@pytest.mark.slow
 def test_image_sweep_on_idx_digits(tmp_path):
     """The image path: vmapped DCGANs (BatchNorm generator statistics and a
     layer-norm critic in the stacked state), image grids per setting."""

@@ -60,6 +60,7 @@ def _variables(network):
     return variables
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_bfloat16_networks_match_float32_to_bfloat16_precision(name):
     """Same parameters, both dtypes: outputs are float32 and agree to about

@@ -45,6 +45,7 @@ def test_translation_keeps_content_and_moves_it_at_most_two_pixels():
         assert np.sum(moved > 0) == 1
 
 
+@pytest.mark.slow
 def test_fit_learns_held_out_examples_and_round_trips_through_save(tmp_path):
     _write_idx(tmp_path / "idx")
     train_config, test_config = classifier_training.data_configs(

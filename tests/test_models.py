@@ -367,6 +367,7 @@ def _spectral_norms(matrix_shaped):
     return np.linalg.svd(matrix.reshape(-1, matrix.shape[-1]), compute_uv=False)[0]
 
 
+@pytest.mark.slow
 def test_sngan_discriminator_weights_have_unit_spectral_norm_after_training():
     discriminator, d_vars = _build("discriminator", "sngan", (32, 32, 3),
                                    num_classes=NUM_CLASSES)
@@ -415,6 +416,7 @@ def test_sngan_discriminator_weights_have_unit_spectral_norm_after_training():
     assert normalised == num_weights == 12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_channels,out_channels", [(3, 2), (8, 5)])
 def test_every_upsampling_implementation_equals_the_transposed_convolution(
         in_channels, out_channels):
@@ -496,6 +498,7 @@ def test_both_adjoint_forms_are_the_strided_convolutions_input_gradient(
                                    rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
     """Same parameter tree (nn.Conv names) and outputs; other convolutions
     (the VALID psi) pass through to lax unchanged."""

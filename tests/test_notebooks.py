@@ -26,6 +26,7 @@ def notebook_workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("notebooks")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_and_its_claims_hold(path, notebook_workdir, monkeypatch):
     mnist = (REPO / defaults.OFFLINE_MNIST_DIR).resolve()

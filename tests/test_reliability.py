@@ -31,9 +31,10 @@ from gan_jax.data import input_pipeline
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Long enough that a signal sent as training starts arrives mid-run; no
 # periodic save or evaluation, so the signal's checkpoint is the only one.
-LONG_RUN = ("--config.train.num_steps=1200", "--config.train.log_every=400",
-            "--config.train.eval_every=100000",
-            "--config.train.checkpoint_every=100000")
+LONG_RUN_FIELDS = {"num_steps": 1200, "log_every": 400, "eval_every": 100000,
+                   "checkpoint_every": 100000}
+LONG_RUN = tuple(f"--config.train.{name}={value}"
+                 for name, value in LONG_RUN_FIELDS.items())
 
 
 _tiny_config = ring8_tiny.config
@@ -83,11 +84,12 @@ def _interrupt(workdir, data_dir, signum, *extra):
     return process.returncode, "".join(seen) + rest
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_the_same_command_resumes_bit_exactly(tmp_path, toy_data_dir):
     data_dir = toy_data_dir
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    done = _run_main(straight, data_dir, *LONG_RUN)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # The uninterrupted reference run, in-process: the same compiled programs.
+    train.train_and_evaluate(_tiny_config(data_dir, **LONG_RUN_FIELDS), straight)
 
     code, stderr = _interrupt(interrupted, data_dir, signal.SIGTERM, *LONG_RUN)
     assert code == 128 + signal.SIGTERM, stderr[-3000:]
@@ -108,6 +110,7 @@ def test_sigterm_saves_and_the_same_command_resumes_bit_exactly(tmp_path, toy_da
     _assert_same_tree(_restore(straight, 1200), _restore(interrupted, 1200))
 
 
+@pytest.mark.slow
 def test_sigint_saves_too(tmp_path, toy_data_dir):
     workdir = tmp_path / "run"
     code, stderr = _interrupt(workdir, toy_data_dir, signal.SIGINT, *LONG_RUN)
@@ -118,6 +121,7 @@ def test_sigint_saves_too(tmp_path, toy_data_dir):
     assert _checkpoint_steps(workdir) == [int(found.group(1))]
 
 
+@pytest.mark.slow
 def test_unreadable_newest_checkpoint_is_reported_and_the_previous_one_used(
         tmp_path, caplog, toy_data_dir):
     data_dir = toy_data_dir
@@ -149,6 +153,7 @@ def test_unreadable_newest_checkpoint_is_reported_and_the_previous_one_used(
     _assert_same_tree(_restore(straight, 8), _restore(damaged, 8))
 
 
+@pytest.mark.slow
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
                                                                      toy_data_dir):
     data_dir, workdir = toy_data_dir, tmp_path / "run"
@@ -304,6 +309,7 @@ def test_gradient_penalty_on_a_batchnorm_critic_warns_and_says_why(caplog):
     assert "BatchNorm critic" not in caplog.text
 
 
+@pytest.mark.slow
 def test_main_reports_a_bad_config_in_one_paragraph_before_any_work(tmp_path):
     result = _run_main(tmp_path / "run", tmp_path / "tfds",
                        "--config.loss.name=wasserstien")
@@ -313,6 +319,7 @@ def test_main_reports_a_bad_config_in_one_paragraph_before_any_work(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_a_workdir_with_a_differently_shaped_run_refuses_and_is_left_alone(
         tmp_path, toy_data_dir):
     data_dir, workdir = toy_data_dir, tmp_path / "run"
@@ -342,6 +349,7 @@ def test_a_workdir_with_a_differently_shaped_run_refuses_and_is_left_alone(
     _assert_same_tree(saved_state, _restore(workdir, 6))
 
 
+@pytest.mark.slow
 def test_a_resume_that_changes_no_shape_follows_the_new_config(tmp_path, caplog,
                                                                toy_data_dir):
     data_dir, workdir = toy_data_dir, tmp_path / "run"

@@ -26,6 +26,7 @@ def differences():
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["batchnorm", "gradient_penalty"])
 def test_sharded_step_gives_the_global_batch_gradients_losses_and_statistics(
         differences, name):

@@ -90,6 +90,7 @@ def test_builder_registered_as_toy_mixture():
         "ring8", "grid25"]
 
 
+@pytest.mark.slow
 def test_builder_splits_and_statistics(ring8_dir):
     builder = tfds.builder("toy_mixture/ring8", data_dir=ring8_dir)
     assert builder.is_prepared()
@@ -106,6 +107,7 @@ def test_builder_splits_and_statistics(ring8_dir):
     assert not np.array_equal(train, test)  # Independent seeds per split.
 
 
+@pytest.mark.slow
 def test_builder_is_deterministic_across_prepares(ring8_dir, tmp_path):
     first, first_modes = _read(
         toy_mixtures.load_toy_mixture("ring8", "train", ring8_dir), 100)

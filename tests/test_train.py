@@ -15,6 +15,9 @@ import pytest
 import ring8_tiny  # tests/ring8_tiny.py
 from gan_jax import train
 
+# End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -165,6 +165,7 @@ def test_srresnet_parameter_count_by_hand():
 
 # ------------------------------------------------------------------ U-Net
 
+@pytest.mark.slow
 def test_unet_outermost_skip_is_the_first_convolution_output_concatenated_first():
     base, out = 4, 2
     module = pix2pix.UNetGenerator(out, base_channels=base, max_channels=16,

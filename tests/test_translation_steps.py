@@ -1,6 +1,7 @@
 """The image-to-image train steps against direct, step-by-step computations."""
 
 import numpy as np
+import pytest
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +11,10 @@ from gan_jax.translation import defaults
 from gan_jax.translation import experiment
 from gan_jax.translation import objectives
 from gan_jax.translation.state import apply
+
+# Whole image-to-image steps, each compiled: outside the everyday tier
+# (`python -m pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 
 def _config(task, **model):

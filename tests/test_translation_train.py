@@ -25,6 +25,9 @@ from gan_jax.translation import experiment
 from gan_jax.translation import train
 import idx_digits  # tests/idx_digits.py
 
+# End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = {"pix2pix_mnist_edges": {"l1", "l1_identity"},
            "cyclegan_mnist_colour": {"cycle_a", "cycle_b", "translation_ab",
