@@ -24,6 +24,9 @@ from gan_jax.metrics import suite
 from gan_jax.metrics.features import classifier_training
 from gan_jax.metrics.features import mnist_classifier
 
+# End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std",
                  "precision", "recall", "density", "coverage")
@@ -83,11 +86,18 @@ def test_training_reports_every_image_metric(mnist_like, tmp_path):
     assert on_disk["fid"] == pytest.approx(final["fid"])
 
 
-def test_missing_feature_weights_turn_metrics_off_with_a_warning(mnist_like, tmp_path):
+def test_missing_feature_weights_turn_metrics_off_with_a_warning(mnist_like, tmp_path,
+                                                                 caplog):
     config = _tiny_cgan(mnist_like)
     config.eval.feature_path = str(tmp_path / "no_classifier")
-    final = train.train_and_evaluate(config, tmp_path / "run")
+    with caplog.at_level("WARNING"):  # absl logs through the `logging` module.
+        final = train.train_and_evaluate(config, tmp_path / "run")
     assert "fid" not in final and final["step"] == config.train.num_steps
+    [warning] = [record.getMessage() for record in caplog.records
+                 if "Sample-quality metrics are off" in record.getMessage()]
+    # It names the missing path and the command that trains the classifier.
+    assert str(tmp_path / "no_classifier") in warning
+    assert "python -m gan_jax.train_classifier" in warning
 
 
 def test_unknown_metric_or_extractor_fails_before_training(mnist_like, tmp_path):

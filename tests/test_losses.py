@@ -1,11 +1,14 @@
 """gan_jax.losses against independent NumPy references, under jax.jit."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from gan_jax import losses
+from gan_jax.tricks import options as options_lib
 
 NAMES = sorted(losses.LOSSES)
 CROSS_ENTROPY = ["minimax", "non_saturating", "relativistic",
@@ -66,13 +69,21 @@ def _logits(seed, shape):
             rng.uniform(-3, 3, shape).astype(np.float32))
 
 
-def test_registry_names():
-    assert NAMES == sorted([
-        "minimax", "non_saturating", "wasserstein", "hinge", "least_squares",
-        "relativistic", "relativistic_average", "relativistic_average_hinge",
-        "relativistic_average_least_squares", "began"])
+def test_label_smoothing_is_taken_by_exactly_the_losses_the_messages_name():
+    """The losses that accept a non-zero smoothing are the ones the rejection
+    hint names, and the ones `loss.label_noise` is allowed with (its term
+    assumes the smoothed cross-entropy's real term, `label_noise_term`)."""
+    takes, hints = set(), set()
     for name in NAMES:
-        assert isinstance(losses.get(name), losses.GANLoss)
+        try:
+            losses.get(name, label_smoothing=0.1)
+            takes.add(name)
+        except ValueError as error:
+            hints.add(str(error).split("Label smoothing applies to ")[-1])
+    assert len(hints) == 1, hints
+    hint = hints.pop()
+    named = {name for name in NAMES if re.search(rf"\b{name}\b", hint)}
+    assert takes == named == set(options_lib.CROSS_ENTROPY_LOSSES)
 
 
 def test_began_balances_fake_energy_by_k():

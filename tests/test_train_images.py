@@ -18,6 +18,9 @@ from gan_jax import experiment
 from gan_jax import train
 import idx_digits  # tests/idx_digits.py
 
+# End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_CONFIGS = ("dcgan_mnist", "cgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
                  "dcgan_cifar10", "sngan_cifar10", "dcgan_celeba64",
@@ -103,19 +106,44 @@ def test_conditional_model_on_unlabelled_data_fails_before_training(tmp_path):
 
 
 def test_reference_config_is_pytorch_examples_dcgan():
-    """dcgan64_reference has the recipe and, layer for layer, the parameter
-    counts of pytorch/examples/dcgan (counted by hand from its layers: convs
-    without bias, BatchNorm scale and shift)."""
+    """dcgan64_reference builds, layer for layer, the networks of
+    pytorch/examples/dcgan (parameter counts by hand from its layers: convs
+    without bias, BatchNorm scale and shift; nz = 100, ngf = ndf = 64) and
+    both players' optimizers step as its `optim.Adam(lr=0.0002,
+    betas=(0.5, 0.999))` does, at a constant rate."""
     config = _load_config("dcgan64_reference", variant="")
-    assert (config.data.batch_size, config.model.latent_dim, config.model.g_channels,
-            config.model.d_channels) == (64, 100, 64, 64)
-    assert (config.optim.g_lr, config.optim.d_lr, config.optim.g_b1, config.optim.d_b1,
-            config.optim.g_b2, config.optim.d_b2) == (2e-4, 2e-4, 0.5, 0.5, 0.999, 0.999)
-    assert (config.loss.name, config.penalty.name, config.optim.n_critic,
-            config.optim.ema_decay, config.optim.schedule) == (
-        "non_saturating", "none", 1, 0.0, "constant")
     state = jax.eval_shape(lambda key: experiment.create_state(config, (64, 64, 3), key),
                            jax.random.key(0))
+
+    def pytorch_adam(g, m, v, t):
+        """Update t of torch.optim.Adam(lr=2e-4, betas=(0.5, 0.999)), float64."""
+        m, v = 0.5 * m + 0.5 * g, 0.999 * v + 0.001 * g**2
+        return -2e-4 * (m / (1 - 0.5**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8), m, v
+
+    # On a stand-in parameter of 3 entries: the first two updates (the second
+    # depends on both betas) and the run's last (a decaying rate would be
+    # 1 / 79,150 of its start there).
+    g1, g2, zero = np.array([1.0, -2.0, 0.5]), np.array([0.3, 0.1, -1.0]), np.zeros(3)
+    num_updates = config.train.num_steps  # For both players: one critic update per step.
+    first, m, v = pytorch_adam(g1, zero, zero, 1)
+    second, _, _ = pytorch_adam(g2, m, v, 2)
+    last, _, _ = pytorch_adam(g1, zero, zero, num_updates)
+    g1, g2 = g1.astype(np.float32), g2.astype(np.float32)
+    for network in (state.generator, state.discriminator):
+        tx = network.tx
+        got_first, opt_state = tx.update(g1, tx.init(np.zeros(3, np.float32)))
+        got_second, _ = tx.update(g2, opt_state)
+        # A fresh state whose every update count says num_updates - 1.
+        got_last, _ = tx.update(g1, jax.tree_util.tree_map_with_path(
+            lambda path, leaf: (np.full_like(leaf, num_updates - 1)
+                                if jax.tree_util.keystr(path).endswith(".count")
+                                else leaf),
+            tx.init(np.zeros(3, np.float32))))
+        # float32 forms Adam's bias correction 1 - 0.999^t from 0.999 rounded
+        # to float32 (1.3e-8 off), which for t = 1, 2 (1 - 0.999^t ~ 1e-3)
+        # is 1.3e-5 relative in v and 6.4e-6 in the update.
+        for got, want in ((got_first, first), (got_second, second), (got_last, last)):
+            np.testing.assert_allclose(got, want, rtol=1e-4)
 
     def count(params):
         return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))

@@ -1,5 +1,7 @@
 """The pairings that turn image batches into translation examples."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -56,15 +58,16 @@ def test_side_by_side_splits_halves_in_both_directions():
 
 
 def test_colourise_maps_black_to_paper_and_white_to_ink():
+    # A handful of float32 roundings (the colours' constants, t, two products,
+    # their sum, 2 rgb - 1), each 2^-24 of terms no larger than 2, while the
+    # results lie near 0 (0.05, 0 and -0.1 at the midpoint): an absolute
+    # tolerance of 8 such roundings, not one relative to the results.
+    close = functools.partial(np.testing.assert_allclose, rtol=0, atol=8 * 2 * 2.0**-24)
     black, white = -np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32)
-    np.testing.assert_allclose(tasks.colourise(black)[0, 0, 0],
-                               2 * np.array(tasks.PAPER) - 1, rtol=1e-6)
-    np.testing.assert_allclose(tasks.colourise(white)[0, 0, 0],
-                               2 * np.array(tasks.INK) - 1, rtol=1e-6)
+    close(tasks.colourise(black)[0, 0, 0], 2 * np.array(tasks.PAPER) - 1)
+    close(tasks.colourise(white)[0, 0, 0], 2 * np.array(tasks.INK) - 1)
     grey = np.zeros((1, 1, 1, 1), np.float32)  # t = 1/2: the midpoint.
-    np.testing.assert_allclose(
-        tasks.colourise(grey)[0, 0, 0],
-        np.array(tasks.PAPER) + np.array(tasks.INK) - 1, rtol=1e-6)
+    close(tasks.colourise(grey)[0, 0, 0], np.array(tasks.PAPER) + np.array(tasks.INK) - 1)
 
 
 def test_colourise_pairing_draws_a_and_b_from_different_images():
