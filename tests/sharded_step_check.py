@@ -18,12 +18,11 @@ import json
 import sys
 
 import jax
-import numpy as np
-import optax
 
 from gan_jax import defaults
 from gan_jax import experiment
 from gan_jax import parallel
+import gradient_checks  # tests/gradient_checks.py, beside this script.
 
 GLOBAL_BATCH = 16  # Two samples per device.
 SAMPLE_SHAPE = (28, 28, 1)
@@ -51,22 +50,15 @@ def _config(name: str):
 
 
 def _relative_difference(a, b) -> float:
-    """max over leaves of ||a - b|| / ||b||: the float error of a reduction is
-    relative to the size of what it sums, so it is measured leaf by leaf
-    against the leaf's own norm (a leaf of zeros compares absolutely)."""
-    worst = 0.0
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        scale = np.linalg.norm(y)
-        worst = max(worst, float(np.linalg.norm(x - y) / (scale if scale > 0 else 1.0)))
-    return worst
+    """The largest leaf's norm-wise relative difference: the float error of a
+    reduction is relative to the size of what it sums."""
+    return max(gradient_checks.relative_differences(a, b).values(), default=0.0)
 
 
 def _gradients(state):
     """The step's gradients of both networks, as Adam's first moments."""
-    return {name: optax.tree_utils.tree_get(network.opt_state, "mu")
-            for name, network in (("generator", state.generator),
-                                  ("discriminator", state.discriminator))}
+    return {"generator": gradient_checks.first_moments(state.generator),
+            "discriminator": gradient_checks.first_moments(state.discriminator)}
 
 
 def compare(name: str) -> dict:
