@@ -21,9 +21,12 @@ NEEDS_OFFLINE_MNIST = {"05_conditional_gan.ipynb"}
 
 
 @pytest.fixture(scope="module")
-def notebook_workdir(tmp_path_factory):
-    # One directory for all notebooks, so the toy data is prepared once.
-    return tmp_path_factory.mktemp("notebooks")
+def notebook_workdir(tmp_path_factory, toy_data_dir):
+    # One directory for all notebooks, whose TFDS data directory is the one
+    # the worker's other tests use: the toy data is prepared once.
+    workdir = tmp_path_factory.mktemp("notebooks")
+    (workdir / "tfds").symlink_to(toy_data_dir, target_is_directory=True)
+    return workdir
 
 
 @pytest.mark.slow
