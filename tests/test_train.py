@@ -40,37 +40,29 @@ def _checkpoint_steps(workdir):
                   if p.name.isdigit())
 
 
-def test_main_trains_writes_outputs_and_resumes(tmp_path, toy_data_dir):
-    workdir, data_dir = tmp_path / "run", toy_data_dir
-    _run_main(workdir, data_dir)
-
+def test_main_trains_writes_outputs_and_a_rerun_reuses_the_compiled_programs(
+        tmp_path, toy_data_dir):
+    """The command line end to end (its resume: tests/test_reliability.py's
+    SIGTERM drill). A second run with another seed, learning rates, penalty
+    weight, label smoothing and log interval changes no shape, so it finds
+    every program in the persistent cache."""
+    workdir, data_dir, cache = tmp_path / "run", toy_data_dir, tmp_path / "xla_cache"
+    first = _run_main(workdir, data_dir, f"--config.train.compilation_cache_dir={cache}")
+    assert "Compiled the training programs" in first.stderr
     final = json.loads((workdir / "final_metrics.json").read_text())
     assert final["step"] == 6
     for name in ("modes_covered", "high_quality_fraction", "reverse_kl"):
         assert isinstance(final[name], float) and np.isfinite(final[name])
     assert 0 <= final["modes_covered"] <= 8
-    assert _checkpoint_steps(workdir)[-1] == 6
+    assert _checkpoint_steps(workdir) == [2, 4, 6]
     assert list(workdir.glob("events.out.tfevents.*")), "no TensorBoard events"
     assert (workdir / "samples" / "samples_0000004.png").exists()
     assert (workdir / "samples" / "samples_0000006.png").exists()
     assert json.loads((workdir / "config.json").read_text())["data"]["name"] == "ring8"
-
-    resumed = _run_main(workdir, data_dir, "--config.train.num_steps=10")
-    assert "Resuming from the checkpoint at step 6" in resumed.stderr
-    assert json.loads((workdir / "final_metrics.json").read_text())["step"] == 10
-    assert _checkpoint_steps(workdir)[-1] == 10
-
-
-def test_a_run_changing_no_shape_reuses_the_compiled_programs(tmp_path, toy_data_dir):
-    """Another seed, learning rate, penalty weight, label smoothing and log
-    interval: the second run finds every program in the persistent cache."""
-    data_dir, cache = toy_data_dir, tmp_path / "xla_cache"
-    first = _run_main(tmp_path / "a", data_dir,
-                      f"--config.train.compilation_cache_dir={cache}")
-    assert "Compiled the training programs" in first.stderr
     entries = sorted(p.name for p in cache.iterdir())
     assert entries, "nothing was cached"
-    _run_main(tmp_path / "b", data_dir, f"--config.train.compilation_cache_dir={cache}",
+
+    _run_main(tmp_path / "other", data_dir, f"--config.train.compilation_cache_dir={cache}",
               "--config.seed=7", "--config.optim.g_lr=1e-3",
               "--config.optim.d_lr=5e-4", "--config.penalty.weight=0.5",
               "--config.loss.label_smoothing=0.1", "--config.train.log_every=3")

@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 import jax
 
 from gan_jax import experiment
+from gan_jax import run_dir
 from gan_jax import train
 import idx_digits  # tests/idx_digits.py
 
@@ -61,15 +62,17 @@ def _run(module, *args):
 
 
 def test_offline_idx_run_then_sample_end_to_end(tmp_path):
-    """The real command lines: train cgan on an IDX folder, resume, sample."""
+    """The real command lines: a cgan run on an IDX folder (its first four
+    steps trained in-process) resumed by `gan_jax.main`, then sampled."""
     idx_dir, workdir, out = tmp_path / "idx", tmp_path / "run", tmp_path / "out"
     idx_digits.write(idx_dir)
-    common = ["--config=configs/cgan_mnist.py:tiny,offline", f"--workdir={workdir}",
-              f"--config.data.path={idx_dir}",
-              f"--config.data.data_dir={tmp_path / 'tfds'}"]
-    first = _run("gan_jax.main", *common)
-    assert first.returncode == 0, first.stderr[-4000:]
-    resumed = _run("gan_jax.main", *common, "--config.train.num_steps=6")
+    config = _load_config("cgan_mnist", "tiny,offline")
+    config.data.path, config.data.data_dir = str(idx_dir), str(tmp_path / "tfds")
+    train.train_and_evaluate(config, workdir)
+    resumed = _run("gan_jax.main", "--config=configs/cgan_mnist.py:tiny,offline",
+                   f"--workdir={workdir}", f"--config.data.path={idx_dir}",
+                   f"--config.data.data_dir={tmp_path / 'tfds'}",
+                   "--config.train.num_steps=6")
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "Resuming from the checkpoint at step 4" in resumed.stderr
     gif = PIL.Image.open(workdir / "samples" / "progress.gif")
@@ -88,11 +91,12 @@ def test_offline_idx_run_then_sample_end_to_end(tmp_path):
     # `--label` is `sampling.requested_labels` (tests/test_sampling.py).
 
 
-def test_sample_on_a_directory_without_a_run_says_what_to_do(tmp_path):
-    result = _run("gan_jax.sample", f"--workdir={tmp_path}", f"--out={tmp_path / 'o'}")
-    assert result.returncode != 0
-    assert "is not a training run directory" in result.stderr
-    assert "gan_jax.main" in result.stderr
+def test_sampling_a_directory_without_a_run_says_what_to_do(tmp_path):
+    # What `gan_jax.sample` and `gan_jax.evaluate` print for such a --workdir.
+    with pytest.raises(FileNotFoundError, match=r"is not a training run directory\. "
+                       r"Train first: python -m gan_jax\.main"):
+        run_dir.restore_trained(tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_conditional_model_on_unlabelled_data_fails_before_training(tmp_path):
