@@ -224,11 +224,12 @@ def test_reused_fakes_step_is_the_critic_step_then_a_generator_step_on_its_laten
 
     step_key = jax.random.fold_in(key, 0)
     critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), n_critic)
+    # Jitted as wholes: op by op, the DCGAN's reference would compile each op.
+    critic_step = jax.jit(functools.partial(
+        steps.discriminator_step, objectives=objectives, latent_dim=latent_dim))
     manual = state
     for i in range(n_critic):
-        manual, _ = steps.discriminator_step(
-            manual, {"x": batch["x"][i]}, critic_keys[i], objectives=objectives,
-            latent_dim=latent_dim)
+        manual, _ = critic_step(manual, {"x": batch["x"][i]}, critic_keys[i])
     _assert_same_gradients(fused.discriminator, manual.discriminator, reduced_terms)
     # The last critic step's latents, scored by the updated critic (the
     # step's own: the parameters of two programs may differ by Adam's sign
@@ -236,7 +237,7 @@ def test_reused_fakes_step_is_the_critic_step_then_a_generator_step_on_its_laten
     latents = steps.sample_latents(jax.random.split(critic_keys[-1])[0], 8, latent_dim)
     g_key = jax.random.fold_in(step_key, 1)
     g_state = manual.generator
-    grads, aux = jax.grad(objectives.generator, has_aux=True)(
+    grads, aux = jax.jit(jax.grad(objectives.generator, has_aux=True))(
         g_state.params, g_state, fused.discriminator, batch["x"][-1], latents,
         key=jax.random.fold_in(g_key, 2), step=state.step, tricks_state=state.tricks)
     gradient_checks.assert_took_one_step_on(fused.generator, grads, config.optim.g_b1,

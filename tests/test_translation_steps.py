@@ -68,14 +68,15 @@ def test_pix2pix_step_equals_a_direct_d_then_g_update():
     x, y = examples["source"], examples["target"]
     step_key = jax.random.fold_in(key, 0)
     g, d = state.networks["generator"], state.networks["discriminator"]
-    fake = apply(g, g.params, x, train=True, key=step_key)[0]
+    # The references are jitted as wholes: op by op, each op would compile.
+    fake = jax.jit(lambda p: apply(g, p, x, train=True, key=step_key)[0])(g.params)
 
     def d_loss(params):
         real_logits, moved = apply(d, params, y, condition=x, train=True)
         fake_logits, moved = apply(moved, params, fake, condition=x, train=True)
         return loss.discriminator(real_logits, fake_logits), moved
 
-    d_grads, d_moved = jax.grad(d_loss, has_aux=True)(d.params)
+    d_grads, d_moved = jax.jit(jax.grad(d_loss, has_aux=True))(d.params)
     # G's gradient against the discriminator the step produced (another
     # program's Adam step may differ from it by sign flips of round-off).
     d_new = new_state.networks["discriminator"]
@@ -88,7 +89,7 @@ def test_pix2pix_step_equals_a_direct_d_then_g_update():
             loss, real_logits, fake_logits, fake, y, l1_weight=100.0)
         return total, moved
 
-    g_grads, g_moved = jax.grad(g_loss, has_aux=True)(g.params)
+    g_grads, g_moved = jax.jit(jax.grad(g_loss, has_aux=True))(g.params)
     b1 = config.optim.b1
     gradient_checks.assert_took_one_step_on(d_new, d_grads, b1, REDUCED_TERMS)
     gradient_checks.assert_took_one_step_on(new_state.networks["generator"], g_grads,
@@ -145,7 +146,9 @@ def test_cyclegan_discriminators_train_on_the_pool_which_fills_first():
     new_state, metrics = jax.jit(experiment.phases(config)["train"])(state, batch, key)
     examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
     nets = state.networks
-    fake_b = apply(nets["g_ab"], nets["g_ab"].params, examples["a"], train=True)[0]
+    # The references are jitted as wholes: op by op, each op would compile.
+    fake_b = jax.jit(lambda p: apply(nets["g_ab"], p, examples["a"], train=True)[0])(
+        nets["g_ab"].params)
     # While the pool fills, each fake is stored and passed through unchanged.
     assert int(new_state.pools["b"]["count"]) == 2
     np.testing.assert_allclose(new_state.pools["b"]["images"][:2], fake_b, rtol=1e-5,
@@ -160,9 +163,9 @@ def test_cyclegan_discriminators_train_on_the_pool_which_fills_first():
         return 0.5 * loss.discriminator(real, fake)
 
     _assert_kernels_took_one_step_on(new_state.networks["d_b"],
-                                     jax.grad(d_b_loss)(nets["d_b"].params),
+                                     jax.jit(jax.grad(d_b_loss))(nets["d_b"].params),
                                      config.optim.b1)
-    np.testing.assert_allclose(metrics["d_b_loss"], d_b_loss(nets["d_b"].params),
+    np.testing.assert_allclose(metrics["d_b_loss"], jax.jit(d_b_loss)(nets["d_b"].params),
                                rtol=1e-5)
     assert {"g_cycle", "g_identity", "g_adversarial_ab", "g_adversarial_ba",
             "d_a_loss", "d_b_loss"} == set(metrics)
@@ -193,7 +196,7 @@ def test_cyclegan_generators_descend_the_full_objective():
                     + jnp.mean(jnp.abs(run("g_ab", params["g_ab"], b) - b)))
         return adversarial + 10.0 * cycle + 5.0 * identity
 
-    grads = jax.grad(total)({"g_ab": nets["g_ab"].params, "g_ba": nets["g_ba"].params})
+    grads = jax.jit(jax.grad(total))({"g_ab": nets["g_ab"].params, "g_ba": nets["g_ba"].params})
     for name in ("g_ab", "g_ba"):
         _assert_kernels_took_one_step_on(new_state.networks[name], grads[name],
                                          config.optim.b1)
