@@ -13,6 +13,7 @@ import flax.linen as nn
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -87,6 +88,12 @@ def apply_discriminator(state: NetworkState, params, x, *, labels, train: bool,
     return logits, updates.get("batch_stats", state.batch_stats), sown
 
 
+@functools.partial(jax.jit, static_argnames=("module", "static_kwargs"))
+def _initial_variables(module: nn.Module, rngs, inputs: tuple, array_kwargs: dict,
+                       static_kwargs: tuple):
+    return module.init(rngs, *inputs, **array_kwargs, **dict(static_kwargs))
+
+
 def init_network_state(module: nn.Module, rngs, example_inputs: tuple,
                        tx: optax.GradientTransformation, **init_kwargs) -> NetworkState:
     """A `NetworkState` (step 0) for `module`: `module.init(rngs,
@@ -94,11 +101,17 @@ def init_network_state(module: nn.Module, rngs, example_inputs: tuple,
 
     The initialisers run as one compiled program: op by op, each of their
     small operations would be compiled on its own, hundreds of programs for
-    one network. `tx.init` stays outside it: it holds the learning rate as a
-    constant, and runs that differ only in that should share every program.
+    one network. The program is cached by the module's fields (linen modules
+    compare by value), so equal networks, e.g. every seed of a sweep, share
+    it. `tx.init` stays outside it: it holds the learning rate as a constant,
+    and runs that differ only in that should share every program.
     """
-    init = functools.partial(module.init, **init_kwargs)
-    variables = jax.jit(lambda rngs, inputs: init(rngs, *inputs))(rngs, example_inputs)
+    is_array = lambda value: isinstance(value, (jax.Array, np.ndarray))  # noqa: E731
+    array_kwargs = {k: v for k, v in init_kwargs.items() if is_array(v)}
+    static_kwargs = tuple(sorted((k, v) for k, v in init_kwargs.items()
+                                 if not is_array(v)))
+    variables = _initial_variables(module, rngs, tuple(example_inputs), array_kwargs,
+                                   static_kwargs)
     return NetworkState.create(apply_fn=module.apply, params=variables["params"],
                                batch_stats=variables.get("batch_stats", {}), tx=tx)
 

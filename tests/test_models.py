@@ -512,11 +512,11 @@ def test_dcgan_discriminator_is_the_same_function_for_every_downsampling():
     for implementation in strided_conv.DOWNSAMPLE_IMPLEMENTATIONS[1:]:
         d = dcgan.DCGANDiscriminator(sample_shape=(32, 32, 3), base_channels=4,
                                      norm="layer", downsample=implementation)
-        variables = d.init(jax.random.key(1), x)
+        variables = jax.jit(d.init)(jax.random.key(1), x)
         trees.append(jax.tree.structure(variables))
-        grads = jax.grad(lambda p: jnp.sum(d.apply({"params": p}, x) ** 2))(
+        grads = jax.jit(jax.grad(lambda p: jnp.sum(d.apply({"params": p}, x) ** 2)))(
             variables["params"])
-        outputs.append((d.apply(variables, x), grads))
+        outputs.append((jax.jit(d.apply)(variables, x), grads))
     assert all(tree == trees[0] for tree in trees)
     for other in outputs[1:]:
         for got, want in zip(jax.tree.leaves(other), jax.tree.leaves(outputs[0])):

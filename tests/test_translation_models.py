@@ -194,7 +194,7 @@ def test_unet_outermost_skip_is_the_first_convolution_output_concatenated_first(
     # depends on every input pixel, the far corner included, out of reach of
     # the skip's two 4x4 layers. (A gradient, since a one-pixel change that
     # crosses eight layers of N(0, 0.02) weights drowns in float32 rounding.)
-    corner = jax.grad(lambda x: jnp.sum(module.apply(variables, x)[0, -1, -1]))(x)
+    corner = jax.jit(jax.grad(lambda x: jnp.sum(module.apply(variables, x)[0, -1, -1])))(x)
     assert np.all(np.abs(np.asarray(corner)[0]).sum(axis=-1) > 0)
 
 
