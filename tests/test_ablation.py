@@ -4,6 +4,7 @@ resuming a sweep, and the command line."""
 import copy
 import importlib.util
 import json
+import logging
 import math
 import os
 import pathlib
@@ -239,7 +240,7 @@ def test_interrupted_sweep_trains_only_unfinished_groups(tmp_path, toy_data_dir)
 
 @pytest.mark.slow
 def test_command_line_prints_table_writes_report_and_skips_when_rerun(
-        tmp_path, toy_data_dir):
+        tmp_path, toy_data_dir, caplog):
     cmd = [sys.executable, "-m", "gan_jax.ablate",
            "--config=configs/ablation_ring8.py:tiny", f"--workdir={tmp_path}",
            f"--config.experiment.data.data_dir={toy_data_dir}"]
@@ -258,12 +259,15 @@ def test_command_line_prints_table_writes_report_and_skips_when_rerun(
     results = setting_dir / "results.json"
     written = results.stat().st_mtime_ns
 
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                           timeout=600, env=env)
-    assert again.returncode == 0, again.stderr[-4000:]
-    assert again.stderr.count("finished earlier, skipped") == 2
+    # Rerun (in-process: the command is `runner.run_sweep`, then the table).
+    table_text = (tmp_path / "results.md").read_text()
+    assert table_text in first.stdout
+    ablation = _tiny_ablation(toy_data_dir)
+    with caplog.at_level(logging.INFO):
+        runner.run_sweep(ablation, tmp_path)
+    assert caplog.text.count("finished earlier, skipped") == 2
     assert results.stat().st_mtime_ns == written
-    assert again.stdout == first.stdout
+    assert (tmp_path / "results.md").read_text() == table_text
 
 
 @pytest.mark.slow

@@ -15,7 +15,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def differences():
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
+    # The script is run by path: the checkout's package must be importable
+    # whether or not it is installed.
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=pythonpath,
                XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
                          "--xla_force_host_platform_device_count=8")
     result = subprocess.run(
