@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from gan_jax.metrics import frechet
-from gan_jax.metrics import inception_score
+from gan_jax.metrics import classifier_score
 from gan_jax.metrics import kernel_distance
 from gan_jax.metrics import manifold
 from gan_jax.metrics import stacked_mnist
@@ -46,7 +46,7 @@ def compute(real: dict[str, np.ndarray], fake: dict[str, np.ndarray], *,
             subset_size=subset, key=key)
         result.update(kid=mean, kid_std=std)
     if "is" in metrics:
-        mean, std = inception_score.inception_score(fake["probabilities"])
+        mean, std = classifier_score.inception_score(fake["probabilities"])
         result.update(inception_score=mean, inception_score_std=std)
     if "precision_recall" in metrics:
         precision, recall = manifold.precision_recall(real["features"],
