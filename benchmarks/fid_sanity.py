@@ -18,7 +18,7 @@ import numpy as np
 
 from gan_jax import defaults
 from gan_jax import evaluator
-from gan_jax import run_dir
+from gan_jax import train
 from gan_jax import sampling
 from gan_jax.data import input_pipeline
 from gan_jax.metrics import features as features_lib
@@ -55,7 +55,7 @@ def main(argv):
     score("real vs uniform noise",
           features_lib.extract_all(extractor, [noise.astype(np.float32)]))
     for workdir in _RUNS.value:
-        run = run_dir.restore_trained(workdir)
+        run = train.restore_trained(workdir)
         labels = None
         if run.config.model.num_classes:
             labels = sampling.balanced_labels(_NUM, run.config.model.num_classes)

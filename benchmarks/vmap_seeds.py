@@ -26,6 +26,7 @@ from gan_jax import experiment
 from gan_jax.ablation import grid
 from gan_jax.ablation import members as members_lib
 from gan_jax.data import input_pipeline
+from gan_jax.run import gan_task
 
 config_flags.DEFINE_config_file("config", "configs/ablation_grid25.py",
                                 "An ablation config.", lock_config=True)
@@ -67,7 +68,8 @@ def _vmapped(states, setting, per_seed, seeds, steps):
                                for name in per_seed[0][i]}) for i in range(steps)]
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    step = jax.jit(members_lib.make_train_step(setting.config), donate_argnums=0,
+    step = jax.jit(gan_task.phases(setting.config, vmapped=True)[0].step_fn,
+                   donate_argnums=0,
                    compiler_options=compile_options.for_training())
 
     def make_states():

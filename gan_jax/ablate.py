@@ -4,7 +4,8 @@ Every setting of the config's grid trains for every seed; the seeds (and the
 settings that differ only in numbers) of one compiled program train together
 under `jax.vmap`. Prints the results table and writes it, with plots, to
 `--workdir`. Running the same command again skips finished settings and
-resumes an interrupted one. Any field can be overridden, e.g.
+resumes an interrupted one: SIGTERM or SIGINT saves the group in training
+at its current step (exit status 143 or 130), as `gan_jax.main` does. Any field can be overridden, e.g.
 `--config.num_seeds=3` or `--config.experiment.train.num_steps=2000`.
 """
 
@@ -30,7 +31,8 @@ def main(argv):
     cli.quiet_library_logs()
     parallel.initialize(flags.FLAGS.config.experiment.get("distributed", "auto"))
     table_path = f"{_WORKDIR.value}/results.md"
-    runner.run_sweep(flags.FLAGS.config, _WORKDIR.value)
+    with cli.user_errors_as_messages("gan_jax.ablate"):
+        runner.run_sweep(flags.FLAGS.config, _WORKDIR.value)
     with open(table_path, encoding="utf-8") as f:
         print(f.read())
     print(f"Table: {table_path} (and results.csv); plots: curves.png, "

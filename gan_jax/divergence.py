@@ -11,23 +11,16 @@ With `skip=True` a non-finite update is dropped instead: the phase returns
 its input state unchanged, as if the update had not happened, and counts it.
 """
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import flax
 import jax
 import jax.numpy as jnp
 
-# The parts of a `GANState` checked every step, by the name a message uses.
-STATE_PARTS = {
-    "generator parameters": lambda s: s.generator.params,
-    "generator optimizer state": lambda s: s.generator.opt_state,
-    "generator BatchNorm statistics": lambda s: s.generator.batch_stats,
-    "discriminator parameters": lambda s: s.discriminator.params,
-    "discriminator optimizer state": lambda s: s.discriminator.opt_state,
-    "discriminator BatchNorm statistics": lambda s: s.discriminator.batch_stats,
-    "EMA generator parameters": lambda s: s.ema_params,
-    "trick statistics": lambda s: s.tricks,
-}
+# `parts(state)`: the state's parts by the name a message uses (each task
+# names its own, e.g. "generator parameters"); together they cover the whole
+# state pytree.
+StateParts = Callable[[Any], dict[str, Any]]
 
 
 @flax.struct.dataclass
@@ -46,10 +39,11 @@ class Health:
     skipped: jax.Array
 
 
-def watched_names(*metric_names: Sequence[str]) -> tuple[str, ...]:
+def watched_names(*metric_names: Sequence[str],
+                  part_names: Sequence[str]) -> tuple[str, ...]:
     """The names `Health.culprits` refers to: metrics, then state parts."""
     names = [name for group in metric_names for name in group]
-    return (*names, *STATE_PARTS)
+    return (*names, *part_names)
 
 
 def initial(names: Sequence[str], start_step: int) -> Health:
@@ -65,14 +59,16 @@ def _all_finite(tree) -> jax.Array:
 
 
 def guard(old_state, new_state, metrics: dict[str, jax.Array], health: Health,
-          names: Sequence[str], *, skip: bool, count_step: bool = True):
+          names: Sequence[str], *, parts: StateParts, skip: bool,
+          count_step: bool = True):
     """Checks one phase's results; pure and jit-able.
 
     Args:
-      old_state, new_state: the `GANState` before and after the phase.
+      old_state, new_state: the state before and after the phase.
       metrics: the phase's scalar metrics (names must be in `names`).
       health: the record so far.
       names: `watched_names(...)` of every phase the loop runs.
+      parts: the state's named parts, each checked as a whole.
       skip: drop a non-finite update (return `old_state`) instead of keeping it.
       count_step: whether this phase ends a train step (the lazy regulariser
         runs after the train step of the same number).
@@ -83,8 +79,8 @@ def guard(old_state, new_state, metrics: dict[str, jax.Array], health: Health,
     """
     steps = health.steps + (1 if count_step else 0)
     bad = {name: ~jnp.isfinite(value) for name, value in metrics.items()}
-    for part, select in STATE_PARTS.items():
-        bad[part] = ~_all_finite(select(new_state))
+    for part, subtree in parts(new_state).items():
+        bad[part] = ~_all_finite(subtree)
     culprits = jnp.stack([jnp.asarray(bad.get(name, False)).reshape(())
                           for name in names])
     any_bad = jnp.any(culprits)

@@ -12,6 +12,12 @@ figure of generated samples beside their nearest training images in feature
 space and, with `--held_out_split`, the mean nearest-neighbour distance of
 generated and of held-out real images to the training images. Prints a table
 and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`.
+
+An image-to-image run (pix2pix, CycleGAN, SRGAN) gets its held-out measures
+instead (`gan_jax.translation.evaluation`: L1, PSNR, cycle errors, each beside
+its baseline) on `config.eval.num_examples` images of `config.eval.split`
+(`--num_samples` overrides), in the same table and JSON file, with the strip
+of its first images as `strip_<step>.png`.
 """
 
 import json
@@ -27,7 +33,7 @@ import PIL.Image
 
 from gan_jax import cli
 from gan_jax import evaluator
-from gan_jax import run_dir
+from gan_jax import train
 from gan_jax import sampling
 from gan_jax import standing_stats
 from gan_jax import visualize
@@ -36,6 +42,7 @@ from gan_jax.data import input_pipeline
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import memorization
 from gan_jax.metrics import suite
+from gan_jax.translation import task as translation_task
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
 _NUM_SAMPLES = flags.DEFINE_integer(
@@ -109,7 +116,13 @@ def main(argv):
     cli.quiet_library_logs()
     workdir = epath.Path(_WORKDIR.value)
     try:
-        run = run_dir.restore_trained(workdir)
+        run = train.restore_trained(workdir)
+    except FileNotFoundError as error:
+        sys.exit(f"error: {error}")
+    if run.image_to_image:
+        _evaluate_image_to_image(run, workdir)
+        return
+    try:
         eval_config = run.config.eval
         feature_name = _FEATURES.value or eval_config.get("features", "none")
         if feature_name == "none":
@@ -172,6 +185,23 @@ def main(argv):
         json.dumps(report, indent=2) + "\n")
     print_table(scalars, f"{source}: {len(fake_images)} generated vs "
                 f"{len(real_images)} real images, {extractor.name} features")
+
+
+def _evaluate_image_to_image(run: train.TrainedRun, workdir: epath.Path) -> None:
+    config = run.config
+    if _NUM_SAMPLES.value:
+        config.eval.num_examples = _NUM_SAMPLES.value
+    with cli.user_errors_as_messages("gan_jax.evaluate"):
+        evaluation = translation_task.HeldOutEvaluator(config)(run.state)
+    visualize.save_png(evaluation.images["strip"],
+                       workdir / f"strip_{run.step:07d}.png")
+    source = f"{workdir} step {run.step}"
+    report = dict(evaluation.scalars, step=run.step, source=source,
+                  split=config.eval.split, num_examples=config.eval.num_examples)
+    (workdir / f"evaluation_{run.step:07d}.json").write_text(
+        json.dumps(report, indent=2) + "\n")
+    print_table(evaluation.scalars, f"{source}: held-out measures on "
+                f"{config.eval.num_examples} images of {config.eval.split!r}")
 
 
 if __name__ == "__main__":

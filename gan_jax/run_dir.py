@@ -1,12 +1,12 @@
-"""The files of a run directory, and reading a trained run back.
+"""The files of a run directory (any task's).
 
     <workdir>/config.json         the config the run was (last) started with
     <workdir>/config.until_step_<N>.json  an earlier config, when a resume at
                                   step N changed fields that change no shape
     <workdir>/data_spec.json      sample shape and classes of its data
-    <workdir>/checkpoints/<step>/ orbax checkpoints of the whole GANState
+    <workdir>/checkpoints/<step>/ orbax checkpoints of the whole state
     <workdir>/unreadable_checkpoints/<step>/  damaged checkpoints set aside
-    <workdir>/samples/            PNG grids per evaluation, progress.gif
+    <workdir>/samples/            pictures per evaluation (grids, strips), progress.gif
     <workdir>/final_metrics.json  the last evaluation's numbers
     <workdir>/events.out.tfevents.*  TensorBoard scalars and images
 
@@ -15,17 +15,11 @@ touching the dataset, which may not exist on the machine that samples.
 """
 
 import json
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from etils import epath
-import jax
 import ml_collections
 
-from gan_jax import checkpoint
-from gan_jax import defaults
-from gan_jax import experiment
-from gan_jax.state import GANState
-from gan_jax.translation import defaults as translation_defaults
 
 CONFIG_FILE = "config.json"
 DATA_SPEC_FILE = "data_spec.json"
@@ -36,13 +30,6 @@ SAMPLES_DIR = "samples"
 class DataSpec(NamedTuple):
     sample_shape: tuple[int, ...]
     num_classes: int | None
-
-
-class TrainedRun(NamedTuple):
-    config: ml_collections.ConfigDict
-    state: GANState
-    step: int
-    data_spec: DataSpec
 
 
 class ConfigChanged(ValueError):
@@ -96,23 +83,18 @@ def has_checkpoints(workdir: epath.Path) -> bool:
         path.name.isdigit() for path in directory.iterdir())
 
 
-def _state_layout(config, sample_shape):
-    abstract = jax.eval_shape(lambda key: experiment.create_state(
-        config, sample_shape, key), jax.random.key(0))
-    # Paths, not the treedef: it also holds static fields (the optimizer
-    # functions), which differ between any two builds.
-    return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
-
-
-def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict,
-                    sample_shape: tuple[int, ...] | None, *,
-                    layout=None) -> list[str]:
+def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict, *,
+                    layout: Callable, data_spec: DataSpec,
+                    defaults: ml_collections.ConfigDict) -> list[str]:
     """Compares `config` with the config saved beside `workdir`'s checkpoints.
 
-    `layout(config)`, when given, lists the state's leaves (path, shape,
-    dtype) instead of a `GANState` built for `sample_shape` (the
-    image-to-image runs).
+    Args:
+      layout: `layout(config, data_spec)`, the state's leaves (path, shape,
+        dtype) that `config` builds for data of `data_spec`.
+      data_spec: the data of this run (the saved run's is read from its
+        `data_spec.json`, when it has one).
+      defaults: the config fields' defaults, for a saved config older than a
+        field.
 
     Returns:
       The differences (empty when none, or when there is nothing to resume);
@@ -124,20 +106,17 @@ def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict,
     """
     if not (workdir / CONFIG_FILE).exists() or not has_checkpoints(workdir):
         return []
-    saved = read_config(workdir)
+    saved = read_config(workdir, defaults)
     differences = config_differences(saved, config)
     if not differences:
         return []
-    if layout is not None:
-        if saved.get("task") != config.get("task") or layout(saved) != layout(config):
-            raise _config_changed(workdir, differences, "")
-        return differences
-    saved_shape = (read_data_spec(workdir).sample_shape
-                   if (workdir / DATA_SPEC_FILE).exists() else sample_shape)
-    if _state_layout(saved, saved_shape) != _state_layout(config, sample_shape):
-        shapes = ("" if tuple(saved_shape) == tuple(sample_shape) else
-                  f"\n  data sample shape: {tuple(saved_shape)} -> "
-                  f"{tuple(sample_shape)}")
+    saved_spec = (read_data_spec(workdir) if (workdir / DATA_SPEC_FILE).exists()
+                  else data_spec)
+    if (saved.get("task") != config.get("task")
+            or layout(saved, saved_spec) != layout(config, data_spec)):
+        shapes = ("" if tuple(saved_spec.sample_shape) == tuple(data_spec.sample_shape)
+                  else f"\n  data sample shape: {tuple(saved_spec.sample_shape)} -> "
+                  f"{tuple(data_spec.sample_shape)}")
         raise _config_changed(workdir, differences, shapes)
     return differences
 
@@ -164,15 +143,23 @@ def free_workdir(workdir: epath.PathLike) -> epath.Path:
     return candidate
 
 
-def read_config(workdir: epath.Path) -> ml_collections.ConfigDict:
+def read_config(workdir: epath.Path,
+                defaults: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The run's saved config; fields added to the library since the run was
-    trained take their defaults (which are "off"), so older runs still load."""
-    saved = json.loads((workdir / CONFIG_FILE).read_text())
-    if "task" in saved:  # An image-to-image run.
-        current = translation_defaults.base_config(saved["task"]["name"])
-    else:
-        current = defaults.base_config()
-    return ml_collections.ConfigDict(_fill_missing(saved, current.to_dict()))
+    trained take their `defaults` (which are "off"), so older runs still load."""
+    return ml_collections.ConfigDict(_fill_missing(read_saved_config(workdir),
+                                                   defaults.to_dict()))
+
+
+def read_saved_config(workdir: epath.Path) -> dict:
+    """`config.json` as written, or FileNotFoundError saying how to make one."""
+    path = workdir / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist: {workdir} is not a training run "
+            "directory. Train first: python -m gan_jax.main "
+            f"--config=configs/NAME.py --workdir={workdir}")
+    return json.loads(path.read_text())
 
 
 def _fill_missing(saved: dict, current: dict) -> dict:
@@ -194,30 +181,3 @@ def write_data_spec(workdir: epath.Path, spec: DataSpec) -> None:
 def read_data_spec(workdir: epath.Path) -> DataSpec:
     spec = json.loads((workdir / DATA_SPEC_FILE).read_text())
     return DataSpec(tuple(spec["sample_shape"]), spec["num_classes"])
-
-
-def restore_trained(workdir: epath.PathLike) -> TrainedRun:
-    """The config and newest checkpointed state of the run in `workdir`.
-
-    Raises:
-      FileNotFoundError: `workdir` holds no finished training run, with what
-        is missing and how to make it.
-    """
-    workdir = epath.Path(workdir)
-    for name in (CONFIG_FILE, DATA_SPEC_FILE):
-        if not (workdir / name).exists():
-            raise FileNotFoundError(
-                f"{workdir / name} does not exist: {workdir} is not a training "
-                "run directory. Train first: python -m gan_jax.main "
-                f"--config=configs/NAME.py --workdir={workdir}")
-    config = read_config(workdir)
-    spec = read_data_spec(workdir)
-    manager = checkpoint.create_manager(workdir, save_every=1)
-    if manager.latest_step() is None:
-        raise FileNotFoundError(
-            f"No checkpoint in {workdir / 'checkpoints'}: the run stopped before "
-            "its first save. Resume it with the same gan_jax.main command.")
-    # Initialising only supplies the structure; shapes come from the data spec.
-    template = experiment.create_state(config, spec.sample_shape, jax.random.key(0))
-    state, step = checkpoint.restore_latest(manager, template)
-    return TrainedRun(config, state, step, spec)

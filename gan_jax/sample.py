@@ -6,6 +6,11 @@ Writes `<out>/000000.png`, ... (one per image, at the training resolution),
 `<out>/grid.png` with all of them, and for conditional models `labels.csv`
 (file, label): classes cycle 0, 1, ..., or `--label` fixes one. The EMA
 generator is used, as in training's evaluations.
+
+An image-to-image run (pix2pix, CycleGAN, SRGAN) translates the first `--num`
+images of its held-out split (`config.eval.split`) and writes
+`<out>/strip.png`: one row per image, input | output | target (CycleGAN:
+A | G(A) | F(G(A)), then B | F(B) | G(F(B))), as its evaluations draw them.
 """
 
 import sys
@@ -17,10 +22,11 @@ from etils import epath
 import jax
 
 from gan_jax import cli
-from gan_jax import run_dir
+from gan_jax import train
 from gan_jax import sampling
 from gan_jax import standing_stats
 from gan_jax import visualize
+from gan_jax.translation import task as translation_task
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
 _NUM = flags.DEFINE_integer("num", 64, "Number of images to write.", lower_bound=1)
@@ -39,9 +45,12 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
     try:
-        run = run_dir.restore_trained(_WORKDIR.value)
+        run = train.restore_trained(_WORKDIR.value)
     except FileNotFoundError as error:
         sys.exit(f"error: {error}")
+    if run.image_to_image:
+        _write_strip(run)
+        return
     if len(run.data_spec.sample_shape) != 3:
         raise app.UsageError("gan_jax.sample writes images; this run's samples "
                              f"have shape {run.data_spec.sample_shape}.")
@@ -60,6 +69,18 @@ def main(argv):
     out = epath.Path(_OUT.value)
     visualize.save_samples(images, labels, out)
     logging.info("Wrote %d images from step %d to %s.", _NUM.value, run.step, out)
+
+
+def _write_strip(run: train.TrainedRun) -> None:
+    config = run.config
+    config.eval.num_examples = config.eval.strip_examples = _NUM.value
+    config.eval.batch_size = min(_BATCH_SIZE.value, _NUM.value)
+    with cli.user_errors_as_messages("gan_jax.sample"):
+        evaluation = translation_task.HeldOutEvaluator(config)(run.state)
+    path = epath.Path(_OUT.value) / "strip.png"
+    visualize.save_png(evaluation.images["strip"], path)
+    logging.info("Wrote the strip of %d held-out images (%s) from step %d to %s.",
+                 _NUM.value, config.eval.split, run.step, path)
 
 
 if __name__ == "__main__":

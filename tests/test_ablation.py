@@ -8,6 +8,8 @@ import logging
 import math
 import os
 import pathlib
+import re
+import signal
 import subprocess
 import sys
 
@@ -17,6 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from gan_jax import checkpoint
 from gan_jax import train
 from gan_jax.ablation import grid
 from gan_jax.ablation import report
@@ -186,7 +189,7 @@ def test_vmapped_members_equal_separate_runs(tmp_path, recipe_sweep):
 @pytest.mark.slow
 def test_interrupted_group_resumes_bit_exactly(tmp_path, recipe_sweep, monkeypatch):
     ablation, straight_dir, _ = recipe_sweep
-    real_save = runner.checkpoint.save
+    real_save = checkpoint.save
 
     def save_then_die(manager, step, state, force=False):
         saved = real_save(manager, step, state, force=force)
@@ -194,11 +197,11 @@ def test_interrupted_group_resumes_bit_exactly(tmp_path, recipe_sweep, monkeypat
             manager.wait_until_finished()
             raise KeyboardInterrupt("preempted")
         return saved
-    monkeypatch.setattr(runner.checkpoint, "save", save_then_die)
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         runner.run_sweep(ablation, tmp_path)
     assert not list((tmp_path / "settings").glob("*/results.json"))
-    monkeypatch.setattr(runner.checkpoint, "save", real_save)
+    monkeypatch.setattr(checkpoint, "save", real_save)
     runner.run_sweep(ablation, tmp_path)
 
     straight, _ = _group_params(straight_dir)
@@ -268,6 +271,55 @@ def test_command_line_prints_table_writes_report_and_skips_when_rerun(
     assert caplog.text.count("finished earlier, skipped") == 2
     assert results.stat().st_mtime_ns == written
     assert (tmp_path / "results.md").read_text() == table_text
+
+
+_LONG_SWEEP = {"num_steps": 600, "log_every": 100, "checkpoint_every": 100,
+               "eval_every": 1000}
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_sweep_and_a_rerun_ends_as_an_uninterrupted_one(
+        tmp_path, toy_data_dir):
+    """SIGTERM during `gan_jax.ablate` saves the group in training at its
+    step; the same command resumes it, and every setting's results equal an
+    uninterrupted sweep's."""
+    straight = _tiny_ablation(toy_data_dir)
+    straight.experiment.train.update(_LONG_SWEEP)
+    runner.run_sweep(straight, tmp_path / "straight")
+
+    cmd = [sys.executable, "-m", "gan_jax.ablate",
+           "--config=configs/ablation_ring8.py:tiny",
+           f"--workdir={tmp_path / 'interrupted'}",
+           f"--config.experiment.data.data_dir={toy_data_dir}",
+           *(f"--config.experiment.train.{k}={v}" for k, v in _LONG_SWEEP.items())]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    process = subprocess.Popen(cmd, cwd=REPO, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "Training from step 0" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    _, rest = process.communicate(timeout=600)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    found = re.search(r"Stopped by SIGTERM after step (\d+): saved a checkpoint "
+                      r"at step \1 in .*checkpoints\. Run the same command again",
+                      " ".join(stderr.split()))
+    assert found and "Traceback" not in stderr, stderr[-3000:]
+    step = int(found.group(1))
+    assert 0 < step < _LONG_SWEEP["num_steps"]
+
+    resumed = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                             timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resuming from the checkpoint at step {step}." in resumed.stderr
+    for setting in grid.settings(straight):
+        paths = [tmp_path / run / "settings" / setting.dirname / "results.json"
+                 for run in ("straight", "interrupted")]
+        expected, got = (json.loads(path.read_text()) for path in paths)
+        assert got["metrics"] == expected["metrics"], setting.name
 
 
 @pytest.mark.slow

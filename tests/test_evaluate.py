@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 
 from gan_jax import defaults
 from gan_jax import evaluator
-from gan_jax import run_dir
+from gan_jax import train
 from gan_jax import sampling
 from gan_jax import train
 from gan_jax import visualize
@@ -153,7 +153,7 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
 
     # A folder of images as gan_jax.sample writes them (its grid.png is
     # skipped); the sample command itself runs in test_train_images.py.
-    run = run_dir.restore_trained(workdir)
+    run = train.restore_trained(workdir)
     labels = sampling.requested_labels(20, run.config.model.num_classes, None)
     images = sampling.generate(run.state, jax.random.key(0), 20,
                                latent_dim=run.config.model.latent_dim,

@@ -27,6 +27,7 @@ from gan_jax import experiment
 from gan_jax import run_dir
 from gan_jax import train
 from gan_jax.data import input_pipeline
+from gan_jax.run import gan_task
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Long enough that a signal sent as training starts arrives mid-run; no
@@ -191,12 +192,14 @@ def _guarded_step(config, skip):
     state = experiment.create_state(config, (2,), jax.random.key(0))
     batch = {"x": jnp.zeros((config.optim.n_critic, 8, 2), jnp.float32)}
     names = divergence.watched_names(
-        jax.eval_shape(train_step, state, batch, jax.random.key(1))[1])
+        jax.eval_shape(train_step, state, batch, jax.random.key(1))[1],
+        part_names=tuple(gan_task.state_parts(state)))
 
     @jax.jit
     def step(state, health, batch, key):
         new_state, metrics = train_step(state, batch, key)
-        return divergence.guard(state, new_state, metrics, health, names, skip=skip)
+        return divergence.guard(state, new_state, metrics, health, names,
+                                parts=gan_task.state_parts, skip=skip)
 
     return step, state, divergence.initial(names, 0), names
 

@@ -95,7 +95,7 @@ def test_sampling_a_directory_without_a_run_says_what_to_do(tmp_path):
     # What `gan_jax.sample` and `gan_jax.evaluate` print for such a --workdir.
     with pytest.raises(FileNotFoundError, match=r"is not a training run directory\. "
                        r"Train first: python -m gan_jax\.main"):
-        run_dir.restore_trained(tmp_path)
+        train.restore_trained(tmp_path)
     assert not list(tmp_path.iterdir())
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -14,15 +15,17 @@ import sys
 import numpy as np
 import PIL.Image
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import jax
 import jax.numpy as jnp
 
+from gan_jax import divergence
 from gan_jax import run_dir
 from gan_jax.metrics.features import mnist_classifier
 from gan_jax.translation import experiment
-from gan_jax.translation import train
+from gan_jax import train
 import idx_digits  # tests/idx_digits.py
 
 # End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
@@ -172,6 +175,78 @@ def test_offline_command_line_run(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     final = json.loads((workdir / "final_metrics.json").read_text())
     assert final["step"] == 4 and final["l1_identity"] > 0
+
+    # The run is a run directory like a GAN's: sample and evaluate open it.
+    def command(name, *flags):
+        return subprocess.run(
+            [sys.executable, "-m", f"gan_jax.{name}", f"--workdir={workdir}", *flags],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+    sampled = command("sample", f"--out={tmp_path / 'strips'}", "--num=3")
+    assert sampled.returncode == 0, sampled.stderr[-4000:]
+    strip = np.asarray(PIL.Image.open(tmp_path / "strips" / "strip.png").convert("RGB"))
+    cell = 56 + 2  # As the run's own strips: 3 rows of input | output | target.
+    assert strip.shape == (3 * cell + 2, 3 * cell + 2, 3)
+
+    evaluated = command("evaluate")
+    assert evaluated.returncode == 0, evaluated.stderr[-4000:]
+    report = json.loads((workdir / "evaluation_0000004.json").read_text())
+    # The held-out measures of the same checkpoint: the run's own final ones.
+    for name in ("l1", "l1_identity"):
+        assert report[name] == pytest.approx(final[name], rel=1e-6), name
+        assert name in evaluated.stdout
+    assert (workdir / "strip_0000004.png").exists()
+
+
+def _batches_with_nan_at(monkeypatch, nan_steps):
+    """Training batches with a NaN pixel at the given (1-based) steps."""
+    original = experiment.train_batches
+
+    def batches(config, datasets, start_step):
+        for step, batch in enumerate(original(config, datasets, start_step),
+                                     start=start_step + 1):
+            if step in nan_steps:
+                batch = dict(batch, x=batch["x"].copy())
+                batch["x"][0, 0, 3, 3, 0] = np.nan
+            yield batch
+
+    monkeypatch.setattr(experiment, "train_batches", batches)
+
+
+def test_a_nan_stops_an_image_to_image_run_before_it_reaches_a_checkpoint(
+        tmp_path, monkeypatch):
+    config = _config("pix2pix_mnist_edges", tmp_path)
+    config.train.num_steps, config.train.log_every = 6, 3
+    config.train.checkpoint_every = config.train.eval_every = 2
+    _batches_with_nan_at(monkeypatch, {3})
+    with tfds.testing.mock_data(num_examples=32):
+        with pytest.raises(divergence.TrainingDiverged) as diverged:
+            train.train_and_evaluate(config, tmp_path / "run")
+    message = " ".join(str(diverged.value).split())
+    assert re.search(r"Training diverged: .*(d_loss|g_loss).* became non-finite "
+                     r"\(NaN or inf\) at step 3 \(found at the check at step 3\)\.",
+                     message), message
+    assert "The last good checkpoint, step 2 in" in message
+    assert "--config.train.on_nonfinite=skip" in message
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["2"]
+
+
+def test_skip_drops_a_non_finite_image_to_image_update(tmp_path, monkeypatch):
+    config = _config("pix2pix_mnist_edges", tmp_path)
+    config.train.on_nonfinite = "skip"
+    _batches_with_nan_at(monkeypatch, {3})
+    with tfds.testing.mock_data(num_examples=32):
+        final = train.train_and_evaluate(config, tmp_path / "run")
+    assert final["step"] == 4
+    assert all(np.isfinite(value) for value in final.values())
+    # The skipped update is counted in the log window that held it.
+    from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+    events = event_accumulator.EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    skipped = [(e.step, float(np.asarray(jax.device_get(
+        tf.make_ndarray(e.tensor_proto))))) for e in events.Tensors("train/skipped_updates")]
+    assert skipped == [(2, 0.0), (4, 1.0)]
 
 
 def _write_domains(folder, names=("A", "B"), num=12):

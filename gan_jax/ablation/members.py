@@ -58,35 +58,6 @@ def eval_keys(members: Members) -> list[jax.Array]:
     return [experiment.run_keys(seed).eval for seed in members.seeds]
 
 
-def make_train_step(config: ml_collections.ConfigDict):
-    """`step(states, batches, keys, numeric) -> (states, metrics)` over members.
-
-    Every argument has a leading member axis; `numeric` holds each member's
-    penalty weight and label smoothing (the learning rates are in the states).
-    Not jitted: the caller adds shardings and donation.
-    """
-    def member_step(state, batch, key, numeric):
-        step = experiment.make_train_step(
-            config, penalty_weight=numeric["penalty.weight"],
-            label_smoothing=numeric["loss.label_smoothing"])
-        return step(state, batch, key)
-    return jax.vmap(member_step)
-
-
-def make_regularizer_step(config: ml_collections.ConfigDict):
-    """The lazy penalty phase over members, `step(states, batches, keys,
-    numeric)`, or None when the config has none (see
-    `experiment.make_regularizer_step`)."""
-    if experiment.make_regularizer_step(config) is None:
-        return None
-
-    def member_step(state, batch, key, numeric):
-        step = experiment.make_regularizer_step(
-            config, penalty_weight=numeric["penalty.weight"])
-        return step(state, batch, key)
-    return jax.vmap(member_step)
-
-
 @jax.jit
 def finite_members(states: GANState) -> jax.Array:
     """`(K,)` bool: whether each member's parameters are all finite."""

@@ -31,16 +31,16 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from gan_jax import checkpoint
-from gan_jax import compile_options
 from gan_jax import evaluator
 from gan_jax import experiment
-from gan_jax import parallel
 from gan_jax import visualize
 from gan_jax.ablation import grid
 from gan_jax.ablation import members as members_lib
 from gan_jax.ablation import report
 from gan_jax.data import input_pipeline
+from gan_jax.run import gan_task
+from gan_jax.run import loop
+from gan_jax.run import task as task_lib
 
 ABLATION_FILE = "ablation.json"
 RESULTS_FILE = "results.json"
@@ -169,133 +169,140 @@ def _write_results(workdir: epath.Path, group: grid.Group, seeds: tuple[int, ...
             "group_wall_seconds": wall_seconds})
 
 
+class _GroupTask(task_lib.Task):
+    """A group's (setting, seed) members as one task on the one loop: the GAN
+    task's phases under `vmap`, states stacked on a member axis.
+
+    A diverged member does not stop the sweep: the loop's guard records it
+    (`diverged_members`) and the others train on.
+    """
+
+    batch_axis = 2  # (K, n_critic, batch, ...)
+    max_checkpoints = 1
+    state_parts = staticmethod(gan_task.state_parts)
+
+    def __init__(self, group: grid.Group, seeds: tuple[int, ...],
+                 workdir: epath.Path, label: str):
+        self.group, self.seeds, self.workdir = group, seeds, workdir
+        self.config = config = group.settings[0].config
+        self.log_label = f"{label}: "
+        self.describe_data = f"{config.data.name!r} ({config.data.source})"
+        self._member_configs = [s.config for s in group.settings for _ in seeds]
+        self._members = members_lib.create(
+            [seed for _ in group.settings for seed in seeds],
+            [s.numeric() for s in group.settings for _ in seeds])
+        self.members = len(self._members.seeds)
+        self.phases = gan_task.phases(config, vmapped=True)
+        self._group_dir = workdir / "groups" / group.key
+        self._is_writer = jax.process_index() == 0
+
+    @property
+    def checkpoint_root(self) -> epath.Path:
+        return self._group_dir
+
+    def prepare(self) -> None:
+        config = self.config
+        self._dataset, self._sample_shape = experiment.load_dataset(config)
+        self.example_batch = gan_task.example_batch(
+            self._dataset, config.data.batch_size, config.optim.n_critic,
+            leading=(self.members,))
+        self._reference = (evaluator.prepare_reference(config, self._dataset)
+                           if config.data.source != "toy" else None)
+
+    def create_state(self):
+        return members_lib.create_states(self.config, self._sample_shape,
+                                         self._members)
+
+    def write_run_files(self, start_step: int) -> None:
+        _write_json(self._group_dir / "group.json", {
+            "settings": [s.name for s in self.group.settings],
+            "seeds": list(self.seeds)})
+
+    def start(self, start_step: int) -> None:
+        self._history = _load_history(self._group_dir / HISTORY_FILE, start_step)
+        self._diverged = np.zeros(self.members, bool)
+        for step_values in self._history.values():
+            for name, values in step_values.items():
+                if name.startswith(TRAIN_CURVE_PREFIX):
+                    self._diverged |= ~np.isfinite(values)
+        self._rate = (start_step, time.time())
+        self._start = time.time()
+
+    def host_batches(self, start_step: int):
+        return _member_batches(self._dataset, self.config, self._members.seeds,
+                               start_step)
+
+    def train_key(self):
+        return members_lib.train_keys(self._members)
+
+    def numeric(self):
+        return {f: jnp.asarray(v) for f, v in self._members.numeric.items()}
+
+    def create_writer(self):
+        # TensorBoard: one run per setting (the progress line is the log).
+        self._writers = {
+            s.name: (metric_writers.SummaryWriter(os.fspath(_setting_dir(self.workdir, s)))
+                     if self._is_writer else metric_writers.MultiWriter([]))
+            for s in self.group.settings}
+        return metric_writers.MultiWriter([])
+
+    def write_train_metrics(self, writer, step, means, diverged_members) -> None:
+        del writer
+        means = {n: np.asarray(v) for n, v in means.items() if np.ndim(v)}
+        self._diverged |= ~np.all([np.isfinite(v) for v in means.values()], axis=0)
+        if diverged_members is not None:
+            self._diverged |= diverged_members
+        _record(self._history, step,
+                {TRAIN_CURVE_PREFIX + n: v for n, v in means.items()})
+        _write_setting_means(self._writers, self.group, len(self.seeds), step,
+                             means, "train/")
+        last_step, last_time = self._rate
+        rate = (step - last_step) / max(time.time() - last_time, 1e-9)
+        logging.info("%sstep %d/%d, %.1f steps/s (%.0f member-steps/s), mean "
+                     "d_loss %.4g, g_loss %.4g, diverged %d/%d", self.log_label,
+                     step, self.config.train.num_steps, rate, rate * self.members,
+                     np.nanmean(means["d_loss"]), np.nanmean(means["g_loss"]),
+                     self._diverged.sum(), self.members)
+        self._rate = (step, time.time())
+
+    def evaluate(self, state, step: int, *, final: bool):
+        return _evaluate_members(state, self._members, self._member_configs, step,
+                                 self._reference, draw=final)
+
+    def write_evaluation(self, writer, evaluation, step: int) -> None:
+        del writer
+        scalars = _stack_scalars(evaluation)
+        _record(self._history, step, scalars)
+        _write_setting_means(self._writers, self.group, len(self.seeds), step,
+                             scalars, "eval/")
+        self._rate = (step, time.time())  # Evaluation is not training.
+
+    def after_save(self, step: int) -> None:
+        if self._is_writer:
+            _write_json(self._group_dir / HISTORY_FILE, self._history)
+
+    def finish(self, state, step, writer, diverged_members):
+        evaluations = self.evaluate(state, step, final=True)
+        self.write_evaluation(writer, evaluations, step)
+        for setting_writer in self._writers.values():
+            setting_writer.close()
+        if diverged_members is not None:
+            self._diverged |= diverged_members
+        self._diverged |= ~np.asarray(members_lib.finite_members(state))
+        scalars = _stack_scalars(evaluations)
+        scalars["diverged"] = self._diverged.astype(np.float64)
+        if self._is_writer:
+            _write_results(self.workdir, self.group, self.seeds, evaluations,
+                           scalars, self._history, time.time() - self._start)
+        return None
+
+
 def train_group(group: grid.Group, seeds: tuple[int, ...], workdir: epath.Path,
                 label: str) -> None:
     """Trains every (setting, seed) of `group` as one vmapped program and
-    writes each setting's results."""
-    config = group.settings[0].config
-    num_seeds = len(seeds)
-    member_configs = [s.config for s in group.settings for _ in seeds]
-    members = members_lib.create([seed for _ in group.settings for seed in seeds],
-                                 [s.numeric() for s in group.settings for _ in seeds])
-    group_dir = workdir / "groups" / group.key
-    group_dir.mkdir(parents=True, exist_ok=True)
-    is_writer = jax.process_index() == 0
-    if is_writer:
-        _write_json(group_dir / "group.json", {
-            "settings": [s.name for s in group.settings], "seeds": list(seeds)})
-
-    dataset, sample_shape = experiment.load_dataset(config)
-    mesh = parallel.create_mesh()
-    replicated = parallel.replicated(mesh)
-    batch_sharding = parallel.batch_sharding(mesh, batch_axis=2)
-    states = jax.device_put(members_lib.create_states(config, sample_shape, members),
-                            replicated)
-    manager = checkpoint.create_manager(group_dir, save_every=config.train.checkpoint_every,
-                                        max_to_keep=1)
-    states, start_step = checkpoint.restore_latest(manager, states)
-    history = _load_history(group_dir / HISTORY_FILE, start_step)
-    num_steps = config.train.num_steps
-    if start_step:
-        logging.info("%s: resuming from the checkpoint at step %d.", label, start_step)
-
-    batches = input_pipeline.prefetch_to_device(
-        _member_batches(dataset, config, members.seeds, start_step), batch_sharding)
-    reference = (evaluator.prepare_reference(config, dataset)
-                 if config.data.source != "toy" else None)
-    # Jitted so that the metric shapes (eval_shape) and the compiled program
-    # share one trace (JAX reuses a jitted function's trace for the same shapes).
-    step_fn = jax.jit(members_lib.make_train_step(config))
-    keys = jax.device_put(members_lib.train_keys(members), replicated)
-    numeric = jax.device_put({f: jnp.asarray(v) for f, v in members.numeric.items()},
-                             replicated)
-
-    def step_and_accumulate(states, sums, batch, keys, numeric):
-        states, metrics = step_fn(states, batch, keys, numeric)
-        return states, jax.tree.map(jnp.add, sums, metrics)
-
-    compiled = jax.jit(step_and_accumulate,
-                       in_shardings=(replicated, replicated, batch_sharding,
-                                     replicated, replicated),
-                       out_shardings=(replicated, replicated), donate_argnums=(0, 1),
-                       compiler_options=compile_options.for_training())
-    regularizer_fn = members_lib.make_regularizer_step(config)
-    compiled_regularizer = None
-    if regularizer_fn is not None:
-        compiled_regularizer = jax.jit(
-            regularizer_fn, in_shardings=(replicated, batch_sharding, replicated,
-                                          replicated),
-            out_shardings=(replicated, replicated), donate_argnums=(0,),
-            compiler_options=compile_options.for_training())
-    batch_shape = (len(members.seeds), config.optim.n_critic, config.data.batch_size)
-    example = {name: jax.ShapeDtypeStruct((*batch_shape, *spec.shape),
-                                          spec.dtype.as_numpy_dtype)
-               for name, spec in dataset.element_spec.items()}
-    metric_shapes = jax.eval_shape(step_fn, states, example, keys, numeric)[1]
-    zeros = lambda: jax.device_put(  # noqa: E731
-        jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes), replicated)
-
-    # TensorBoard only (the progress line is the log): one run per setting.
-    writers = {s.name: (metric_writers.SummaryWriter(os.fspath(_setting_dir(workdir, s)))
-                        if is_writer else metric_writers.MultiWriter([]))
-               for s in group.settings}
-    sums, window_start = zeros(), start_step
-    rate_step, rate_time = start_step, time.time()
-    diverged = np.zeros(len(members.seeds), bool)
-    for step_values in history.values():
-        for name, values in step_values.items():
-            if name.startswith(TRAIN_CURVE_PREFIX):
-                diverged |= ~np.isfinite(values)
-    group_start = time.time()
-    for step in range(start_step + 1, num_steps + 1):
-        batch = next(batches)
-        states, sums = compiled(states, sums, batch, keys, numeric)
-        if (compiled_regularizer is not None
-                and step % config.penalty.lazy_interval == 0):
-            states, _ = compiled_regularizer(states, batch, keys, numeric)
-        if step == start_step + 1:
-            jax.block_until_ready(sums)
-            logging.info("%s: compiled and ran the first step in %.1f s.", label,
-                         time.time() - rate_time)
-            rate_step, rate_time = step, time.time()
-        last = step == num_steps
-        if step % config.train.log_every == 0 or last:
-            means = {n: np.asarray(v) / (step - window_start) for n, v in sums.items()}
-            diverged |= ~np.all([np.isfinite(v) for v in means.values()], axis=0)
-            _record(history, step, {TRAIN_CURVE_PREFIX + n: v for n, v in means.items()})
-            _write_setting_means(writers, group, num_seeds, step, means, "train/")
-            rate = (step - rate_step) / max(time.time() - rate_time, 1e-9)
-            logging.info("%s: step %d/%d, %.1f steps/s (%.0f member-steps/s), "
-                         "mean d_loss %.4g, g_loss %.4g, diverged %d/%d", label, step,
-                         num_steps, rate, rate * len(members.seeds),
-                         np.nanmean(means["d_loss"]), np.nanmean(means["g_loss"]),
-                         diverged.sum(), len(diverged))
-            sums, window_start = zeros(), step
-            rate_step, rate_time = step, time.time()
-        if step % config.train.eval_every == 0 and not last:
-            scalars = _stack_scalars(_evaluate_members(
-                states, members, member_configs, step, reference, draw=False))
-            _record(history, step, scalars)
-            _write_setting_means(writers, group, num_seeds, step, scalars, "eval/")
-            rate_step, rate_time = step, time.time()  # Evaluation is not training.
-        if step % config.train.checkpoint_every == 0 or last:
-            if checkpoint.save(manager, step, states, force=last) and is_writer:
-                _write_json(group_dir / HISTORY_FILE, history)
-    manager.wait_until_finished()
-
-    final_step = max(start_step, num_steps)
-    evaluations = _evaluate_members(states, members, member_configs, final_step,
-                                    reference, draw=True)
-    scalars = _stack_scalars(evaluations)
-    _record(history, final_step, scalars)
-    _write_setting_means(writers, group, num_seeds, final_step, scalars, "eval/")
-    for writer in writers.values():
-        writer.close()
-    diverged |= ~np.asarray(members_lib.finite_members(states))
-    scalars["diverged"] = diverged.astype(np.float64)
-    if is_writer:
-        _write_results(workdir, group, seeds, evaluations, scalars, history,
-                       time.time() - group_start)
+    writes each setting's results. Resumes from the group's checkpoint;
+    SIGTERM/SIGINT saves one and raises `preemption.TrainingInterrupted`."""
+    loop.run(_GroupTask(group, seeds, workdir, label))
 
 
 def _report(workdir: epath.Path, all_settings: list[grid.Setting],

@@ -97,6 +97,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.train.eval_every = 500
     config.train.checkpoint_every = 500
     config.train.max_checkpoints = 3
+    # Non-finite losses, gradients or state: stop | skip, as in
+    # gan_jax.defaults (the same guard runs on every task).
+    config.train.on_nonfinite = "stop"
     config.train.compilation_cache_dir = gan_defaults.compilation_cache_dir()
 
     config.eval = ml_collections.ConfigDict()

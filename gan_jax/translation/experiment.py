@@ -44,6 +44,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _choice(config.optim.schedule, SCHEDULES, "optim.schedule")
     _choice(config.model.norm, NORMS, "model.norm")
     _choice(config.objective.content, CONTENT_NETWORKS, "objective.content")
+    _choice(config.train.on_nonfinite, gan_experiment.NONFINITE_POLICIES,
+            "train.on_nonfinite")
     losses.get(config.loss.name, **_loss_options(config))
     upscale = config.task.upscale
     if upscale < 2 or upscale & (upscale - 1):

@@ -1,0 +1,1 @@
+"""Running an experiment: the one training loop and what it needs."""

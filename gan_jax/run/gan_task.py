@@ -1,0 +1,184 @@
+"""The GAN task: an unconditional or conditional GAN on points or images.
+
+Its phases are the train step (`n_critic` discriminator updates and one
+generator update, `gan_jax.steps.train_step`) and, with
+`penalty.lazy_interval > 1`, the lazy regulariser after every
+`lazy_interval`-th step (Karras et al. 2020). An evaluation measures and draws
+the EMA generator (`gan_jax.evaluator`); an image run ends with interpolation
+strips and a GIF of its sample grids.
+"""
+
+from absl import logging
+from etils import epath
+import jax
+
+from gan_jax import defaults
+from gan_jax import evaluator
+from gan_jax import experiment
+from gan_jax import run_dir
+from gan_jax import visualize
+from gan_jax.data import input_pipeline
+from gan_jax.run import loop
+from gan_jax.run import task as task_lib
+
+
+def state_parts(state) -> dict:
+    """A `GANState`'s parts by the names a divergence message uses."""
+    return {
+        "generator parameters": state.generator.params,
+        "generator optimizer state": state.generator.opt_state,
+        "generator BatchNorm statistics": state.generator.batch_stats,
+        "discriminator parameters": state.discriminator.params,
+        "discriminator optimizer state": state.discriminator.opt_state,
+        "discriminator BatchNorm statistics": state.discriminator.batch_stats,
+        "EMA generator parameters": state.ema_params,
+        "trick statistics": state.tricks,
+    }
+
+
+def template_state(config, data_spec: run_dir.DataSpec):
+    """A state of the structure, shapes and dtypes a checkpoint of a run of
+    `config` on data of `data_spec` restores into."""
+    return experiment.create_state(config, data_spec.sample_shape,
+                                   jax.random.key(0))
+
+
+def state_layout(config, data_spec: run_dir.DataSpec):
+    """The state's leaves (path, shape, dtype), for the resume check.
+
+    Paths, not the treedef: it also holds static fields (the optimizer
+    functions), which differ between any two builds.
+    """
+    abstract = jax.eval_shape(lambda: template_state(config, data_spec))
+    return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
+
+
+def phases(config, *, vmapped: bool = False) -> tuple[loop.Phase, ...]:
+    """The GAN's phases; `vmapped`: over members stacked on axis 0 (each
+    with its own key and numbers)."""
+
+    def train_step(state, batch, key, numeric):
+        return experiment.make_train_step(
+            config, penalty_weight=numeric["penalty.weight"],
+            label_smoothing=numeric["loss.label_smoothing"])(state, batch, key)
+
+    def regularizer_step(state, batch, key, numeric):
+        return experiment.make_regularizer_step(
+            config, penalty_weight=numeric["penalty.weight"])(state, batch, key)
+
+    wrap = jax.vmap if vmapped else (lambda fn: fn)
+    result = [loop.Phase("train", wrap(train_step))]
+    if experiment.make_regularizer_step(config) is not None:
+        # A whole program every `lazy_interval` steps, none in between.
+        result.append(loop.Phase("regularizer", wrap(regularizer_step),
+                                 every=config.penalty.lazy_interval,
+                                 ends_step=False))
+    return tuple(result)
+
+
+def example_batch(dataset, batch_size: int, n_critic: int, leading=()):
+    """Shapes and dtypes of one train-step batch, from the element spec."""
+    return {name: jax.ShapeDtypeStruct((*leading, n_critic, batch_size, *spec.shape),
+                                       spec.dtype.as_numpy_dtype)
+            for name, spec in dataset.element_spec.items()}
+
+
+_NOT_READ = object()
+
+
+class GANTask(task_lib.Task):
+    """One GAN run in `workdir` (see the module docstring)."""
+
+    state_parts = staticmethod(state_parts)
+
+    def __init__(self, config, workdir: epath.PathLike):
+        self.config = config
+        self.workdir = epath.Path(workdir)
+        self.phases = phases(config)
+        self.describe_data = (f"{config.data.name!r} ({config.data.source}, split "
+                              f"{config.data.split!r})")
+        self._reference = _NOT_READ
+
+    def prepare(self) -> None:
+        config = self.config
+        experiment.validate_config(config)
+        # Before anything compiles: JAX reads the cache setting once.
+        experiment.use_compilation_cache(config)
+        keys = experiment.run_keys(config.seed)
+        self._init_key, self._train_key, self._eval_key = keys
+        self._dataset, self._sample_shape = experiment.load_dataset(config)
+        changed = run_dir.check_resumable(
+            self.workdir, config, layout=state_layout, data_spec=self.data_spec(),
+            defaults=defaults.base_config())
+        if changed:
+            logging.warning("Resuming with a config that differs from the saved "
+                            "one in fields that change no shape (saved -> now): "
+                            "%s", "; ".join(changed))
+        self.example_batch = example_batch(self._dataset, config.data.batch_size,
+                                           config.optim.n_critic)
+
+    def create_state(self):
+        return experiment.create_state(self.config, self._sample_shape,
+                                       self._init_key)
+
+    def adopt(self, restored, fresh):
+        # The config's learning rates apply, not the ones saved.
+        return experiment.adopt_hyperparameters(restored, fresh)
+
+    def data_spec(self) -> run_dir.DataSpec:
+        return run_dir.DataSpec(self._sample_shape,
+                                self.config.model.num_classes or None)
+
+    def write_run_files(self, start_step: int) -> None:
+        run_dir.write_config(self.workdir, self.config, start_step=start_step)
+        run_dir.write_data_spec(self.workdir, self.data_spec())
+
+    def host_batches(self, start_step: int):
+        [batches] = input_pipeline.seeded_streams(
+            self._dataset, self.config.data, n_critic=self.config.optim.n_critic,
+            seeds=[self.config.seed], start_step=start_step)
+        return batches
+
+    def train_key(self):
+        return self._train_key
+
+    def numeric(self):
+        return experiment.numeric_hyperparameters(self.config)
+
+    def _image_reference(self):
+        """The real images' features, read at the first evaluation; None for
+        points, or when the metrics are off (warned about once)."""
+        if self._reference is _NOT_READ:
+            self._reference = (
+                evaluator.prepare_reference(self.config, self._dataset)
+                if self.config.data.source != "toy" else None)
+        return self._reference
+
+    def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:
+        return evaluator.evaluate(state, self._eval_key, self.config, step,
+                                  self._image_reference())
+
+    def finish(self, state, step, writer, diverged_members):
+        scalars = super().finish(state, step, writer, diverged_members)
+        if self.config.data.source != "toy":
+            self._write_final_pictures(writer, state, step)
+        return scalars
+
+    def _write_final_pictures(self, writer, state, step: int) -> None:
+        """The interpolation strips and a GIF of the grids over training.
+
+        The GIF is assembled from the PNG files on disk, so a resumed run's
+        animation includes the grids written before the interruption.
+        """
+        key, config = self._eval_key, self.config
+        strips = evaluator.interpolation_strips(
+            evaluator.evaluation_state(state, key, config), key, config)
+        writer.write_images(step, {"eval/interpolation": strips[None]})
+        if jax.process_index() == 0:
+            visualize.save_png(strips, self.samples_dir /
+                               f"interpolation_{step:07d}.png")
+            frames = [visualize.read_png(path)
+                      for path in sorted(self.samples_dir.glob("samples_*.png"))]
+            if frames:
+                visualize.save_gif(frames, self.samples_dir / "progress.gif")

@@ -1,0 +1,180 @@
+"""The image-to-image task: pix2pix, CycleGAN and SRGAN on the one loop.
+
+Its phases are the task's adversarial step and, for SRGAN with
+`objective.pretrain_steps`, the generator-only MSE pre-training over the
+first steps (logged as `pretrain/...`). An evaluation runs the generators on
+the held-out split: the task's measures (`gan_jax.translation.evaluation`)
+and a strip of inputs, outputs and targets; the untrained networks are
+measured at step 0, where "falls" starts from.
+"""
+
+import functools
+
+from absl import logging
+from etils import epath
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import evaluator
+from gan_jax import experiment as gan_experiment
+from gan_jax import run_dir
+from gan_jax.data import input_pipeline
+from gan_jax.run import loop
+from gan_jax.run import task as task_lib
+from gan_jax.translation import defaults
+from gan_jax.translation import evaluation
+from gan_jax.translation import experiment
+
+
+def state_parts(state) -> dict:
+    """A `TranslationState`'s parts by the names a divergence message uses."""
+    parts = {}
+    for name, network in sorted(state.networks.items()):
+        parts[f"{name} parameters"] = network.params
+        parts[f"{name} optimizer state"] = network.opt_state
+        parts[f"{name} BatchNorm statistics"] = network.batch_stats
+    parts["history pools"] = state.pools
+    return parts
+
+
+_TWO_SOURCE_PAIRINGS = ("two_splits", "two_folders")
+
+
+def example_batch_of(config, data_spec: run_dir.DataSpec) -> dict:
+    """A pipeline batch's shapes from the run's data spec."""
+    names = ("x", "x_b") if config.task.pairing in _TWO_SOURCE_PAIRINGS else ("x",)
+    return {name: jax.ShapeDtypeStruct(
+                (1, config.data.batch_size, *data_spec.sample_shape), jnp.float32)
+            for name in names}
+
+
+def template_state(config, data_spec: run_dir.DataSpec):
+    """A state of the structure, shapes and dtypes a checkpoint of a run of
+    `config` on images of `data_spec` restores into."""
+    return experiment.create_state(config, example_batch_of(config, data_spec),
+                                   jax.random.key(0))
+
+
+def state_layout(config, data_spec: run_dir.DataSpec):
+    """The state's leaves (path, shape, dtype), for the resume check."""
+    abstract = jax.eval_shape(lambda: template_state(config, data_spec))
+    return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
+
+
+def _ignore_numeric(step_fn):
+    def step(state, batch, key, numeric):
+        del numeric
+        return step_fn(state, batch, key)
+    return step
+
+
+def phases(config) -> tuple[loop.Phase, ...]:
+    by_name = experiment.phases(config)
+    pretrain_steps = config.objective.pretrain_steps
+    result = []
+    if "pretrain" in by_name:
+        result.append(loop.Phase("pretrain", _ignore_numeric(by_name["pretrain"]),
+                                 last_step=pretrain_steps, log_prefix="pretrain/"))
+    result.append(loop.Phase("train", _ignore_numeric(by_name["train"]),
+                             first_step=pretrain_steps + 1))
+    return tuple(result)
+
+
+class HeldOutEvaluator:
+    """The held-out measures, computed batch by batch with one jitted program."""
+
+    def __init__(self, config):
+        self._images = experiment.held_out_images(config)
+        self._batch_size = config.eval.batch_size
+        self._strip_examples = config.eval.strip_examples
+        self._pair_halves = config.task.pairing == "colourise"
+        self._two_domains = config.task.name == "cyclegan"
+        make_examples = experiment.make_examples_fn(config)
+        measure = functools.partial(
+            evaluation.measure, task=config.task.name,
+            pairing=config.task.pairing, upscale=config.task.upscale)
+        self._measure = jax.jit(lambda state, batch: measure(
+            state, make_examples(batch)))
+
+    def __call__(self, state) -> evaluator.Evaluation:
+        values, strips = {}, []
+        for start in range(0, len(self._images["x"]), self._batch_size):
+            batch = {name: images[start:start + self._batch_size]
+                     for name, images in self._images.items()}
+            if self._pair_halves:
+                # Both halves show the same digits: B is A's ground truth.
+                batch = {"x": np.concatenate([batch["x"], batch["x"]])}
+            measured, rows = jax.device_get(self._measure(state, batch))
+            for name, per_image in measured.items():
+                values.setdefault(name, []).append(per_image)
+            strips.append(rows)
+        scalars = {name: float(np.mean(np.concatenate(parts)))
+                   for name, parts in values.items()}
+        rows, k = strips[0], self._strip_examples
+        if self._two_domains:  # A's rows, then B's.
+            half = len(rows) // 2
+            rows = np.concatenate([rows[:min(k, half)], rows[half:half + k]])
+        strip = evaluation.strip(rows if self._two_domains else rows[:k])
+        return evaluator.Evaluation(scalars=scalars, images={"strip": strip})
+
+
+def example_batch(config, datasets) -> dict:
+    return {name: jax.ShapeDtypeStruct(
+                (1, config.data.batch_size, *input_pipeline.sample_shape(dataset)),
+                jnp.float32)
+            for name, dataset in datasets.items()}
+
+
+class TranslationTask(task_lib.Task):
+    """One pix2pix, CycleGAN or SRGAN run in `workdir`."""
+
+    evaluates_at_start = True
+    state_parts = staticmethod(state_parts)
+
+    def __init__(self, config, workdir: epath.PathLike):
+        self.config = config
+        self.workdir = epath.Path(workdir)
+        self.phases = phases(config)
+        self.describe_data = (f"{config.data.name!r} ({config.data.source}, split "
+                              f"{config.data.split!r})")
+        self._evaluate = None
+
+    def prepare(self) -> None:
+        config = self.config
+        experiment.validate_config(config)
+        # Before anything compiles: JAX reads the cache setting once.
+        experiment.use_compilation_cache(config)
+        self._init_key, self._train_key, _ = gan_experiment.run_keys(config.seed)
+        self._datasets = experiment.load_images(config)
+        self.example_batch = example_batch(config, self._datasets)
+        changed = run_dir.check_resumable(
+            self.workdir, config, layout=state_layout, data_spec=self.data_spec(),
+            defaults=defaults.base_config(config.task.name))
+        if changed:
+            logging.warning("Resuming with a config that differs from the saved "
+                            "one in fields that change no shape: %s",
+                            "; ".join(changed))
+
+    def create_state(self):
+        return experiment.create_state(self.config, self.example_batch,
+                                       self._init_key)
+
+    def data_spec(self) -> run_dir.DataSpec:
+        return run_dir.DataSpec(tuple(self.example_batch["x"].shape[2:]), None)
+
+    def write_run_files(self, start_step: int) -> None:
+        run_dir.write_config(self.workdir, self.config, start_step=start_step)
+        run_dir.write_data_spec(self.workdir, self.data_spec())
+
+    def host_batches(self, start_step: int):
+        return experiment.train_batches(self.config, self._datasets, start_step)
+
+    def train_key(self):
+        return self._train_key
+
+    def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:
+        if self._evaluate is None:
+            self._evaluate = HeldOutEvaluator(self.config)
+        return self._evaluate(state)
