@@ -24,6 +24,7 @@ import ml_collections
 from gan_jax import checkpoint
 from gan_jax import defaults
 from gan_jax import experiment
+from gan_jax.spec import gan as gan_spec
 from gan_jax.state import GANState
 from gan_jax.translation import defaults as translation_defaults
 
@@ -40,6 +41,7 @@ class DataSpec(NamedTuple):
 
 class TrainedRun(NamedTuple):
     config: ml_collections.ConfigDict
+    spec: gan_spec.GanSpec  # `config`, checked.
     state: GANState
     step: int
     data_spec: DataSpec
@@ -202,6 +204,7 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
     Raises:
       FileNotFoundError: `workdir` holds no finished training run, with what
         is missing and how to make it.
+      ValueError: its saved config is not valid (any more), naming the field.
     """
     workdir = epath.Path(workdir)
     for name in (CONFIG_FILE, DATA_SPEC_FILE):
@@ -211,6 +214,8 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
                 "run directory. Train first: python -m gan_jax.main "
                 f"--config=configs/NAME.py --workdir={workdir}")
     config = read_config(workdir)
+    # Sampling and evaluation need not run on as many devices as training.
+    run_spec = gan_spec.build(config, check_devices=False)
     spec = read_data_spec(workdir)
     manager = checkpoint.create_manager(workdir, save_every=1)
     if manager.latest_step() is None:
@@ -220,4 +225,4 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
     # Initialising only supplies the structure; shapes come from the data spec.
     template = experiment.create_state(config, spec.sample_shape, jax.random.key(0))
     state, step = checkpoint.restore_latest(manager, template)
-    return TrainedRun(config, state, step, spec)
+    return TrainedRun(config, run_spec, state, step, spec)

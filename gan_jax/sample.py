@@ -40,7 +40,7 @@ def main(argv):
     cli.quiet_library_logs()
     try:
         run = run_dir.restore_trained(_WORKDIR.value)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     if len(run.data_spec.sample_shape) != 3:
         raise app.UsageError("gan_jax.sample writes images; this run's samples "

@@ -37,6 +37,7 @@ from gan_jax import preemption
 from gan_jax import run_dir
 from gan_jax import visualize
 from gan_jax.data import input_pipeline
+from gan_jax.spec import gan as gan_spec
 
 def _example_batch(dataset, batch_size: int, n_critic: int):
     """Shapes and dtypes of one train-step batch, from the element spec."""
@@ -236,7 +237,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       divergence.TrainingDiverged: a non-finite value; the last good
         checkpoint is kept.
     """
-    experiment.validate_config(config)
+    gan_spec.build(config)  # Every check, before any work and any file.
     experiment.use_compilation_cache(config)
     dataset, sample_shape = experiment.load_dataset(config)
 

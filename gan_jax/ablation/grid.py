@@ -23,7 +23,7 @@ import json
 
 import ml_collections
 
-from gan_jax import experiment
+from gan_jax.spec import gan as gan_spec
 
 # Fields that enter the train step only as numbers (the learning rates live in
 # the optimizer state, see `experiment.create_optimizer`), so settings that
@@ -146,7 +146,7 @@ def settings(ablation: ml_collections.ConfigDict) -> list[Setting]:
             overrides.update(parse_overrides(text))
         setting = Setting(levels, apply_overrides(ablation.experiment, overrides))
         try:
-            experiment.validate_config(setting.config)
+            gan_spec.build(setting.config, "config.experiment")
         except ValueError as error:
             raise ValueError(f"Setting {setting.name}: {error}") from None
         result.append(setting)

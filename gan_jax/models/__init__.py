@@ -37,6 +37,7 @@ Models know nothing about losses; `gan_jax.objectives` combines the two.
 """
 
 from collections.abc import Callable, Sequence
+import dataclasses
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -47,6 +48,7 @@ from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.models import sngan
 from gan_jax.models import strided_conv
+from gan_jax.spec import fields
 
 
 def _discriminator_options(config: ml_collections.ConfigDict,
@@ -145,6 +147,110 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES}
 
+
+
+# The options of `config.model`, declared by model. The ConfigDict holds the
+# union (flat `config.model.*` names, so any override works whatever the
+# model); the spec's `model` section is the chosen model's block only.
+@dataclasses.dataclass(frozen=True)
+class CommonOptions(fields.Section):
+    """Options every model has."""
+    name: str = fields.field("mlp", "the architecture", fields.OneOf(
+        tuple(sorted(MODELS)), "models"))
+    latent_dim: int = fields.field(16, "size of z", fields.AT_LEAST_ONE)
+    # Labels come with the data; 0 means unconditional.
+    num_classes: int = fields.field(0, "classes of a conditional model, 0 = "
+                                    "unconditional", fields.NON_NEGATIVE)
+    # Concatenated with z.
+    label_embed_dim: int = fields.field(50, "size of the generator's label "
+                                        "embedding", fields.AT_LEAST_ONE)
+    # concat: one-hot channels joined to the input; projection: Miyato &
+    # Koyama 2018.
+    d_conditioning: str = fields.field(
+        "projection", "how the discriminator sees labels",
+        fields.OneOf(layers.D_CONDITIONINGS, "conditionings"))
+    # Discriminator: the minibatch standard-deviation feature (Karras et al.
+    # 2018) over groups of `d_minibatch_stddev_group` samples (0 = off), and
+    # minibatch discrimination (Salimans et al. 2016) with
+    # `d_minibatch_kernels` kernels of size `d_minibatch_kernel_dim` (0 = off).
+    d_minibatch_stddev_group: int = fields.field(
+        0, "minibatch stddev group size, 0 = off", fields.NON_NEGATIVE)
+    d_minibatch_kernels: int = fields.field(
+        0, "minibatch discrimination kernels, 0 = off", fields.NON_NEGATIVE)
+    d_minibatch_kernel_dim: int = fields.field(
+        5, "size of each minibatch discrimination kernel", fields.AT_LEAST_ONE)
+    # Parameters, optimizer state, losses and penalties stay float32; use
+    # bfloat16 on GPUs and TPUs (on CPU it is slower).
+    dtype: str = fields.field("float32", "the dtype the networks compute in",
+                              fields.OneOf(tuple(COMPUTE_DTYPES), "dtypes"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectralNormOption(fields.Section):
+    # Zhang et al. 2019; mlp and dcgan (SNGAN's generator is the paper's).
+    g_spectral_norm: bool = fields.field(
+        False, "spectral normalisation on every generator layer")
+
+
+@dataclasses.dataclass(frozen=True)
+class MlpOptions(SpectralNormOption, CommonOptions):
+    hidden_dim: int = fields.field(128, "width of both MLPs", fields.AT_LEAST_ONE)
+    num_layers: int = fields.field(3, "depth of both MLPs", fields.AT_LEAST_ONE)
+    mlp_activation: str = fields.field("relu", "hidden nonlinearity",
+                                       fields.OneOf(mlp.ACTIVATIONS, "activations"))
+    mlp_orthogonal_gain: float = fields.field(
+        0.0, "gain of an orthogonal kernel init, 0 = LeCun normal", fields.NON_NEGATIVE)
+    # BEGAN (Berthelot et al. 2017): the output is each sample's L1
+    # reconstruction error; needs loss.name = began.
+    d_autoencoder: bool = fields.field(False, "an auto-encoder discriminator")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageOptions(CommonOptions):
+    # DCGAN's ngf / ndf; SNGAN's G / D width.
+    g_channels: int = fields.field(64, "generator base width", fields.AT_LEAST_ONE)
+    d_channels: int = fields.field(64, "discriminator base width", fields.AT_LEAST_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class DcganOptions(SpectralNormOption, ImageOptions):
+    # Gradient penalties need a critic without BatchNorm.
+    d_norm: str = fields.field("batch", "discriminator normalisation",
+                               fields.OneOf(dcgan.D_NORMS, "norms"))
+    # False is pytorch/examples/dcgan, which has none.
+    d_bias: bool = fields.field(True, "biases on D's layers not followed by BatchNorm")
+    # How the 4x4 stride-2 (transposed) convolutions are computed
+    # (gan_jax.models.strided_conv). All give the same numbers; auto picks the
+    # fastest for the backend.
+    upsample: str = fields.field("auto", "the generator's upsampling implementation",
+                                 fields.OneOf(strided_conv.UPSAMPLE_IMPLEMENTATIONS,
+                                              "implementations"))
+    downsample: str = fields.field(
+        "auto", "the discriminator's downsampling implementation",
+        fields.OneOf(strided_conv.DOWNSAMPLE_IMPLEMENTATIONS, "implementations"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SnganOptions(ImageOptions):
+    pass
+
+
+OPTIONS: dict[str, type[CommonOptions]] = {
+    "mlp": MlpOptions, "dcgan": DcganOptions, "sngan": SnganOptions}
+
+
+def fill_options(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` (the `model` part) with every model's options at their defaults."""
+    for options in OPTIONS.values():
+        options.fill(config)
+    return config
+
+
+def read_options(config: ml_collections.ConfigDict, flag: str) -> CommonOptions:
+    """The chosen model's options from `config` (the `model` part), checked;
+    `flag` is its path ("config.model")."""
+    name = CommonOptions.read(config, flag).name
+    return OPTIONS[name].read(config, flag)
 
 def _check_combinations(config: ml_collections.ConfigDict):
     """Raises ValueError, saying what to set, for options a model lacks."""

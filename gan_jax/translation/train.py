@@ -32,6 +32,7 @@ from gan_jax import preemption
 from gan_jax import run_dir
 from gan_jax import visualize
 from gan_jax.data import input_pipeline
+from gan_jax.spec import translation as translation_spec
 from gan_jax.translation import evaluation
 from gan_jax.translation import experiment
 
@@ -154,7 +155,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     Returns the final held-out measures, also in `final_metrics.json`.
     Raises as `gan_jax.train.train_and_evaluate` does.
     """
-    experiment.validate_config(config)
+    translation_spec.build(config)  # Every check, before any work and any file.
     experiment.use_compilation_cache(config)
     datasets = experiment.load_images(config)
     example_batch = {
