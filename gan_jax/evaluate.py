@@ -111,7 +111,7 @@ def main(argv):
     try:
         run = run_dir.restore_trained(workdir)
         eval_config = run.config.eval
-        feature_name = _FEATURES.value or eval_config.get("features", "none")
+        feature_name = _FEATURES.value or eval_config.features
         if feature_name == "none":
             raise ValueError(
                 "This run has no feature network (config.eval.features=none). "
@@ -119,7 +119,7 @@ def main(argv):
                 "or --features=inception --feature_path=weights/"
                 "pt_inception-2015-12-05.npz.")
         extractor = features_lib.create(
-            feature_name, _FEATURE_PATH.value or eval_config.get("feature_path"))
+            feature_name, _FEATURE_PATH.value or eval_config.feature_path)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     config = run.config
@@ -145,11 +145,10 @@ def main(argv):
             state, jax.random.fold_in(key, 0), num,
             latent_dim=config.model.latent_dim,
             batch_size=min(config.eval.batch_size, num), labels=labels,
-            categories=sampling.infogan_categories(config))
+            categories=config.tricks.infogan_categories)
         source = f"{workdir} step {run.step}"
     fake = features_lib.extract_all(extractor, [fake_images])
-    scalars = suite.compute(real, fake, metrics=tuple(config.eval.get(
-                                "metrics", suite.DEFAULT_METRICS)),
+    scalars = suite.compute(real, fake, metrics=tuple(config.eval.metrics),
                             key=jax.random.fold_in(key, 1))
 
     if _HELD_OUT_SPLIT.value:

@@ -143,7 +143,7 @@ def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
     or "" turns it off), so that a rerun, a resumed run, or a run whose
     config changes no shape and no static option loads them instead of
     compiling again."""
-    directory = config.train.get("compilation_cache_dir")
+    directory = config.train.compilation_cache_dir
     if directory:
         jax.config.update("jax_compilation_cache_dir",
                           str(epath.Path(directory).expanduser()))
@@ -162,13 +162,13 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
                                        label_smoothing=label_smoothing)
     latent_dim = config.model.latent_dim
     share_fakes_fn = None
-    if config.train.get("generator_reuses_fakes", False):
+    if config.train.generator_reuses_fakes:
         share_fakes_fn = functools.partial(
             steps.share_fakes, latent_dim=latent_dim,
             categories=objectives.options.infogan_categories)
     return functools.partial(
         steps.train_step, share_fakes_fn=share_fakes_fn,
-        simultaneous=bool(config.optim.get("simultaneous", False)),
+        simultaneous=config.optim.simultaneous,
         discriminator_step_fn=functools.partial(
             steps.discriminator_step, objectives=objectives, latent_dim=latent_dim,
             weight_clip=float(config.optim.d_weight_clip)),

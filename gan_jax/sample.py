@@ -56,7 +56,7 @@ def main(argv):
     images = sampling.generate(
         state, key, _NUM.value, latent_dim=run.config.model.latent_dim,
         batch_size=min(_BATCH_SIZE.value, _NUM.value), labels=labels,
-        categories=sampling.infogan_categories(run.config))
+        categories=run.config.tricks.infogan_categories)
     out = epath.Path(_OUT.value)
     visualize.save_samples(images, labels, out)
     logging.info("Wrote %d images from step %d to %s.", _NUM.value, run.step, out)

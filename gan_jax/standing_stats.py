@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import steps
-from gan_jax.sampling import balanced_labels, infogan_categories
+from gan_jax.sampling import balanced_labels
 from gan_jax.state import GANState, NetworkState
 
 # Brock et al. 2019, "Large Scale GAN Training for High Fidelity Natural Image
@@ -198,9 +198,8 @@ def with_standing_stats(state: GANState, key: jax.Array,
     `batch_stats` become `standing_batch_stats` of that many batches of
     `config.eval.batch_size` latents (balanced labels for a conditional
     model); otherwise `state` itself is returned and nothing is computed.
-    Configs saved before these options existed read as off.
     """
-    num_batches = config.eval.get("standing_stats_batches", 0)
+    num_batches = config.eval.standing_stats_batches
     if num_batches <= 0:
         return state
     batch_size = config.eval.batch_size
@@ -210,7 +209,7 @@ def with_standing_stats(state: GANState, key: jax.Array,
     batch_stats = standing_batch_stats(
         state, key, num_batches=num_batches, batch_size=batch_size,
         latent_dim=config.model.latent_dim,
-        categories=infogan_categories(config), labels=labels)
+        categories=config.tricks.infogan_categories, labels=labels)
     return state.replace(
         generator=state.generator.replace(batch_stats=batch_stats))
 

@@ -130,7 +130,7 @@ def _axes(grid: ml_collections.ConfigDict) -> list[tuple[str, list[tuple[str, st
 def seeds(ablation: ml_collections.ConfigDict) -> tuple[int, ...]:
     if ablation.num_seeds < 1:
         raise ValueError(f"num_seeds={ablation.num_seeds} must be at least 1.")
-    first = ablation.get("first_seed", 0)
+    first = ablation.first_seed
     return tuple(range(first, first + ablation.num_seeds))
 
 

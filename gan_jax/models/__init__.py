@@ -55,9 +55,9 @@ def _discriminator_options(config: ml_collections.ConfigDict,
                            aux_outputs: int) -> dict:
     """The discriminator keyword arguments shared by every model."""
     return dict(aux_outputs=aux_outputs,
-                minibatch_stddev_group=config.get("d_minibatch_stddev_group", 0),
-                minibatch_kernels=config.get("d_minibatch_kernels", 0),
-                minibatch_kernel_dim=config.get("d_minibatch_kernel_dim", 5))
+                minibatch_stddev_group=config.d_minibatch_stddev_group,
+                minibatch_kernels=config.d_minibatch_kernels,
+                minibatch_kernel_dim=config.d_minibatch_kernel_dim)
 
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -65,7 +65,7 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 def compute_dtype(config: ml_collections.ConfigDict):
     """The networks' computation dtype; parameters stay float32 either way."""
-    name = config.get("dtype", "float32")
+    name = config.dtype
     if name not in COMPUTE_DTYPES:
         raise ValueError(f"Unknown compute dtype {name!r}. Valid: "
                          f"{', '.join(COMPUTE_DTYPES)}. Set --config.model.dtype.")
@@ -78,15 +78,15 @@ def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     if config.num_classes:
         raise ValueError("Model 'mlp' is unconditional; set "
                          "--config.model.num_classes=0 or use dcgan or sngan.")
-    mlp_options = dict(activation=config.get("mlp_activation", "relu"),
-                       orthogonal_gain=config.get("mlp_orthogonal_gain", 0.0))
+    mlp_options = dict(activation=config.mlp_activation,
+                       orthogonal_gain=config.mlp_orthogonal_gain)
     generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
                                  hidden_dim=config.hidden_dim,
                                  num_layers=config.num_layers,
                                  **mlp_options,
-                                 spectral_norm=config.get("g_spectral_norm", False),
+                                 spectral_norm=config.g_spectral_norm,
                                  dtype=compute_dtype(config))
-    if config.get("d_autoencoder", False):
+    if config.d_autoencoder:
         # BEGAN's code size N_h equals its latent size N_z (Berthelot et al.
         # 2017, Sec. 3.3).
         discriminator = mlp.MLPAutoencoderDiscriminator(
@@ -107,16 +107,16 @@ def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
                              base_channels=config.g_channels,
                              num_classes=config.num_classes,
                              label_embed_dim=config.label_embed_dim,
-                             spectral_norm=config.get("g_spectral_norm", False),
-                             upsample=config.get("upsample", "auto"),
+                             spectral_norm=config.g_spectral_norm,
+                             upsample=config.upsample,
                              dtype=compute_dtype(config)),
         dcgan.DCGANDiscriminator(sample_shape=tuple(sample_shape),
                                  base_channels=config.d_channels,
                                  norm=config.d_norm,
                                  num_classes=config.num_classes,
                                  conditioning=config.d_conditioning,
-                                 bias=config.get("d_bias", True),
-                                 downsample=config.get("downsample", "auto"),
+                                 bias=config.d_bias,
+                                 downsample=config.downsample,
                                  dtype=compute_dtype(config),
                                  **_discriminator_options(config, aux_outputs)),
     )
@@ -256,25 +256,25 @@ def _check_combinations(config: ml_collections.ConfigDict):
     """Raises ValueError, saying what to set, for options a model lacks."""
     for field, valid in (("upsample", strided_conv.UPSAMPLE_IMPLEMENTATIONS),
                          ("downsample", strided_conv.DOWNSAMPLE_IMPLEMENTATIONS)):
-        if config.get(field, "auto") not in valid:
+        if config[field] not in valid:
             raise ValueError(f"Unknown config.model.{field}={config[field]!r}. "
                              f"Valid: {', '.join(valid)}. Set "
                              f"--config.model.{field} (auto is the fastest).")
-    if config.get("g_spectral_norm", False) and config.name == "sngan":
+    if config.g_spectral_norm and config.name == "sngan":
         # SNGAN's generator is the paper's: BatchNorm without spectral norm.
         raise ValueError("g_spectral_norm is implemented for the mlp and dcgan "
                          "generators, not sngan's. Set "
                          "--config.model.g_spectral_norm=False or "
                          "--config.model.name=dcgan (or mlp).")
-    if not config.get("d_autoencoder", False):
+    if not config.d_autoencoder:
         return
     if config.name != "mlp":
         raise ValueError(f"d_autoencoder (BEGAN's auto-encoder discriminator) "
                          f"exists only for model 'mlp', not {config.name!r}. Set "
                          f"--config.model.name=mlp or "
                          f"--config.model.d_autoencoder=False.")
-    if (config.get("d_minibatch_stddev_group", 0)
-            or config.get("d_minibatch_kernels", 0)):
+    if (config.d_minibatch_stddev_group
+            or config.d_minibatch_kernels):
         # Its output is a reconstruction error, with no final classifier
         # layer for the minibatch features to feed.
         raise ValueError("The auto-encoder discriminator (d_autoencoder) has no "
