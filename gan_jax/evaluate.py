@@ -110,7 +110,7 @@ def main(argv):
     workdir = epath.Path(_WORKDIR.value)
     try:
         run = run_dir.restore_trained(workdir)
-        eval_config = run.config.eval
+        eval_config = run.spec.eval
         feature_name = _FEATURES.value or eval_config.features
         if feature_name == "none":
             raise ValueError(
@@ -122,9 +122,10 @@ def main(argv):
             feature_name, _FEATURE_PATH.value or eval_config.feature_path)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
-    config = run.config
+    # The checked spec; the data section stays the ConfigDict the pipeline reads.
+    config, data_config = run.spec, run.config.data
     num = _NUM_SAMPLES.value or config.eval.num_samples
-    dataset = input_pipeline.load(config.data).dataset
+    dataset = input_pipeline.load(data_config).dataset
     real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
     real = features_lib.extract_all(extractor, [real_images])
 
@@ -152,7 +153,7 @@ def main(argv):
                             key=jax.random.fold_in(key, 1))
 
     if _HELD_OUT_SPLIT.value:
-        held_out_config = config.data.copy_and_resolve_references()
+        held_out_config = data_config.copy_and_resolve_references()
         held_out_config.split = _HELD_OUT_SPLIT.value
         held_out = features_lib.extract_all(extractor, evaluator.real_image_batches(
             input_pipeline.load(held_out_config).dataset, num))

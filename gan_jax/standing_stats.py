@@ -12,7 +12,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from gan_jax import steps
@@ -190,9 +189,11 @@ def standing_batch_stats(state: GANState, key: jax.Array, *, num_batches: int,
     return _replace_leaves(network.batch_stats, standing)
 
 
-def with_standing_stats(state: GANState, key: jax.Array,
-                        config: ml_collections.ConfigDict) -> GANState:
+def with_standing_stats(state: GANState, key: jax.Array, config) -> GANState:
     """`state` with standing generator statistics when the config asks for them.
+
+    `config` is a run's spec (gan_jax.spec.gan.GanSpec) or, from the training
+    loop, its ConfigDict: the fields read have the same names in both.
 
     With `config.eval.standing_stats_batches > 0`, the generator's
     `batch_stats` become `standing_batch_stats` of that many batches of

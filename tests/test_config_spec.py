@@ -85,7 +85,7 @@ def test_train_refuses_a_bad_value_in_one_paragraph_before_any_file(
     ("model.latent_dim", 0, "--config.model.latent_dim=0 must be at least 1"),
     ("model.dtype", "float16", "Valid dtypes: float32, bfloat16"),
     ("eval.metrics", ("fid", "fdi"), "--config.eval.metrics names unknown metrics 'fdi'"),
-    ("eval.features", "vgg", "Valid feature extractors: none, inception, mnist_classifier"),
+    ("eval.features", "vgg", "Valid: none, inception, mnist_classifier"),
     ("data.loader", "numpy", "Valid loaders: tf_data, in_memory"),
     ("data.source", "hdf5", "Valid sources:"),
     ("distributed", "yes", "Valid: auto, on, off"),

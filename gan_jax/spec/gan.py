@@ -192,8 +192,7 @@ class Eval(fields.Section):
     # (the FID InceptionV3 .npz, see README), its weights read from
     # `feature_path`. Missing weights turn the metrics off with a warning.
     features: str = field("none", "the metrics' feature network",
-                          fields.OneOf(("none", *sorted(features.EXTRACTORS)),
-                                       "feature extractors"))
+                          fields.OneOf(("none", *sorted(features.EXTRACTORS))))
     feature_path: str | None = field(None, "the feature network's weights")
     # stacked_mnist too for Stacked MNIST.
     metrics: tuple[str, ...] = field(suite.DEFAULT_METRICS, "the metrics computed",
