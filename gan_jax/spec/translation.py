@@ -101,7 +101,7 @@ class Optim(gan.LearningRates):
     # linear: to 0 over the run; linear_second_half (CycleGAN): constant,
     # then linearly to 0 over the second half of the steps.
     schedule: str = field("constant", "the learning-rate schedule",
-                          fields.OneOf(experiment.SCHEDULES, "schedules"))
+                          fields.OneOf(experiment.SCHEDULES))
 
 
 @dataclasses.dataclass(frozen=True)
