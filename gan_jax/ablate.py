@@ -29,7 +29,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
-    parallel.initialize(flags.FLAGS.config.experiment.get("distributed", "auto"))
+    parallel.initialize(flags.FLAGS.config.experiment.distributed)
     table_path = f"{_WORKDIR.value}/results.md"
     with cli.user_errors_as_messages("gan_jax.ablate"):
         runner.run_sweep(flags.FLAGS.config, _WORKDIR.value)

@@ -1,21 +1,24 @@
-"""Every config field, with its default and meaning, in one place.
+"""The default configs and the recipes that change them.
 
-Files in `configs/` start from `base_config()` and change what their experiment
-needs, so a field is documented once and user scripts can rely on its name.
-Any field can be overridden on the command line, e.g. `--config.loss.name=hinge`.
+Every field of `base_config()` is declared once, with its type, default,
+range and meaning, in the spec (gan_jax.spec.gan; the models' options in
+gan_jax.models), except the tricks', which the tricks package owns.
+Files in `configs/` start from `base_config()` and change what their
+experiment needs. Any field can be overridden on the command line, e.g.
+`--config.loss.name=hinge`.
 """
 
-import os
-
 import ml_collections
-from ml_collections import config_dict
+
+from gan_jax import models
+from gan_jax.spec import gan as gan_spec
+
+# The default of `train.compilation_cache_dir` (read from the environment).
+compilation_cache_dir = gan_spec.compilation_cache_dir
 
 
-def compilation_cache_dir() -> str:
-    """The default of `train.compilation_cache_dir`: JAX's own
-    `JAX_COMPILATION_CACHE_DIR` when it is set (the test suite sets it to a
-    directory of its own), else a directory under the user's cache."""
-    return os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/gan_jax/xla"
+def _section(declared: type) -> ml_collections.ConfigDict:
+    return declared.fill(ml_collections.ConfigDict())
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -25,248 +28,86 @@ def base_config() -> ml_collections.ConfigDict:
     the generator EMA: on this CPU it covers all modes of ring8 and grid25 with
     over 95% high-quality samples (README, "The built-in benchmark").
     """
+    config = _section(gan_spec.Run)
+    config.data = _section(gan_spec.Data)
+    config.model = models.fill_options(ml_collections.ConfigDict())
+    config.loss = _section(gan_spec.Loss)
+    config.penalty = _section(gan_spec.Penalty)
+    config.tricks = _tricks()
+    config.optim = _section(gan_spec.Optim)
+    config.train = _section(gan_spec.Train)
+    config.eval = _section(gan_spec.Eval)
+    return config
+
+
+def _tricks() -> ml_collections.ConfigDict:
+    """The stabilisation tricks' fields (gan_jax.tricks), each off by default;
+    gan_jax.tricks.options reads and checks them. The tricks package owns
+    them: their declarations move into its plugins.
+
+    Running statistics they need (ADA's p, LeCam's EMAs, BEGAN's k_t) live
+    in GANState.tricks and are checkpointed with the rest.
+    """
     config = ml_collections.ConfigDict()
-    # Every random draw of a run (init, data order, latents, penalties) derives
-    # from this seed.
-    config.seed = 0
-    # Multi-host runs: on | off | auto (join jax.distributed when the
-    # environment shows a cluster: JAX_COORDINATOR_ADDRESS, a multi-task
-    # Slurm job, a multi-host TPU slice, Open MPI). README, "Scaling up".
-    config.distributed = "auto"
-
-    config.data = ml_collections.ConfigDict()
-    # toy: a 2-D mixture built locally; tfds: any TFDS dataset by name;
-    # idx: MNIST-format IDX files in `path`; folder: image files in `path`,
-    # one sub-folder per class; stacked_mnist: three digits as RGB (1,000
-    # modes) from the IDX files in `path`, or TFDS mnist without a path.
-    # Local sources are built as TFDS datasets.
-    config.data.source = "toy"
-    # toy: ring8 | grid25; tfds: a TFDS name such as mnist, cifar10, celeb_a.
-    config.data.name = "ring8"
-    config.data.split = "train"  # A TFDS split string, e.g. "train[:90%]".
-    # Where TFDS keeps prepared datasets; None means TFDS's default.
-    config.data.data_dir = config_dict.placeholder(str)
-    # The folder of raw files for the idx and folder sources.
-    config.data.path = config_dict.placeholder(str)
-    # Images: resize to `image_size` x `image_size` (None keeps the stored
-    # size), after a central square crop when `center_crop` is set.
-    config.data.image_size = config_dict.placeholder(int)
-    config.data.center_crop = False
-    # Keep preprocessed examples in host memory after the first epoch; turn
-    # off for datasets larger than RAM (CelebA).
-    config.data.cache = True
-    # tf_data: stream through a shuffle buffer (any size); in_memory: hold
-    # the split in host memory and permute it every epoch, much faster for
-    # small examples (gan_jax.data.in_memory).
-    config.data.loader = "tf_data"
-    config.data.batch_size = 256  # Global batch size, over all devices.
-    config.data.shuffle_buffer = 10_000
-    # folder source: an image file that cannot be decoded (corrupt or
-    # truncated) is an error | skip (left out with a warning naming it).
-    config.data.corrupt_images = "error"
-
-    config.model = ml_collections.ConfigDict()
-    config.model.name = "mlp"  # See gan_jax.models.MODELS.
-    config.model.latent_dim = 16
-    # Conditional models: the number of classes (labels come with the data);
-    # 0 means unconditional.
-    config.model.num_classes = 0
-    # Size of the generator's label embedding, concatenated with z.
-    config.model.label_embed_dim = 50
-    # How the discriminator sees labels: concat (one-hot channels joined to
-    # the input) | projection (Miyato & Koyama 2018).
-    config.model.d_conditioning = "projection"
-    # mlp: width and depth of both networks.
-    config.model.hidden_dim = 128
-    config.model.num_layers = 3
-    # mlp: hidden nonlinearity (relu | tanh, see gan_jax.models.mlp) and, if
-    # > 0, the gain of an orthogonal kernel initialisation (0: LeCun normal).
-    config.model.mlp_activation = "relu"
-    config.model.mlp_orthogonal_gain = 0.0
-    # Image models: channel widths (DCGAN's ngf / ndf; SNGAN's G / D width).
-    config.model.g_channels = 64
-    config.model.d_channels = 64
-    # dcgan: discriminator normalisation, batch | layer | none (gradient
-    # penalties need a critic without BatchNorm).
-    config.model.d_norm = "batch"
-    # dcgan: biases on D's layers not followed by BatchNorm (False is
-    # pytorch/examples/dcgan, which has none).
-    config.model.d_bias = True
-    # Stabilisation options of the networks (gan_jax.models.layers), all off
-    # by default. Spectral normalisation on every generator layer (Zhang et
-    # al. 2019); mlp and dcgan.
-    config.model.g_spectral_norm = False
-    # Discriminator: the minibatch standard-deviation feature (Karras et al.
-    # 2018) over groups of `d_minibatch_stddev_group` samples (0 = off), and
-    # minibatch discrimination (Salimans et al. 2016) with
-    # `d_minibatch_kernels` kernels of size `d_minibatch_kernel_dim` (0 = off).
-    config.model.d_minibatch_stddev_group = 0
-    config.model.d_minibatch_kernels = 0
-    config.model.d_minibatch_kernel_dim = 5
-    # BEGAN (Berthelot et al. 2017): an auto-encoder discriminator whose
-    # output is each sample's L1 reconstruction error; mlp only, and needs
-    # loss.name = began.
-    config.model.d_autoencoder = False
-    # Mixed precision: float32 | bfloat16, the dtype the networks compute in.
-    # Parameters, optimizer state, losses and penalties stay float32; use
-    # bfloat16 on GPUs and TPUs (on CPU it is slower).
-    config.model.dtype = "float32"
-    # How dcgan's 4x4 stride-2 (transposed) convolutions are computed
-    # (gan_jax.models.strided_conv). All give the same numbers; auto picks the
-    # fastest for the backend. upsample: auto | transpose | s2d | conv_vjp |
-    # subpixel; downsample: auto | conv | s2d_vjp | matmul_vjp.
-    config.model.upsample = "auto"
-    config.model.downsample = "auto"
-
-    config.loss = ml_collections.ConfigDict()
-    config.loss.name = "non_saturating"  # See gan_jax.losses.LOSSES.
-    config.loss.label_smoothing = 0.0  # One-sided; minimax/non_saturating only.
-    # Noisy one-sided labels: each real target is drawn uniformly from
-    # [1 - label_smoothing - label_noise, 1 - label_smoothing]; cross-entropy
-    # losses only.
-    config.loss.label_noise = 0.0
-    # BEGAN's equilibrium (loss.name = began): target ratio gamma of fake to
-    # real reconstruction error, and the step size of k_t.
-    config.loss.began_gamma = 0.5
-    config.loss.began_lambda_k = 0.001
-
-    config.penalty = ml_collections.ConfigDict()
-    config.penalty.name = "r1"  # none | gp | lp | r1 | r2 | dragan.
-    # The discriminator loss gets `weight * penalty`; for R1/R2 with the
-    # paper's gamma, use weight = gamma / 2.
-    config.penalty.weight = 0.1
-    config.penalty.target = 1.0  # Target gradient norm for gp, lp, dragan.
-    # Lazy regularisation (Karras et al. 2020): apply the penalty only every
-    # `lazy_interval` steps, as its own phase, with its weight times the
-    # interval. 1 = in every discriminator step.
-    config.penalty.lazy_interval = 1
-
-    # Stabilisation tricks (gan_jax.tricks), each off by default. Running
-    # statistics they need (ADA's p, LeCam's EMAs, BEGAN's k_t) live in
-    # GANState.tricks and are checkpointed with the rest.
-    config.tricks = ml_collections.ConfigDict()
     # Feature matching (Salimans et al. 2016): the generator also minimises
     # `weight * |mean D-features(real) - mean D-features(fake)|^2` (the
     # features feeding the discriminator's last layer); `replace` drops the
     # adversarial generator loss, as in the paper.
-    config.tricks.feature_matching_weight = 0.0
-    config.tricks.feature_matching_replace = False
+    config.feature_matching_weight = 0.0
+    config.feature_matching_replace = False
     # Instance noise (Sonderby et al. 2016): N(0, std^2) added to every
     # discriminator input, std decaying linearly to 0 over `noise_steps`
     # generator steps (0 = constant).
-    config.tricks.noise_std = 0.0
-    config.tricks.noise_steps = 0
+    config.noise_std = 0.0
+    config.noise_steps = 0
     # Unrolled GAN (Metz et al. 2017): the generator loss is taken through
     # this many differentiable discriminator updates (0 = off).
-    config.tricks.unrolled_steps = 0
+    config.unrolled_steps = 0
     # PacGAN (Lin et al. 2018): the discriminator scores `pack` samples
     # concatenated along the last axis (1 = off).
-    config.tricks.pack = 1
+    config.pack = 1
     # Differentiable augmentation of every discriminator input (DiffAugment,
     # Zhao et al. 2020): comma-separated ops from gan_jax.tricks.augment.OPS,
     # e.g. "color,translation,cutout" ("" = off).
-    config.tricks.augment = ""
+    config.augment = ""
     # Adaptive discriminator augmentation (Karras et al. 2020): each op is
     # applied with probability p, tuned every `ada_interval` discriminator
     # steps from E[sign(D(real))] towards `ada_target`; p moves by
     # `ada_speed` per adjustment.
-    config.tricks.ada = False
-    config.tricks.ada_target = 0.6
-    config.tricks.ada_interval = 4
-    config.tricks.ada_speed = 0.01
+    config.ada = False
+    config.ada_target = 0.6
+    config.ada_interval = 4
+    config.ada_speed = 0.01
     # Consistency regularisation: `cr_real_weight * |D(x) - D(T(x))|^2` on
     # reals (CR, Zhang et al. 2020) and `cr_fake_weight *` the same on fakes
     # (bCR, Zhao et al. 2021), T = the ops in `cr_augment`.
-    config.tricks.cr_real_weight = 0.0
-    config.tricks.cr_fake_weight = 0.0
-    config.tricks.cr_augment = "translation"
+    config.cr_real_weight = 0.0
+    config.cr_fake_weight = 0.0
+    config.cr_augment = "translation"
     # Latent consistency (zCR, Zhao et al. 2021): z' = z + N(0, zcr_std^2);
     # D pays `zcr_d_weight * |D(G(z)) - D(G(z'))|^2`, G pays
     # `-zcr_g_weight * |G(z) - G(z')|^2` (it is pushed to vary).
-    config.tricks.zcr_d_weight = 0.0
-    config.tricks.zcr_g_weight = 0.0
-    config.tricks.zcr_std = 0.03
+    config.zcr_d_weight = 0.0
+    config.zcr_g_weight = 0.0
+    config.zcr_std = 0.03
     # LeCam regularisation (Tseng et al. 2021) with EMAs (decay
     # `lecam_decay`) of D's mean real and fake outputs.
-    config.tricks.lecam_weight = 0.0
-    config.tricks.lecam_decay = 0.99
+    config.lecam_weight = 0.0
+    config.lecam_decay = 0.99
     # Top-k training (Sinha et al. 2020): the generator loss uses only the k
     # fakes D scores highest; k = max(top_k_decay^(step / top_k_every),
     # top_k_min_fraction) * batch. top_k_min_fraction = 1 is off.
-    config.tricks.top_k_min_fraction = 1.0
-    config.tricks.top_k_decay = 0.99
-    config.tricks.top_k_every = 100
+    config.top_k_min_fraction = 1.0
+    config.top_k_decay = 0.99
+    config.top_k_every = 100
     # ACGAN (Odena et al. 2017): an auxiliary class head on D, trained with
     # `acgan_weight * cross-entropy` on real and fake labels by both players.
-    config.tricks.acgan_weight = 0.0
+    config.acgan_weight = 0.0
     # InfoGAN (Chen et al. 2016): the first `infogan_categories` latent
     # entries become a one-hot categorical code, and a head on D recovers it
     # with `infogan_weight * cross-entropy` for both players.
-    config.tricks.infogan_categories = 0
-    config.tricks.infogan_weight = 1.0
-
-    config.optim = ml_collections.ConfigDict()
-    config.optim.g_lr = 2e-3
-    config.optim.d_lr = 2e-3  # Two time-scale update rule: set d_lr != g_lr.
-    config.optim.g_b1 = 0.5
-    config.optim.g_b2 = 0.999
-    config.optim.d_b1 = 0.5
-    config.optim.d_b2 = 0.999
-    # constant | linear (decays both learning rates to 0 at the last step).
-    config.optim.schedule = "linear"
-    config.optim.n_critic = 1  # Discriminator updates per generator update.
-    # False: alternating updates, the generator step sees the discriminator
-    # its critic steps just updated. True: simultaneous gradient descent, the
-    # generator's gradient is taken against the discriminator from before
-    # them (Mescheder et al. 2017; the setting of Metz et al. 2017's
-    # unrolled-GAN notebook, where a plain GAN hops between modes).
-    config.optim.simultaneous = False
-    config.optim.ema_decay = 0.999  # Generator EMA for evaluation; 0 disables.
-    # Original WGAN: clip discriminator weights to [-c, c] after each update;
-    # 0 disables.
-    config.optim.d_weight_clip = 0.0
-
-    config.train = ml_collections.ConfigDict()
-    config.train.num_steps = 20_000  # Generator updates.
-    config.train.log_every = 500
-    config.train.eval_every = 5_000
-    config.train.checkpoint_every = 5_000
-    config.train.max_checkpoints = 3
-    # True: the generator step scores the fakes the last critic step trained
-    # on (after its update) and backpropagates through the same generator
-    # pass, as the PyTorch DCGAN example does: one generator forward pass per
-    # iteration instead of two. False: it draws fresh latents.
-    config.train.generator_reuses_fakes = False
-    # Non-finite losses, gradients or state (checked on the device every
-    # step, fetched at every log and before every save): stop | skip. stop
-    # ends the run with a message, keeping the last good checkpoint; skip
-    # drops each non-finite update (the state stays as before it) and stops
-    # only when every update of a log window was dropped.
-    config.train.on_nonfinite = "stop"
-    # JAX's persistent compilation cache: compiled programs are kept here and
-    # reused by any later run whose programs are the same (a rerun, a resume,
-    # another seed, learning rate or penalty weight). None turns it off.
-    config.train.compilation_cache_dir = compilation_cache_dir()
-
-    config.eval = ml_collections.ConfigDict()
-    # Generated samples per evaluation (and, for images, real images they are
-    # compared with: the first num_samples of the training split).
-    config.eval.num_samples = 2_500
-    config.eval.batch_size = 2_500  # Samples per generator call.
-    # Images: the network whose features the metrics compare, none |
-    # mnist_classifier (a directory from `python -m gan_jax.train_classifier`)
-    # | inception (the FID InceptionV3 .npz, see README); its weights are read
-    # from `feature_path`. Missing weights turn the metrics off with a warning.
-    config.eval.features = "none"
-    config.eval.feature_path = config_dict.placeholder(str)
-    # See gan_jax.metrics.suite.METRICS.
-    config.eval.metrics = ("fid", "kid", "is", "precision_recall",
-                           "density_coverage")  # stacked_mnist too for Stacked MNIST.
-    # BatchNorm generators: evaluate with "standing statistics" (Brock et al.
-    # 2019), the BatchNorm statistics re-estimated for the EMA weights from
-    # this many batches of `eval.batch_size` fresh latents (0 = off: the
-    # running statistics of training).
-    config.eval.standing_stats_batches = 0
+    config.infogan_categories = 0
+    config.infogan_weight = 1.0
     return config
 
 

@@ -123,8 +123,8 @@ def main(argv):
         _evaluate_image_to_image(run, workdir)
         return
     try:
-        eval_config = run.config.eval
-        feature_name = _FEATURES.value or eval_config.get("features", "none")
+        eval_config = run.spec.eval
+        feature_name = _FEATURES.value or eval_config.features
         if feature_name == "none":
             raise ValueError(
                 "This run has no feature network (config.eval.features=none). "
@@ -132,12 +132,13 @@ def main(argv):
                 "or --features=inception --feature_path=weights/"
                 "pt_inception-2015-12-05.npz.")
         extractor = features_lib.create(
-            feature_name, _FEATURE_PATH.value or eval_config.get("feature_path"))
+            feature_name, _FEATURE_PATH.value or eval_config.feature_path)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
-    config = run.config
+    # The checked spec; the data section stays the ConfigDict the pipeline reads.
+    config, data_config = run.spec, run.config.data
     num = _NUM_SAMPLES.value or config.eval.num_samples
-    dataset = input_pipeline.load(config.data).dataset
+    dataset = input_pipeline.load(data_config).dataset
     real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
     real = features_lib.extract_all(extractor, [real_images])
 
@@ -158,15 +159,14 @@ def main(argv):
             state, jax.random.fold_in(key, 0), num,
             latent_dim=config.model.latent_dim,
             batch_size=min(config.eval.batch_size, num), labels=labels,
-            categories=sampling.infogan_categories(config))
+            categories=config.tricks.infogan_categories)
         source = f"{workdir} step {run.step}"
     fake = features_lib.extract_all(extractor, [fake_images])
-    scalars = suite.compute(real, fake, metrics=tuple(config.eval.get(
-                                "metrics", suite.DEFAULT_METRICS)),
+    scalars = suite.compute(real, fake, metrics=tuple(config.eval.metrics),
                             key=jax.random.fold_in(key, 1))
 
     if _HELD_OUT_SPLIT.value:
-        held_out_config = config.data.copy_and_resolve_references()
+        held_out_config = data_config.copy_and_resolve_references()
         held_out_config.split = _HELD_OUT_SPLIT.value
         held_out = features_lib.extract_all(extractor, evaluator.real_image_batches(
             input_pipeline.load(held_out_config).dataset, num))

@@ -91,7 +91,7 @@ def image_metrics(state: GANState, key: jax.Array,
     fake = features_lib.extract_all(reference.extractor, sampling.generate_batches(
         state, sample_key, num, latent_dim=config.model.latent_dim,
         batch_size=min(config.eval.batch_size, num), labels=labels,
-        categories=sampling.infogan_categories(config)))
+        categories=config.tricks.infogan_categories))
     return suite.compute(reference.real, fake, metrics=tuple(config.eval.metrics),
                          key=kid_key)
 
@@ -107,7 +107,7 @@ def _evaluate_mixture(state: GANState, key: jax.Array,
     samples = sampling.generate(
         state, key, config.eval.num_samples, latent_dim=config.model.latent_dim,
         batch_size=min(config.eval.batch_size, config.eval.num_samples),
-        categories=sampling.infogan_categories(config))
+        categories=config.tricks.infogan_categories)
     samples = np.asarray(samples, np.float64)
     modes = toy_mixtures.mixture_modes(config.data.name)
     std = toy_mixtures.mixture_std(config.data.name)
@@ -132,7 +132,7 @@ def sample_grid(state: GANState, key: jax.Array,
     """The fixed-latent sample grid of `key`, as a uint8 image."""
     return _render(state, sampling.grid_inputs(
         key, config.model.latent_dim, config.model.num_classes,
-        categories=sampling.infogan_categories(config)))
+        categories=config.tricks.infogan_categories))
 
 
 def interpolation_strips(state: GANState, key: jax.Array,
@@ -141,7 +141,7 @@ def interpolation_strips(state: GANState, key: jax.Array,
     return _render(state, sampling.interpolation_inputs(
         key, latent_dim=config.model.latent_dim,
         num_classes=config.model.num_classes,
-        categories=sampling.infogan_categories(config)))
+        categories=config.tricks.infogan_categories))
 
 
 def evaluation_state(state: GANState, key: jax.Array,

@@ -2,12 +2,12 @@
 
 Shared by every job that needs them (training, sampling, evaluation), so that
 a checkpoint written by one is restored by another into the same structure.
+The config is checked before (gan_jax.spec.gan.build).
 """
 
 import functools
 from typing import NamedTuple
 
-from absl import logging
 from etils import epath
 import jax
 import jax.numpy as jnp
@@ -17,11 +17,8 @@ import tensorflow as tf
 
 from gan_jax import models
 from gan_jax import objectives as objectives_lib
-from gan_jax import parallel
 from gan_jax import steps
 from gan_jax.data import input_pipeline
-from gan_jax.metrics import features
-from gan_jax.metrics import suite
 from gan_jax.state import GANState, create_gan_state
 from gan_jax.tricks import options as tricks_options
 from gan_jax.tricks import packing
@@ -42,90 +39,6 @@ def run_keys(seed: int) -> RunKeys:
     """
     root = jax.random.key(seed)
     return RunKeys(*(jax.random.fold_in(root, stream) for stream in range(3)))
-
-
-NONFINITE_POLICIES = ("stop", "skip")
-CORRUPT_IMAGE_POLICIES = ("error", "skip")
-
-
-def _check_choice(value: str, valid: tuple[str, ...], field: str) -> None:
-    if value not in valid:
-        raise ValueError(f"Unknown config.{field}={value!r}. Valid: "
-                         f"{', '.join(valid)}. Set --config.{field}.")
-
-
-def _check_intervals(config: ml_collections.ConfigDict) -> None:
-    if config.train.num_steps < 0:
-        raise ValueError(f"config.train.num_steps={config.train.num_steps} must "
-                         "be >= 0 (generator updates to train for).")
-    for field in ("log_every", "eval_every", "checkpoint_every"):
-        if config.train[field] < 1:
-            raise ValueError(f"config.train.{field}={config.train[field]} must be "
-                             f"at least 1 (steps); set --config.train.{field}.")
-
-
-def _check_image_size(config: ml_collections.ConfigDict) -> None:
-    supported = models.SUPPORTED_IMAGE_SIZES.get(config.model.name)
-    size = config.data.image_size
-    if supported and size is not None and size not in supported:
-        raise ValueError(
-            f"config.data.image_size={size}: model {config.model.name!r} makes "
-            f"only {', '.join(map(str, supported))}-pixel square images. Set "
-            "--config.data.image_size to one of them (images are resized).")
-
-
-def _warn_penalty_with_batch_norm(config: ml_collections.ConfigDict) -> None:
-    if (config.penalty.name != "none" and config.model.name == "dcgan"
-            and config.model.d_norm == "batch"):
-        logging.warning(
-            "config.penalty.name=%r with a BatchNorm critic "
-            "(config.model.d_norm='batch'): in training mode every logit "
-            "depends on the whole batch through its statistics, so the "
-            "penalised gradient is not the per-sample gradient the penalty is "
-            "defined on (Gulrajani et al. 2017 drop BatchNorm from the critic "
-            "for this reason). Set --config.model.d_norm=layer (or none) unless "
-            "this is the ablation you mean.", config.penalty.name)
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Fails with the fix before any work when the config cannot train.
-
-    Also warns (without stopping) about combinations that train but rarely do
-    what is meant, such as a gradient penalty on a BatchNorm critic.
-    """
-    if config.optim.n_critic < 1:
-        raise ValueError(f"config.optim.n_critic={config.optim.n_critic} must be at "
-                         "least 1 (discriminator updates per generator update).")
-    if not 0.0 <= config.optim.ema_decay < 1.0:
-        raise ValueError(f"config.optim.ema_decay={config.optim.ema_decay} must be in "
-                         "[0, 1); 0 disables the EMA.")
-    _check_intervals(config)
-    _check_choice(config.train.get("on_nonfinite", "stop"), NONFINITE_POLICIES,
-                  "train.on_nonfinite")
-    _check_choice(config.data.get("corrupt_images", "error"), CORRUPT_IMAGE_POLICIES,
-                  "data.corrupt_images")
-    models.check_options(config.model)
-    _check_image_size(config)
-    parallel.check_batch_size(config.data.batch_size)
-    if config.eval.features != "none" and config.eval.features not in features.EXTRACTORS:
-        raise ValueError(f"Unknown feature extractor {config.eval.features!r}. "
-                         f"Valid: none, {', '.join(sorted(features.EXTRACTORS))}. "
-                         "Set --config.eval.features.")
-    suite.check_metrics(config.eval.metrics)
-    input_pipeline.check_loader(config.data.loader)
-    # Building the objectives validates the loss and penalty names and options.
-    objectives_lib.create(config)
-    if config.train.get("generator_reuses_fakes", False) and config.optim.get(
-            "simultaneous", False):
-        raise ValueError("train.generator_reuses_fakes=True scores the fakes after "
-                         "the critic's update, which optim.simultaneous=True "
-                         "excludes: set one of them to False.")
-    if config.train.get("generator_reuses_fakes", False) and config.tricks.zcr_g_weight:
-        raise ValueError("train.generator_reuses_fakes=True cannot be combined with "
-                         "the generator's zCR term, which runs the generator a "
-                         "second time. Set --config.tricks.zcr_g_weight=0 or "
-                         "--config.train.generator_reuses_fakes=False.")
-    _warn_penalty_with_batch_norm(config)
 
 
 def _check_labels(config: ml_collections.ConfigDict,
@@ -230,7 +143,7 @@ def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
     or "" turns it off), so that a rerun, a resumed run, or a run whose
     config changes no shape and no static option loads them instead of
     compiling again."""
-    directory = config.train.get("compilation_cache_dir")
+    directory = config.train.compilation_cache_dir
     if directory:
         jax.config.update("jax_compilation_cache_dir",
                           str(epath.Path(directory).expanduser()))
@@ -249,13 +162,13 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
                                        label_smoothing=label_smoothing)
     latent_dim = config.model.latent_dim
     share_fakes_fn = None
-    if config.train.get("generator_reuses_fakes", False):
+    if config.train.generator_reuses_fakes:
         share_fakes_fn = functools.partial(
             steps.share_fakes, latent_dim=latent_dim,
             categories=objectives.options.infogan_categories)
     return functools.partial(
         steps.train_step, share_fakes_fn=share_fakes_fn,
-        simultaneous=bool(config.optim.get("simultaneous", False)),
+        simultaneous=config.optim.simultaneous,
         discriminator_step_fn=functools.partial(
             steps.discriminator_step, objectives=objectives, latent_dim=latent_dim,
             weight_clip=float(config.optim.d_weight_clip)),

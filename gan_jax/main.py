@@ -59,7 +59,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
-    parallel.initialize(flags.FLAGS.config.get("distributed", "auto"))
+    parallel.initialize(flags.FLAGS.config.distributed)
     logging.info("JAX process %d / %d, devices: %s", jax.process_index(),
                  jax.process_count(), jax.devices())
     with cli.user_errors_as_messages("gan_jax.main"):

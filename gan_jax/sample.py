@@ -46,7 +46,7 @@ def main(argv):
     cli.quiet_library_logs()
     try:
         run = train.restore_trained(_WORKDIR.value)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     if run.image_to_image:
         _write_strip(run)
@@ -55,17 +55,17 @@ def main(argv):
         raise app.UsageError("gan_jax.sample writes images; this run's samples "
                              f"have shape {run.data_spec.sample_shape}.")
     try:
-        labels = sampling.requested_labels(_NUM.value, run.config.model.num_classes,
+        labels = sampling.requested_labels(_NUM.value, run.spec.model.num_classes,
                                            _LABEL.value)
     except ValueError as error:
         sys.exit(f"error: {error}")
     key = jax.random.key(_SEED.value)
     state = standing_stats.with_standing_stats(run.state, jax.random.fold_in(key, 2),
-                                         run.config)
+                                         run.spec)
     images = sampling.generate(
-        state, key, _NUM.value, latent_dim=run.config.model.latent_dim,
+        state, key, _NUM.value, latent_dim=run.spec.model.latent_dim,
         batch_size=min(_BATCH_SIZE.value, _NUM.value), labels=labels,
-        categories=sampling.infogan_categories(run.config))
+        categories=run.spec.tricks.infogan_categories)
     out = epath.Path(_OUT.value)
     visualize.save_samples(images, labels, out)
     logging.info("Wrote %d images from step %d to %s.", _NUM.value, run.step, out)

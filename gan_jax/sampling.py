@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from gan_jax import steps
@@ -196,7 +195,3 @@ def interpolation_inputs(key: jax.Array, *, latent_dim: int, num_classes: int,
                             num_steps)
     return GridInputs(latents, labels, num_rows, num_steps)
 
-
-def infogan_categories(config: ml_collections.ConfigDict) -> int:
-    """`config.tricks.infogan_categories`, 0 for configs saved without it."""
-    return int(config.get("tricks", {}).get("infogan_categories", 0))

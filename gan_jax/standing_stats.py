@@ -12,11 +12,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from gan_jax import steps
-from gan_jax.sampling import balanced_labels, infogan_categories
+from gan_jax.sampling import balanced_labels
 from gan_jax.state import GANState, NetworkState
 
 # Brock et al. 2019, "Large Scale GAN Training for High Fidelity Natural Image
@@ -190,17 +189,18 @@ def standing_batch_stats(state: GANState, key: jax.Array, *, num_batches: int,
     return _replace_leaves(network.batch_stats, standing)
 
 
-def with_standing_stats(state: GANState, key: jax.Array,
-                        config: ml_collections.ConfigDict) -> GANState:
+def with_standing_stats(state: GANState, key: jax.Array, config) -> GANState:
     """`state` with standing generator statistics when the config asks for them.
+
+    `config` is a run's spec (gan_jax.spec.gan.GanSpec) or, from the training
+    loop, its ConfigDict: the fields read have the same names in both.
 
     With `config.eval.standing_stats_batches > 0`, the generator's
     `batch_stats` become `standing_batch_stats` of that many batches of
     `config.eval.batch_size` latents (balanced labels for a conditional
     model); otherwise `state` itself is returned and nothing is computed.
-    Configs saved before these options existed read as off.
     """
-    num_batches = config.eval.get("standing_stats_batches", 0)
+    num_batches = config.eval.standing_stats_batches
     if num_batches <= 0:
         return state
     batch_size = config.eval.batch_size
@@ -210,7 +210,7 @@ def with_standing_stats(state: GANState, key: jax.Array,
     batch_stats = standing_batch_stats(
         state, key, num_batches=num_batches, batch_size=batch_size,
         latent_dim=config.model.latent_dim,
-        categories=infogan_categories(config), labels=labels)
+        categories=config.tricks.infogan_categories, labels=labels)
     return state.replace(
         generator=state.generator.replace(batch_stats=batch_stats))
 

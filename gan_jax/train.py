@@ -28,6 +28,8 @@ from gan_jax import run_dir
 from gan_jax.run import gan_task
 from gan_jax.run import loop
 from gan_jax.run import task as task_lib
+from gan_jax.spec import gan as gan_spec
+from gan_jax.spec import translation as translation_spec
 from gan_jax.translation import defaults as translation_defaults
 from gan_jax.translation import task as translation_task
 
@@ -58,9 +60,11 @@ def train_and_evaluate(config, workdir: epath.PathLike) -> dict[str, float]:
 
 
 class TrainedRun(NamedTuple):
-    """A trained run: its config, newest checkpointed state and data spec.
-    `image_to_image` tells a pix2pix/CycleGAN/SRGAN run from a GAN's."""
+    """A trained run: its config (and `spec`, the config checked), newest
+    checkpointed state and data spec. `image_to_image` tells a
+    pix2pix/CycleGAN/SRGAN run from a GAN's."""
     config: ml_collections.ConfigDict
+    spec: Any
     state: Any
     step: int
     data_spec: run_dir.DataSpec
@@ -73,6 +77,7 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
     Raises:
       FileNotFoundError: `workdir` holds no trained run, with what is missing
         and how to make it.
+      ValueError: its saved config is not valid (any more), naming the field.
     """
     workdir = epath.Path(workdir)
     saved = run_dir.read_saved_config(workdir)
@@ -80,6 +85,9 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
     config = run_dir.read_config(
         workdir, translation_defaults.base_config(saved["task"]["name"])
         if image_to_image else defaults.base_config())
+    # Sampling and evaluation need not run on as many devices as training.
+    spec = (translation_spec.build(config) if image_to_image
+            else gan_spec.build(config, check_devices=False))
     if not (workdir / run_dir.DATA_SPEC_FILE).exists():
         raise FileNotFoundError(
             f"{workdir / run_dir.DATA_SPEC_FILE} does not exist: the run in "
@@ -96,4 +104,4 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
     # The template only supplies the structure; shapes come from the data spec.
     template = task_module.template_state(config, data_spec)
     state, step = checkpoint.restore_latest(manager, template)
-    return TrainedRun(config, state, step, data_spec, image_to_image)
+    return TrainedRun(config, spec, state, step, data_spec, image_to_image)

@@ -28,6 +28,7 @@ from gan_jax import run_dir
 from gan_jax import train
 from gan_jax.data import input_pipeline
 from gan_jax.run import gan_task
+from gan_jax.spec import gan as gan_spec
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Long enough that a signal sent as training starts arrives mid-run; no
@@ -261,7 +262,7 @@ def test_config_errors_name_the_field_and_the_valid_values(field, value, message
     section, name = field.split(".")
     config[section][name] = value
     with pytest.raises(ValueError, match=message):
-        experiment.validate_config(config)
+        gan_spec.build(config)
 
 
 def test_unknown_dataset_names_list_the_valid_ones(tmp_path):
@@ -283,7 +284,7 @@ def test_image_size_the_architecture_cannot_make():
     config.data.image_size = 48
     with pytest.raises(ValueError, match=r"image_size=48: model 'dcgan' makes "
                        r"only 28, 32, 64-pixel square images"):
-        experiment.validate_config(config)
+        gan_spec.build(config)
 
 
 def test_batch_not_divisible_by_the_devices(monkeypatch):
@@ -292,7 +293,7 @@ def test_batch_not_divisible_by_the_devices(monkeypatch):
     monkeypatch.setattr(jax, "device_count", lambda: 8)
     with pytest.raises(ValueError, match=r"batch_size=12 must be divisible by the "
                        r"number of devices \(8\).*multiple of 8"):
-        experiment.validate_config(config)
+        gan_spec.build(config)
 
 
 def test_gradient_penalty_on_a_batchnorm_critic_warns_and_says_why(caplog):
@@ -300,12 +301,12 @@ def test_gradient_penalty_on_a_batchnorm_critic_warns_and_says_why(caplog):
     config.model.name, config.model.d_norm = "dcgan", "batch"
     config.penalty.name = "gp"
     with caplog.at_level(logging.WARNING):
-        experiment.validate_config(config)
+        gan_spec.build(config)
     assert "BatchNorm critic" in caplog.text and "d_norm=layer" in caplog.text
     caplog.clear()
     config.model.d_norm = "layer"
     with caplog.at_level(logging.WARNING):
-        experiment.validate_config(config)
+        gan_spec.build(config)
     assert "BatchNorm critic" not in caplog.text
 
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from gan_jax import divergence
 from gan_jax import run_dir
 from gan_jax.metrics.features import mnist_classifier
+from gan_jax.spec import translation as translation_spec
 from gan_jax.translation import experiment
 from gan_jax import train
 import idx_digits  # tests/idx_digits.py
@@ -158,7 +159,7 @@ def test_missing_content_network_says_how_to_train_one(tmp_path):
     config = _config("srgan_mnist", tmp_path)
     config.objective.content_path = str(tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="gan_jax.train_classifier"):
-        experiment.validate_config(config)
+        translation_spec.build(config)
 
 
 def test_offline_command_line_run(tmp_path):

@@ -17,6 +17,7 @@ from gan_jax import experiment
 from gan_jax import losses
 from gan_jax import objectives as objectives_lib
 from gan_jax import steps
+from gan_jax.spec import gan as gan_spec
 from gan_jax.state import GANState, NetworkState, apply_discriminator
 from gan_jax.tricks import augment
 from gan_jax.tricks import began
@@ -668,7 +669,7 @@ def test_infogan_codes_are_one_hot_and_recovered():
 ])
 def test_bad_trick_settings_fail_with_the_fix(overrides, message):
     with pytest.raises(ValueError, match=message):
-        experiment.validate_config(_config(**overrides))
+        gan_spec.build(_config(**overrides))
 
 
 def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):
@@ -726,7 +727,7 @@ def test_image_tricks_train_a_conditional_dcgan_step():
     config.tricks.acgan_weight = 1.0
     config.tricks.augment = "color,translation,cutout"
     config.optim.n_critic = 1
-    experiment.validate_config(config)
+    gan_spec.build(config)
     state = experiment.create_state(config, (28, 28, 1), jax.random.key(0))
     assert state.discriminator.params["aux_head"]["kernel"].shape[-1] == 10
     batch = {"x": jax.random.uniform(jax.random.key(1), (1, 8, 28, 28, 1),

@@ -23,7 +23,7 @@ import json
 
 import ml_collections
 
-from gan_jax import experiment
+from gan_jax.spec import gan as gan_spec
 
 # Fields that enter the train step only as numbers (the learning rates live in
 # the optimizer state, see `experiment.create_optimizer`), so settings that
@@ -130,7 +130,7 @@ def _axes(grid: ml_collections.ConfigDict) -> list[tuple[str, list[tuple[str, st
 def seeds(ablation: ml_collections.ConfigDict) -> tuple[int, ...]:
     if ablation.num_seeds < 1:
         raise ValueError(f"num_seeds={ablation.num_seeds} must be at least 1.")
-    first = ablation.get("first_seed", 0)
+    first = ablation.first_seed
     return tuple(range(first, first + ablation.num_seeds))
 
 
@@ -146,7 +146,7 @@ def settings(ablation: ml_collections.ConfigDict) -> list[Setting]:
             overrides.update(parse_overrides(text))
         setting = Setting(levels, apply_overrides(ablation.experiment, overrides))
         try:
-            experiment.validate_config(setting.config)
+            gan_spec.build(setting.config, "config.experiment")
         except ValueError as error:
             raise ValueError(f"Setting {setting.name}: {error}") from None
         result.append(setting)

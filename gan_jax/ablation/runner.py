@@ -41,6 +41,7 @@ from gan_jax.data import input_pipeline
 from gan_jax.run import gan_task
 from gan_jax.run import loop
 from gan_jax.run import task as task_lib
+from gan_jax.spec import ablation as ablation_spec
 
 ABLATION_FILE = "ablation.json"
 RESULTS_FILE = "results.json"
@@ -340,8 +341,8 @@ def run_sweep(ablation: ml_collections.ConfigDict, workdir: epath.PathLike,
     Returns:
       The results table (also in `<workdir>/results.md` and `results.csv`).
     """
-    seeds = grid.seeds(ablation)
-    all_settings = grid.settings(ablation)  # Validates every setting first.
+    spec = ablation_spec.build(ablation)  # Every setting checked, before any work.
+    seeds, all_settings = spec.seeds, list(spec.settings)
     all_groups = grid.groups(all_settings, seeds)
     experiment.use_compilation_cache(ablation.experiment)
     workdir = epath.Path(workdir)

@@ -219,7 +219,7 @@ def _load_idx(config: ml_collections.ConfigDict) -> Source:
 
 def _load_folder(config: ml_collections.ConfigDict) -> Source:
     path = _require_path(config)
-    skip_corrupt = config.get("corrupt_images", "error") == "skip"
+    skip_corrupt = config.corrupt_images == "skip"
     builder_config = image_folder.make_config(path, skip_corrupt)
     _check_split(config.split, builder_config.splits, f"Image folder {path!r}")
     builder = _prepared_local(image_folder.LabeledImageFolder, builder_config,

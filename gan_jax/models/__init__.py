@@ -37,6 +37,7 @@ Models know nothing about losses; `gan_jax.objectives` combines the two.
 """
 
 from collections.abc import Callable, Sequence
+import dataclasses
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -47,15 +48,16 @@ from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.models import sngan
 from gan_jax.models import strided_conv
+from gan_jax.spec import fields
 
 
 def _discriminator_options(config: ml_collections.ConfigDict,
                            aux_outputs: int) -> dict:
     """The discriminator keyword arguments shared by every model."""
     return dict(aux_outputs=aux_outputs,
-                minibatch_stddev_group=config.get("d_minibatch_stddev_group", 0),
-                minibatch_kernels=config.get("d_minibatch_kernels", 0),
-                minibatch_kernel_dim=config.get("d_minibatch_kernel_dim", 5))
+                minibatch_stddev_group=config.d_minibatch_stddev_group,
+                minibatch_kernels=config.d_minibatch_kernels,
+                minibatch_kernel_dim=config.d_minibatch_kernel_dim)
 
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -63,7 +65,7 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 def compute_dtype(config: ml_collections.ConfigDict):
     """The networks' computation dtype; parameters stay float32 either way."""
-    name = config.get("dtype", "float32")
+    name = config.dtype
     if name not in COMPUTE_DTYPES:
         raise ValueError(f"Unknown compute dtype {name!r}. Valid: "
                          f"{', '.join(COMPUTE_DTYPES)}. Set --config.model.dtype.")
@@ -76,15 +78,15 @@ def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     if config.num_classes:
         raise ValueError("Model 'mlp' is unconditional; set "
                          "--config.model.num_classes=0 or use dcgan or sngan.")
-    mlp_options = dict(activation=config.get("mlp_activation", "relu"),
-                       orthogonal_gain=config.get("mlp_orthogonal_gain", 0.0))
+    mlp_options = dict(activation=config.mlp_activation,
+                       orthogonal_gain=config.mlp_orthogonal_gain)
     generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
                                  hidden_dim=config.hidden_dim,
                                  num_layers=config.num_layers,
                                  **mlp_options,
-                                 spectral_norm=config.get("g_spectral_norm", False),
+                                 spectral_norm=config.g_spectral_norm,
                                  dtype=compute_dtype(config))
-    if config.get("d_autoencoder", False):
+    if config.d_autoencoder:
         # BEGAN's code size N_h equals its latent size N_z (Berthelot et al.
         # 2017, Sec. 3.3).
         discriminator = mlp.MLPAutoencoderDiscriminator(
@@ -105,16 +107,16 @@ def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
                              base_channels=config.g_channels,
                              num_classes=config.num_classes,
                              label_embed_dim=config.label_embed_dim,
-                             spectral_norm=config.get("g_spectral_norm", False),
-                             upsample=config.get("upsample", "auto"),
+                             spectral_norm=config.g_spectral_norm,
+                             upsample=config.upsample,
                              dtype=compute_dtype(config)),
         dcgan.DCGANDiscriminator(sample_shape=tuple(sample_shape),
                                  base_channels=config.d_channels,
                                  norm=config.d_norm,
                                  num_classes=config.num_classes,
                                  conditioning=config.d_conditioning,
-                                 bias=config.get("d_bias", True),
-                                 downsample=config.get("downsample", "auto"),
+                                 bias=config.d_bias,
+                                 downsample=config.downsample,
                                  dtype=compute_dtype(config),
                                  **_discriminator_options(config, aux_outputs)),
     )
@@ -146,29 +148,133 @@ SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES}
 
 
+
+# The options of `config.model`, declared by model. The ConfigDict holds the
+# union (flat `config.model.*` names, so any override works whatever the
+# model); the spec's `model` section is the chosen model's block only.
+@dataclasses.dataclass(frozen=True)
+class CommonOptions(fields.Section):
+    """Options every model has."""
+    name: str = fields.field("mlp", "the architecture", fields.OneOf(
+        tuple(sorted(MODELS)), "models"))
+    latent_dim: int = fields.field(16, "size of z", fields.AT_LEAST_ONE)
+    # Labels come with the data; 0 means unconditional.
+    num_classes: int = fields.field(0, "classes of a conditional model, 0 = "
+                                    "unconditional", fields.NON_NEGATIVE)
+    # Concatenated with z.
+    label_embed_dim: int = fields.field(50, "size of the generator's label "
+                                        "embedding", fields.AT_LEAST_ONE)
+    # concat: one-hot channels joined to the input; projection: Miyato &
+    # Koyama 2018.
+    d_conditioning: str = fields.field(
+        "projection", "how the discriminator sees labels",
+        fields.OneOf(layers.D_CONDITIONINGS, "conditionings"))
+    # Discriminator: the minibatch standard-deviation feature (Karras et al.
+    # 2018) over groups of `d_minibatch_stddev_group` samples (0 = off), and
+    # minibatch discrimination (Salimans et al. 2016) with
+    # `d_minibatch_kernels` kernels of size `d_minibatch_kernel_dim` (0 = off).
+    d_minibatch_stddev_group: int = fields.field(
+        0, "minibatch stddev group size, 0 = off", fields.NON_NEGATIVE)
+    d_minibatch_kernels: int = fields.field(
+        0, "minibatch discrimination kernels, 0 = off", fields.NON_NEGATIVE)
+    d_minibatch_kernel_dim: int = fields.field(
+        5, "size of each minibatch discrimination kernel", fields.AT_LEAST_ONE)
+    # Parameters, optimizer state, losses and penalties stay float32; use
+    # bfloat16 on GPUs and TPUs (on CPU it is slower).
+    dtype: str = fields.field("float32", "the dtype the networks compute in",
+                              fields.OneOf(tuple(COMPUTE_DTYPES), "dtypes"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectralNormOption(fields.Section):
+    # Zhang et al. 2019; mlp and dcgan (SNGAN's generator is the paper's).
+    g_spectral_norm: bool = fields.field(
+        False, "spectral normalisation on every generator layer")
+
+
+@dataclasses.dataclass(frozen=True)
+class MlpOptions(SpectralNormOption, CommonOptions):
+    hidden_dim: int = fields.field(128, "width of both MLPs", fields.AT_LEAST_ONE)
+    num_layers: int = fields.field(3, "depth of both MLPs", fields.AT_LEAST_ONE)
+    mlp_activation: str = fields.field("relu", "hidden nonlinearity",
+                                       fields.OneOf(mlp.ACTIVATIONS, "activations"))
+    mlp_orthogonal_gain: float = fields.field(
+        0.0, "gain of an orthogonal kernel init, 0 = LeCun normal", fields.NON_NEGATIVE)
+    # BEGAN (Berthelot et al. 2017): the output is each sample's L1
+    # reconstruction error; needs loss.name = began.
+    d_autoencoder: bool = fields.field(False, "an auto-encoder discriminator")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageOptions(CommonOptions):
+    # DCGAN's ngf / ndf; SNGAN's G / D width.
+    g_channels: int = fields.field(64, "generator base width", fields.AT_LEAST_ONE)
+    d_channels: int = fields.field(64, "discriminator base width", fields.AT_LEAST_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class DcganOptions(SpectralNormOption, ImageOptions):
+    # Gradient penalties need a critic without BatchNorm.
+    d_norm: str = fields.field("batch", "discriminator normalisation",
+                               fields.OneOf(dcgan.D_NORMS, "norms"))
+    # False is pytorch/examples/dcgan, which has none.
+    d_bias: bool = fields.field(True, "biases on D's layers not followed by BatchNorm")
+    # How the 4x4 stride-2 (transposed) convolutions are computed
+    # (gan_jax.models.strided_conv). All give the same numbers; auto picks the
+    # fastest for the backend.
+    upsample: str = fields.field("auto", "the generator's upsampling implementation",
+                                 fields.OneOf(strided_conv.UPSAMPLE_IMPLEMENTATIONS,
+                                              "implementations"))
+    downsample: str = fields.field(
+        "auto", "the discriminator's downsampling implementation",
+        fields.OneOf(strided_conv.DOWNSAMPLE_IMPLEMENTATIONS, "implementations"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SnganOptions(ImageOptions):
+    pass
+
+
+OPTIONS: dict[str, type[CommonOptions]] = {
+    "mlp": MlpOptions, "dcgan": DcganOptions, "sngan": SnganOptions}
+
+
+def fill_options(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` (the `model` part) with every model's options at their defaults."""
+    for options in OPTIONS.values():
+        options.fill(config)
+    return config
+
+
+def read_options(config: ml_collections.ConfigDict, flag: str) -> CommonOptions:
+    """The chosen model's options from `config` (the `model` part), checked;
+    `flag` is its path ("config.model")."""
+    name = CommonOptions.read(config, flag).name
+    return OPTIONS[name].read(config, flag)
+
 def _check_combinations(config: ml_collections.ConfigDict):
     """Raises ValueError, saying what to set, for options a model lacks."""
     for field, valid in (("upsample", strided_conv.UPSAMPLE_IMPLEMENTATIONS),
                          ("downsample", strided_conv.DOWNSAMPLE_IMPLEMENTATIONS)):
-        if config.get(field, "auto") not in valid:
+        if config[field] not in valid:
             raise ValueError(f"Unknown config.model.{field}={config[field]!r}. "
                              f"Valid: {', '.join(valid)}. Set "
                              f"--config.model.{field} (auto is the fastest).")
-    if config.get("g_spectral_norm", False) and config.name == "sngan":
+    if config.g_spectral_norm and config.name == "sngan":
         # SNGAN's generator is the paper's: BatchNorm without spectral norm.
         raise ValueError("g_spectral_norm is implemented for the mlp and dcgan "
                          "generators, not sngan's. Set "
                          "--config.model.g_spectral_norm=False or "
                          "--config.model.name=dcgan (or mlp).")
-    if not config.get("d_autoencoder", False):
+    if not config.d_autoencoder:
         return
     if config.name != "mlp":
         raise ValueError(f"d_autoencoder (BEGAN's auto-encoder discriminator) "
                          f"exists only for model 'mlp', not {config.name!r}. Set "
                          f"--config.model.name=mlp or "
                          f"--config.model.d_autoencoder=False.")
-    if (config.get("d_minibatch_stddev_group", 0)
-            or config.get("d_minibatch_kernels", 0)):
+    if (config.d_minibatch_stddev_group
+            or config.d_minibatch_kernels):
         # Its output is a reconstruction error, with no final classifier
         # layer for the minibatch features to feed.
         raise ValueError("The auto-encoder discriminator (d_autoencoder) has no "

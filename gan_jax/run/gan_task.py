@@ -20,6 +20,7 @@ from gan_jax import visualize
 from gan_jax.data import input_pipeline
 from gan_jax.run import loop
 from gan_jax.run import task as task_lib
+from gan_jax.spec import gan as gan_spec
 
 
 def state_parts(state) -> dict:
@@ -102,7 +103,7 @@ class GANTask(task_lib.Task):
 
     def prepare(self) -> None:
         config = self.config
-        experiment.validate_config(config)
+        self.spec = gan_spec.build(config)  # Every check, before any work or file.
         # Before anything compiles: JAX reads the cache setting once.
         experiment.use_compilation_cache(config)
         keys = experiment.run_keys(config.seed)

@@ -1,5 +1,6 @@
-"""From a translation config to what the loop runs: checked config, data,
-initial state, frozen content features and the bound step functions."""
+"""From a translation config to what the loop runs: data, initial state,
+frozen content features and the bound step functions (the config is checked
+by gan_jax.spec.translation)."""
 
 import functools
 from collections.abc import Callable, Iterator
@@ -17,7 +18,6 @@ from gan_jax import experiment as gan_experiment
 from gan_jax import losses
 from gan_jax.data import input_pipeline
 from gan_jax.state import copy_tree
-from gan_jax.translation import TASKS
 from gan_jax.translation import networks
 from gan_jax.translation import objectives
 from gan_jax.translation import steps
@@ -30,56 +30,7 @@ NORMS = ("batch", "instance")
 CONTENT_NETWORKS = ("pixels", "mnist_classifier", "vgg19")
 
 
-def _choice(value, valid, field: str) -> None:
-    if value not in valid:
-        raise ValueError(f"Unknown config.{field}={value!r}. Valid: "
-                         f"{', '.join(valid)}. Set --config.{field}.")
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the field and its valid values, before any work."""
-    _choice(config.task.name, TASKS, "task.name")
-    tasks.check_pairing(config.task.pairing, config.task.name)
-    _choice(config.task.direction, tasks.DIRECTIONS, "task.direction")
-    _choice(config.optim.schedule, SCHEDULES, "optim.schedule")
-    _choice(config.model.norm, NORMS, "model.norm")
-    _choice(config.objective.content, CONTENT_NETWORKS, "objective.content")
-    _choice(config.train.on_nonfinite, gan_experiment.NONFINITE_POLICIES,
-            "train.on_nonfinite")
-    losses.get(config.loss.name, **_loss_options(config))
-    upscale = config.task.upscale
-    if upscale < 2 or upscale & (upscale - 1):
-        raise ValueError(f"config.task.upscale={upscale} must be a power of 2 "
-                         "(>= 2): SRGAN upsamples by pixel shuffles of 2.")
-    for field in ("num_steps", "log_every", "eval_every", "checkpoint_every"):
-        if config.train[field] < (0 if field == "num_steps" else 1):
-            raise ValueError(f"config.train.{field}={config.train[field]} must "
-                             "be positive. Set --config.train." + field)
-    if config.objective.pretrain_steps > config.train.num_steps:
-        raise ValueError(
-            f"config.objective.pretrain_steps={config.objective.pretrain_steps} "
-            f"exceeds config.train.num_steps={config.train.num_steps}: the "
-            "pre-training steps are counted in the run's steps.")
-    if config.task.pairing == "two_folders" and config.data.source != "folder":
-        raise ValueError("The two_folders pairing reads a folder of images "
-                         "(--config.data.source=folder --config.data.path=DIR "
-                         "with sub-folders A and B); use two_splits for two "
-                         "splits of a TFDS dataset.")
-    if config.task.pairing == "colourise" and config.data.batch_size % 2:
-        raise ValueError(f"config.data.batch_size={config.data.batch_size} must "
-                         "be even: the colourise pairing splits every batch "
-                         "into its A and B halves.")
-    if config.objective.content != "pixels" and not config.objective.content_path:
-        raise ValueError(
-            f"config.objective.content={config.objective.content!r} needs "
-            "--config.objective.content_path: the directory of a classifier "
-            "from `python -m gan_jax.train_classifier` (mnist_classifier) or "
-            "the Keras VGG19 weights file (vgg19; README, \"SRGAN with VGG19 "
-            "features\").")
-    _check_content_path(config.objective)
-
-
-def _check_content_path(objective) -> None:
+def check_content_path(objective) -> None:
     if objective.content == "pixels" or epath.Path(objective.content_path).exists():
         return
     if objective.content == "mnist_classifier":
@@ -95,7 +46,7 @@ def _check_content_path(objective) -> None:
         "with VGG19 features\") and pass its path.")
 
 
-def _loss_options(config) -> dict:
+def loss_options(config) -> dict:
     options = {"label_smoothing": config.loss.label_smoothing}
     return {k: v for k, v in options.items()
             if k in losses.accepted_options(config.loss.name)}
@@ -235,7 +186,7 @@ def content_features(config) -> Callable[[jax.Array], jax.Array]:
 def phases(config) -> dict[str, Callable]:
     """The task's pure steps by phase name: "train" and, for SRGAN with
     pre-training, "pretrain"."""
-    loss = losses.get(config.loss.name, **_loss_options(config))
+    loss = losses.get(config.loss.name, **loss_options(config))
     make_examples = make_examples_fn(config)
     objective = config.objective
     task = config.task.name

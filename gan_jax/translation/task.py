@@ -22,6 +22,7 @@ from gan_jax import run_dir
 from gan_jax.data import input_pipeline
 from gan_jax.run import loop
 from gan_jax.run import task as task_lib
+from gan_jax.spec import translation as translation_spec
 from gan_jax.translation import defaults
 from gan_jax.translation import evaluation
 from gan_jax.translation import experiment
@@ -143,7 +144,7 @@ class TranslationTask(task_lib.Task):
 
     def prepare(self) -> None:
         config = self.config
-        experiment.validate_config(config)
+        self.spec = translation_spec.build(config)  # Every check, before any work.
         # Before anything compiles: JAX reads the cache setting once.
         experiment.use_compilation_cache(config)
         self._init_key, self._train_key, _ = gan_experiment.run_keys(config.seed)

@@ -1,0 +1,42 @@
+"""The spec of an ablation sweep (`gan_jax.defaults.ablation_config`): its
+seeds, the experiment every setting starts from, and every setting of the
+grid, each setting's experiment checked before the sweep does any work."""
+
+import dataclasses
+
+import ml_collections
+
+from gan_jax.ablation import grid
+from gan_jax.spec import fields
+from gan_jax.spec import gan
+from gan_jax.spec.fields import field
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep(fields.Section):
+    # No default: every ablation config file says how many it runs.
+    num_seeds: int = field(doc="seeds of every setting", check=fields.AT_LEAST_ONE,
+                           example=3)
+    # Seeds first_seed .. first_seed + num_seeds - 1.
+    first_seed: int = field(0, "the first seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationSpec(Sweep):
+    """A sweep, checked. Built by `build`, never by hand."""
+    experiment: gan.GanSpec = fields.section()
+    # The grid's cells in grid order, each with its full (checked) config.
+    settings: tuple[grid.Setting, ...] = fields.section()
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.num_seeds))
+
+
+def build(config: ml_collections.ConfigDict) -> AblationSpec:
+    """The checked spec of the ablation `config`; a bad value in the
+    experiment or in any setting of the grid fails with one paragraph naming
+    the flag (and the setting)."""
+    return AblationSpec.read(
+        config, "config", experiment=gan.build(config.experiment, "config.experiment"),
+        settings=tuple(grid.settings(config)))

@@ -1,0 +1,302 @@
+"""The spec of a GAN run: every field of `gan_jax.defaults.base_config()`.
+
+Each section mirrors the config's (`spec.data.batch_size`, `spec.optim.g_lr`,
+...), so code written against `config.x.y` reads a spec unchanged. The
+model's options are declared beside the models (gan_jax.models.OPTIONS) and
+the tricks' by the tricks package (`spec.tricks` is what
+`gan_jax.tricks.options.from_config` returns).
+"""
+
+import dataclasses
+import os
+
+from absl import logging
+import ml_collections
+
+from gan_jax import losses
+from gan_jax import models
+from gan_jax import objectives as objectives_lib
+from gan_jax import parallel
+from gan_jax import penalties
+from gan_jax.data import input_pipeline
+from gan_jax.metrics import features
+from gan_jax.metrics import suite
+from gan_jax.spec import fields
+from gan_jax.spec.fields import field
+from gan_jax.tricks import options as tricks_options
+
+NONFINITE_POLICIES = ("stop", "skip")
+CORRUPT_IMAGE_POLICIES = ("error", "skip")
+SCHEDULES = ("constant", "linear")
+
+
+def compilation_cache_dir() -> str:
+    """The default of `train.compilation_cache_dir`: JAX's own
+    `JAX_COMPILATION_CACHE_DIR` when it is set (the test suite sets it to a
+    directory of its own), else a directory under the user's cache."""
+    return os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/gan_jax/xla"
+
+
+@dataclasses.dataclass(frozen=True)
+class Data(fields.Section):
+    # toy: a 2-D mixture built locally; tfds: any TFDS dataset by name;
+    # idx: MNIST-format IDX files in `path`; folder: image files in `path`,
+    # one sub-folder per class; stacked_mnist: three digits as RGB (1,000
+    # modes) from the IDX files in `path`, or TFDS mnist without a path.
+    # Local sources are built as TFDS datasets.
+    source: str = field("toy", "where the examples come from",
+                        fields.OneOf(tuple(input_pipeline.SOURCES), "sources"))
+    # toy: ring8 | grid25; tfds: a TFDS name such as mnist, cifar10, celeb_a.
+    name: str = field("ring8", "the dataset's name")
+    split: str = field("train", 'a TFDS split string, e.g. "train[:90%]"')
+    data_dir: str | None = field(None, "where TFDS keeps prepared datasets; "
+                                 "None means TFDS's default")
+    path: str | None = field(None, "the folder of raw files (idx, folder sources)")
+    # Images: resize to `image_size` x `image_size` (None keeps the stored
+    # size), after a central square crop when `center_crop` is set.
+    image_size: int | None = field(None, "square image size", fields.AT_LEAST_ONE,
+                                   example=64)
+    center_crop: bool = field(False, "crop the central square before resizing")
+    # Turn off for datasets larger than RAM (CelebA).
+    cache: bool = field(True, "keep preprocessed examples in host memory")
+    # tf_data: stream through a shuffle buffer (any size); in_memory: hold
+    # the split in host memory and permute it every epoch, much faster for
+    # small examples (gan_jax.data.in_memory).
+    loader: str = field("tf_data", "how batches are read",
+                        fields.OneOf(input_pipeline.LOADERS, "loaders"))
+    # Also a multiple of the device and process counts (checked in `build`).
+    batch_size: int = field(256, "the global batch size, over all devices",
+                            fields.AT_LEAST_ONE)
+    shuffle_buffer: int = field(10_000, "examples in the shuffle buffer",
+                                fields.AT_LEAST_ONE)
+    # error: an image file that cannot be decoded stops the run; skip: it is
+    # left out with a warning naming it (folder source).
+    corrupt_images: str = field("error", "what an undecodable image does",
+                                fields.OneOf(CORRUPT_IMAGE_POLICIES))
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialLoss(fields.Section):
+    """The loss fields image-to-image configs share with GAN configs."""
+    name: str = field("non_saturating", "the adversarial loss",
+                      fields.OneOf(tuple(sorted(losses.LOSSES)), "losses"))
+    label_smoothing: float = field(0.0, "one-sided label smoothing",
+                                   fields.UNIT_INTERVAL, example=0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss(AdversarialLoss):
+    # Each real target is drawn uniformly from [1 - label_smoothing -
+    # label_noise, 1 - label_smoothing]; cross-entropy losses only.
+    label_noise: float = field(0.0, "noisy one-sided labels' spread",
+                               fields.UNIT_INTERVAL, example=0.1)
+    # BEGAN's equilibrium (loss.name = began): target ratio gamma of fake to
+    # real reconstruction error, and the step size of k_t.
+    began_gamma: float = field(0.5, "BEGAN's target ratio gamma",
+                               fields.Range(low=0, high=1, low_open=True))
+    began_lambda_k: float = field(0.001, "BEGAN's step size of k_t",
+                                  fields.NON_NEGATIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Penalty(fields.Section):
+    name: str = field("r1", "the discriminator's gradient penalty",
+                      fields.OneOf(tuple(sorted(penalties.PENALTIES)), "penalties"))
+    # The discriminator loss gets `weight * penalty`; for R1/R2 with the
+    # paper's gamma, use weight = gamma / 2.
+    weight: float = field(0.1, "the penalty's weight", fields.NON_NEGATIVE)
+    target: float = field(1.0, "target gradient norm for gp, lp, dragan",
+                          fields.NON_NEGATIVE)
+    # Lazy regularisation (Karras et al. 2020): the penalty only every
+    # `lazy_interval` steps, as its own phase, its weight times the interval.
+    lazy_interval: int = field(1, "steps between penalty phases, 1 = every "
+                               "discriminator step", fields.AT_LEAST_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningRates(fields.Section):
+    """The learning rates image-to-image configs share with GAN configs."""
+    g_lr: float = field(2e-3, "the generator's Adam learning rate", fields.POSITIVE,
+                        example=2e-4)
+    # Two time-scale update rule: set d_lr != g_lr.
+    d_lr: float = field(2e-3, "the discriminator's Adam learning rate",
+                        fields.POSITIVE, example=2e-4)
+
+
+@dataclasses.dataclass(frozen=True)
+class Optim(LearningRates):
+    g_b1: float = field(0.5, "the generator's Adam beta1", fields.UNIT_INTERVAL)
+    g_b2: float = field(0.999, "the generator's Adam beta2", fields.UNIT_INTERVAL)
+    d_b1: float = field(0.5, "the discriminator's Adam beta1", fields.UNIT_INTERVAL)
+    d_b2: float = field(0.999, "the discriminator's Adam beta2", fields.UNIT_INTERVAL)
+    # linear decays both learning rates to 0 at the last step.
+    schedule: str = field("linear", "the learning-rate schedule",
+                          fields.OneOf(SCHEDULES, "schedules"))
+    n_critic: int = field(1, "discriminator updates per generator update",
+                          fields.AT_LEAST_ONE)
+    # False: alternating updates, the generator step sees the discriminator
+    # its critic steps just updated. True: simultaneous gradient descent, the
+    # generator's gradient is taken against the discriminator from before
+    # them (Mescheder et al. 2017; the setting of Metz et al. 2017's
+    # unrolled-GAN notebook, where a plain GAN hops between modes).
+    simultaneous: bool = field(False, "simultaneous instead of alternating updates")
+    ema_decay: float = field(0.999, "generator EMA for evaluation, 0 disables",
+                             fields.UNIT_INTERVAL)
+    # Original WGAN: discriminator weights clipped to [-c, c] after each update.
+    d_weight_clip: float = field(0.0, "WGAN weight clipping c, 0 disables",
+                                 fields.NON_NEGATIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule(fields.Section):
+    """The loop fields image-to-image configs share with GAN configs."""
+    num_steps: int = field(20_000, "generator updates", fields.NON_NEGATIVE)
+    log_every: int = field(500, "steps between logs", fields.AT_LEAST_ONE)
+    eval_every: int = field(5_000, "steps between evaluations", fields.AT_LEAST_ONE)
+    checkpoint_every: int = field(5_000, "steps between checkpoints",
+                                  fields.AT_LEAST_ONE)
+    max_checkpoints: int = field(3, "checkpoints kept", fields.AT_LEAST_ONE)
+    # Non-finite losses, gradients or state (checked on the device every
+    # step of every task, fetched at every log and before every save): stop ends the run
+    # with a message, keeping the last good checkpoint; skip drops each
+    # non-finite update and stops only when every update of a log window was.
+    on_nonfinite: str = field("stop", "what a non-finite update does",
+                              fields.OneOf(NONFINITE_POLICIES))
+    # JAX's persistent compilation cache: compiled programs are kept here and
+    # reused by any later run whose programs are the same (a rerun, a resume,
+    # another seed, learning rate or penalty weight).
+    compilation_cache_dir: str | None = field(
+        doc="the persistent compilation cache, None turns it off",
+        default_factory=compilation_cache_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Train(Schedule):
+    # True: the generator step scores the fakes the last critic step trained
+    # on (after its update) and backpropagates through the same generator
+    # pass, as the PyTorch DCGAN example does: one generator forward pass per
+    # iteration instead of two. False: it draws fresh latents.
+    generator_reuses_fakes: bool = field(
+        False, "the generator step reuses the critic step's fakes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Eval(fields.Section):
+    # For images, also the real images they are compared with: the first
+    # num_samples of the training split.
+    num_samples: int = field(2_500, "generated samples per evaluation",
+                             fields.AT_LEAST_ONE)
+    batch_size: int = field(2_500, "samples per generator call", fields.AT_LEAST_ONE)
+    # Images: the network whose features the metrics compare: mnist_classifier
+    # (a directory from `python -m gan_jax.train_classifier`) or inception
+    # (the FID InceptionV3 .npz, see README), its weights read from
+    # `feature_path`. Missing weights turn the metrics off with a warning.
+    features: str = field("none", "the metrics' feature network",
+                          fields.OneOf(("none", *sorted(features.EXTRACTORS))))
+    feature_path: str | None = field(None, "the feature network's weights")
+    # stacked_mnist too for Stacked MNIST.
+    metrics: tuple[str, ...] = field(suite.DEFAULT_METRICS, "the metrics computed",
+                                     fields.EachOf(suite.METRICS, "metrics"))
+    # BatchNorm generators: evaluate with "standing statistics" (Brock et al.
+    # 2019), the BatchNorm statistics re-estimated for the EMA weights from
+    # this many batches of `eval.batch_size` fresh latents (0 = off: the
+    # running statistics of training).
+    standing_stats_batches: int = field(0, "batches of standing statistics, 0 = off",
+                                        fields.NON_NEGATIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run(fields.Section):
+    """The top-level fields every run config has."""
+    # Every random draw of a run (init, data order, latents, penalties)
+    # derives from it.
+    seed: int = field(0, "the run's seed")
+    # auto joins jax.distributed when the environment shows a cluster
+    # (JAX_COORDINATOR_ADDRESS, a multi-task Slurm job, a multi-host TPU
+    # slice, Open MPI). README, "Scaling up".
+    distributed: str = field("auto", "multi-host runs",
+                             fields.OneOf(parallel.DISTRIBUTED_MODES))
+
+
+@dataclasses.dataclass(frozen=True)
+class GanSpec(Run):
+    """A GAN run, checked. Built by `build`, never by hand."""
+    data: Data = fields.section()
+    model: models.CommonOptions = fields.section()
+    loss: Loss = fields.section()
+    penalty: Penalty = fields.section()
+    tricks: tricks_options.TrickOptions = fields.section()
+    optim: Optim = fields.section()
+    train: Train = fields.section()
+    eval: Eval = fields.section()
+
+
+# The ConfigDict's sections, in the order `gan_jax.defaults` writes them.
+# (The model's options come from gan_jax.models, the tricks' from the tricks
+# package.)
+SECTIONS: dict[str, type[fields.Section]] = {
+    "data": Data, "loss": Loss, "penalty": Penalty, "optim": Optim,
+    "train": Train, "eval": Eval}
+
+
+def build(config: ml_collections.ConfigDict, flag: str = "config", *,
+          check_devices: bool = True) -> GanSpec:
+    """The checked spec of `config`, or a ValueError of one paragraph naming
+    the flag (`flag` is the config's path: "config", or "config.experiment"
+    in an ablation) and a valid value.
+
+    Also warns (without stopping) about combinations that train but rarely do
+    what is meant, such as a gradient penalty on a BatchNorm critic.
+    `check_devices=False` skips checking that the batch splits over this
+    machine's devices (a trained run read back for sampling).
+    """
+    sections = {name: section.read(config[name], f"{flag}.{name}")
+                for name, section in SECTIONS.items()}
+    model = models.read_options(config.model, f"{flag}.model")
+    if check_devices:
+        parallel.check_batch_size(config.data.batch_size)
+    _check_combinations(config)
+    spec = GanSpec.read(config, flag, model=model,
+                        tricks=tricks_options.from_config(config), **sections)
+    _warn_penalty_with_batch_norm(spec)
+    return spec
+
+
+def _check_image_size(config: ml_collections.ConfigDict) -> None:
+    supported = models.SUPPORTED_IMAGE_SIZES.get(config.model.name)
+    size = config.data.image_size
+    if supported and size is not None and size not in supported:
+        raise ValueError(
+            f"config.data.image_size={size}: model {config.model.name!r} makes "
+            f"only {', '.join(map(str, supported))}-pixel square images. Set "
+            "--config.data.image_size to one of them (images are resized).")
+
+
+def _check_combinations(config: ml_collections.ConfigDict) -> None:
+    """The checks across fields; each field's own range is checked already."""
+    models.check_options(config.model)
+    _check_image_size(config)
+    # Building the objectives checks the loss's and penalty's options.
+    objectives_lib.create(config)
+    if config.train.generator_reuses_fakes and config.optim.simultaneous:
+        raise ValueError("train.generator_reuses_fakes=True scores the fakes after "
+                         "the critic's update, which optim.simultaneous=True "
+                         "excludes: set one of them to False.")
+    if config.train.generator_reuses_fakes and config.tricks.zcr_g_weight:
+        raise ValueError("train.generator_reuses_fakes=True cannot be combined with "
+                         "the generator's zCR term, which runs the generator a "
+                         "second time. Set --config.tricks.zcr_g_weight=0 or "
+                         "--config.train.generator_reuses_fakes=False.")
+
+
+def _warn_penalty_with_batch_norm(spec: GanSpec) -> None:
+    if (spec.penalty.name != "none" and spec.model.name == "dcgan"
+            and spec.model.d_norm == "batch"):
+        logging.warning(
+            "config.penalty.name=%r with a BatchNorm critic "
+            "(config.model.d_norm='batch'): in training mode every logit "
+            "depends on the whole batch through its statistics, so the "
+            "penalised gradient is not the per-sample gradient the penalty is "
+            "defined on (Gulrajani et al. 2017 drop BatchNorm from the critic "
+            "for this reason). Set --config.model.d_norm=layer (or none) unless "
+            "this is the ablation you mean.", spec.penalty.name)

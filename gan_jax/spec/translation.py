@@ -1,0 +1,172 @@
+"""The spec of an image-to-image run (pix2pix, CycleGAN, SRGAN): every field
+of `gan_jax.translation.defaults.base_config(task)`.
+
+The declared defaults are pix2pix's; `gan_jax.translation.defaults` changes
+the fields whose paper recipe differs by task. `data`, the adversarial loss,
+the learning rates and the loop's fields are the GAN spec's declarations.
+"""
+
+import dataclasses
+
+import ml_collections
+
+from gan_jax import losses
+from gan_jax import parallel
+from gan_jax.spec import fields
+from gan_jax.spec import gan
+from gan_jax.spec.fields import field
+from gan_jax.translation import TASKS
+from gan_jax.translation import experiment
+from gan_jax.translation import tasks
+
+
+def _power_of_two(value: int) -> str | None:
+    if value < 2 or value & (value - 1):
+        return "a power of 2 (>= 2)"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Task(fields.Section):
+    name: str = field("pix2pix", "the image-to-image task",
+                      fields.OneOf(TASKS, "tasks"))
+    # How batches become examples (gan_jax.translation.tasks): pix2pix/srgan
+    # edges | downsample | side_by_side; cyclegan colourise | two_splits |
+    # two_folders. Which ones fit the task is checked in `build`.
+    pairing: str = field("edges", "how batches become examples",
+                         fields.OneOf(tasks.PAIRED + tasks.UNPAIRED, "pairings"))
+    # srgan and the downsample pairing.
+    upscale: int = field(4, "the resolution factor; SRGAN upsamples by pixel "
+                         "shuffles of 2", fields.Satisfies(_power_of_two))
+    # side_by_side: AtoB maps the left half to the right half, BtoA back.
+    direction: str = field("AtoB", "side_by_side's direction",
+                           fields.OneOf(tasks.DIRECTIONS, "directions"))
+    # two_splits: domain A is data.split.
+    split_b: str = field("trainB", "the split holding domain B")
+
+
+@dataclasses.dataclass(frozen=True)
+class Model(fields.Section):
+    # pix2pix/CycleGAN ngf, ndf; SRGAN's generator and D widths.
+    g_channels: int = field(64, "generator base width", fields.AT_LEAST_ONE)
+    d_channels: int = field(64, "discriminator base width", fields.AT_LEAST_ONE)
+    # pix2pix U-Net / CycleGAN ResNet: 8 for 256x256 U-Nets.
+    g_downsamples: int = field(8, "the generator's stride-2 levels",
+                               fields.NON_NEGATIVE)
+    # CycleGAN ResNet / SRResNet: 9 for 256x256 CycleGAN.
+    g_blocks: int = field(0, "the generator's residual blocks", fields.NON_NEGATIVE)
+    # pix2pix U-Net: dropout sits on the decoder levels between two capped
+    # levels (gan_jax.models.pix2pix), none in a net narrower than the cap.
+    g_max_channels: int = field(512, "the U-Net's width cap", fields.AT_LEAST_ONE)
+    # Its noise source, Isola et al. Sec. 3.1.
+    dropout_rate: float = field(0.5, "pix2pix U-Net decoder dropout",
+                                fields.UNIT_INTERVAL)
+    d_layers: int = field(3, "PatchGAN depth (3: 70x70 patches)", fields.NON_NEGATIVE)
+    norm: str = field("batch", "pix2pix/CycleGAN normalisation",
+                      fields.OneOf(experiment.NORMS, "norms"))
+    d_dense_units: int = field(1024, "the SRGAN discriminator's dense layer",
+                               fields.AT_LEAST_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective(fields.Section):
+    l1_weight: float = field(100.0, "pix2pix lambda", fields.NON_NEGATIVE)
+    cycle_weight: float = field(10.0, "CycleGAN lambda", fields.NON_NEGATIVE)
+    identity_fraction: float = field(
+        0.5, "CycleGAN identity weight as a fraction of lambda, 0 = off",
+        fields.NON_NEGATIVE)
+    # CycleGAN halves it.
+    discriminator_scale: float = field(1.0, "scale of the discriminators' objective",
+                                       fields.POSITIVE)
+    pool_size: int = field(50, "CycleGAN history pool, 0 = off", fields.NON_NEGATIVE)
+    adversarial_weight: float = field(
+        1e-3, "SRGAN: the adversarial term's weight beside the content loss",
+        fields.NON_NEGATIVE)
+    # Counted in the run's steps.
+    pretrain_steps: int = field(0, "SRGAN: generator-only MSE steps first",
+                                fields.NON_NEGATIVE)
+    # pixels: MSE (SRResNet); mnist_classifier: a directory from
+    # gan_jax.train_classifier; vgg19: the Keras weights file (README,
+    # "SRGAN with VGG19 features"), at `content_layer`.
+    content: str = field("pixels", "SRGAN's content features",
+                         fields.OneOf(experiment.CONTENT_NETWORKS, "content networks"))
+    content_path: str = field("", "the content network's weights")
+    content_layer: str = field("block5_conv4", "vgg19's content layer")
+
+
+@dataclasses.dataclass(frozen=True)
+class Optim(gan.LearningRates):
+    b1: float = field(0.5, "Adam's beta1", fields.UNIT_INTERVAL)
+    b2: float = field(0.999, "Adam's beta2", fields.UNIT_INTERVAL)
+    # linear: to 0 over the run; linear_second_half (CycleGAN): constant,
+    # then linearly to 0 over the second half of the steps.
+    schedule: str = field("constant", "the learning-rate schedule",
+                          fields.OneOf(experiment.SCHEDULES))
+
+
+@dataclasses.dataclass(frozen=True)
+class Eval(fields.Section):
+    # A split of the same data.
+    split: str = field("test", "the held-out images the measures are taken on")
+    split_b: str = field("testB", "two_splits: domain B's held-out split")
+    num_examples: int = field(1_000, "held-out examples measured", fields.AT_LEAST_ONE)
+    batch_size: int = field(100, "examples per evaluation call", fields.AT_LEAST_ONE)
+    strip_examples: int = field(8, "rows of the sample strips", fields.AT_LEAST_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslationSpec(gan.Run):
+    """An image-to-image run, checked. Built by `build`, never by hand."""
+    task: Task = fields.section()
+    data: gan.Data = fields.section()
+    model: Model = fields.section()
+    loss: gan.AdversarialLoss = fields.section()
+    objective: Objective = fields.section()
+    optim: Optim = fields.section()
+    train: gan.Schedule = fields.section()
+    eval: Eval = fields.section()
+
+
+# The ConfigDict's sections, in the order `gan_jax.translation.defaults`
+# writes them (the top-level seed and distributed come after `task`).
+SECTIONS: dict[str, type[fields.Section]] = {
+    "task": Task, "data": gan.Data, "model": Model, "loss": gan.AdversarialLoss,
+    "objective": Objective, "optim": Optim, "train": gan.Schedule, "eval": Eval}
+
+
+def build(config: ml_collections.ConfigDict, flag: str = "config") -> TranslationSpec:
+    """The checked spec of `config`, or a ValueError (FileNotFoundError for a
+    missing content network) of one paragraph naming the flag to set."""
+    sections = {name: section.read(config[name], f"{flag}.{name}")
+                for name, section in SECTIONS.items()}
+    _check_combinations(config)
+    return TranslationSpec.read(config, flag, **sections)
+
+
+def _check_combinations(config: ml_collections.ConfigDict) -> None:
+    """The checks across fields; each field's own range is checked already."""
+    tasks.check_pairing(config.task.pairing, config.task.name)
+    parallel.check_batch_size(config.data.batch_size)
+    losses.get(config.loss.name, **experiment.loss_options(config))
+    if config.objective.pretrain_steps > config.train.num_steps:
+        raise ValueError(
+            f"config.objective.pretrain_steps={config.objective.pretrain_steps} "
+            f"exceeds config.train.num_steps={config.train.num_steps}: the "
+            "pre-training steps are counted in the run's steps.")
+    if config.task.pairing == "two_folders" and config.data.source != "folder":
+        raise ValueError("The two_folders pairing reads a folder of images "
+                         "(--config.data.source=folder --config.data.path=DIR "
+                         "with sub-folders A and B); use two_splits for two "
+                         "splits of a TFDS dataset.")
+    if config.task.pairing == "colourise" and config.data.batch_size % 2:
+        raise ValueError(f"config.data.batch_size={config.data.batch_size} must "
+                         "be even: the colourise pairing splits every batch "
+                         "into its A and B halves.")
+    if config.objective.content != "pixels" and not config.objective.content_path:
+        raise ValueError(
+            f"config.objective.content={config.objective.content!r} needs "
+            "--config.objective.content_path: the directory of a classifier "
+            "from `python -m gan_jax.train_classifier` (mnist_classifier) or "
+            "the Keras VGG19 weights file (vgg19; README, \"SRGAN with VGG19 "
+            "features\").")
+    experiment.check_content_path(config.objective)
