@@ -2,6 +2,8 @@
 
 Files in `configs/` start from `base_config()` and change what their experiment
 needs, so a field is documented once and user scripts can rely on its name.
+The stabilisation tricks' fields are the exception that keeps this rule: each
+trick declares its own, once, in its module (`gan_jax.tricks.registry`).
 Any field can be overridden on the command line, e.g. `--config.loss.name=hinge`.
 """
 
@@ -9,6 +11,8 @@ import os
 
 import ml_collections
 from ml_collections import config_dict
+
+from gan_jax.tricks import registry
 
 
 def compilation_cache_dir() -> str:
@@ -121,14 +125,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "non_saturating"  # See gan_jax.losses.LOSSES.
     config.loss.label_smoothing = 0.0  # One-sided; minimax/non_saturating only.
-    # Noisy one-sided labels: each real target is drawn uniformly from
-    # [1 - label_smoothing - label_noise, 1 - label_smoothing]; cross-entropy
-    # losses only.
-    config.loss.label_noise = 0.0
-    # BEGAN's equilibrium (loss.name = began): target ratio gamma of fake to
-    # real reconstruction error, and the step size of k_t.
-    config.loss.began_gamma = 0.5
-    config.loss.began_lambda_k = 0.001
+    # Noisy labels (loss.label_noise) and BEGAN's equilibrium (loss.began_*)
+    # are tricks: their fields are added with the others' below.
 
     config.penalty = ml_collections.ConfigDict()
     config.penalty.name = "r1"  # none | gp | lp | r1 | r2 | dragan.
@@ -141,69 +139,14 @@ def base_config() -> ml_collections.ConfigDict:
     # interval. 1 = in every discriminator step.
     config.penalty.lazy_interval = 1
 
-    # Stabilisation tricks (gan_jax.tricks), each off by default. Running
-    # statistics they need (ADA's p, LeCam's EMAs, BEGAN's k_t) live in
-    # GANState.tricks and are checkpointed with the rest.
+    # Stabilisation tricks, each off by default. Each trick's module in
+    # gan_jax/tricks declares its fields (default, valid range, one-line
+    # doc), most under config.tricks; `python -m gan_jax.tricks.registry`
+    # lists them. Running statistics they need (ADA's p, LeCam's EMAs,
+    # BEGAN's k_t) live in GANState.tricks and are checkpointed with the rest.
     config.tricks = ml_collections.ConfigDict()
-    # Feature matching (Salimans et al. 2016): the generator also minimises
-    # `weight * |mean D-features(real) - mean D-features(fake)|^2` (the
-    # features feeding the discriminator's last layer); `replace` drops the
-    # adversarial generator loss, as in the paper.
-    config.tricks.feature_matching_weight = 0.0
-    config.tricks.feature_matching_replace = False
-    # Instance noise (Sonderby et al. 2016): N(0, std^2) added to every
-    # discriminator input, std decaying linearly to 0 over `noise_steps`
-    # generator steps (0 = constant).
-    config.tricks.noise_std = 0.0
-    config.tricks.noise_steps = 0
-    # Unrolled GAN (Metz et al. 2017): the generator loss is taken through
-    # this many differentiable discriminator updates (0 = off).
-    config.tricks.unrolled_steps = 0
-    # PacGAN (Lin et al. 2018): the discriminator scores `pack` samples
-    # concatenated along the last axis (1 = off).
-    config.tricks.pack = 1
-    # Differentiable augmentation of every discriminator input (DiffAugment,
-    # Zhao et al. 2020): comma-separated ops from gan_jax.tricks.augment.OPS,
-    # e.g. "color,translation,cutout" ("" = off).
-    config.tricks.augment = ""
-    # Adaptive discriminator augmentation (Karras et al. 2020): each op is
-    # applied with probability p, tuned every `ada_interval` discriminator
-    # steps from E[sign(D(real))] towards `ada_target`; p moves by
-    # `ada_speed` per adjustment.
-    config.tricks.ada = False
-    config.tricks.ada_target = 0.6
-    config.tricks.ada_interval = 4
-    config.tricks.ada_speed = 0.01
-    # Consistency regularisation: `cr_real_weight * |D(x) - D(T(x))|^2` on
-    # reals (CR, Zhang et al. 2020) and `cr_fake_weight *` the same on fakes
-    # (bCR, Zhao et al. 2021), T = the ops in `cr_augment`.
-    config.tricks.cr_real_weight = 0.0
-    config.tricks.cr_fake_weight = 0.0
-    config.tricks.cr_augment = "translation"
-    # Latent consistency (zCR, Zhao et al. 2021): z' = z + N(0, zcr_std^2);
-    # D pays `zcr_d_weight * |D(G(z)) - D(G(z'))|^2`, G pays
-    # `-zcr_g_weight * |G(z) - G(z')|^2` (it is pushed to vary).
-    config.tricks.zcr_d_weight = 0.0
-    config.tricks.zcr_g_weight = 0.0
-    config.tricks.zcr_std = 0.03
-    # LeCam regularisation (Tseng et al. 2021) with EMAs (decay
-    # `lecam_decay`) of D's mean real and fake outputs.
-    config.tricks.lecam_weight = 0.0
-    config.tricks.lecam_decay = 0.99
-    # Top-k training (Sinha et al. 2020): the generator loss uses only the k
-    # fakes D scores highest; k = max(top_k_decay^(step / top_k_every),
-    # top_k_min_fraction) * batch. top_k_min_fraction = 1 is off.
-    config.tricks.top_k_min_fraction = 1.0
-    config.tricks.top_k_decay = 0.99
-    config.tricks.top_k_every = 100
-    # ACGAN (Odena et al. 2017): an auxiliary class head on D, trained with
-    # `acgan_weight * cross-entropy` on real and fake labels by both players.
-    config.tricks.acgan_weight = 0.0
-    # InfoGAN (Chen et al. 2016): the first `infogan_categories` latent
-    # entries become a one-hot categorical code, and a head on D recovers it
-    # with `infogan_weight * cross-entropy` for both players.
-    config.tricks.infogan_categories = 0
-    config.tricks.infogan_weight = 1.0
+    for section in ("loss", "tricks"):
+        registry.add_fields(config, section)
 
     config.optim = ml_collections.ConfigDict()
     config.optim.g_lr = 2e-3

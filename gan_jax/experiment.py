@@ -120,11 +120,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError("train.generator_reuses_fakes=True scores the fakes after "
                          "the critic's update, which optim.simultaneous=True "
                          "excludes: set one of them to False.")
-    if config.train.get("generator_reuses_fakes", False) and config.tricks.zcr_g_weight:
-        raise ValueError("train.generator_reuses_fakes=True cannot be combined with "
-                         "the generator's zCR term, which runs the generator a "
-                         "second time. Set --config.tricks.zcr_g_weight=0 or "
-                         "--config.train.generator_reuses_fakes=False.")
     _warn_penalty_with_batch_norm(config)
 
 
@@ -191,8 +186,9 @@ def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANSta
                                              **model_options)
     optim, num_steps = config.optim, config.train.num_steps
     d_updates = num_steps * optim.n_critic
-    if tricks.lazy:
-        d_updates += num_steps // tricks.lazy_interval
+    lazy_interval = objectives_lib.lazy_interval(config)
+    if lazy_interval > 1:
+        d_updates += num_steps // lazy_interval
     return create_gan_state(
         key, generator, discriminator,
         latent_dim=config.model.latent_dim, sample_shape=sample_shape,
@@ -252,7 +248,7 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
     if config.train.get("generator_reuses_fakes", False):
         share_fakes_fn = functools.partial(
             steps.share_fakes, latent_dim=latent_dim,
-            categories=objectives.options.infogan_categories)
+            categories=objectives.options.latent_categories)
     return functools.partial(
         steps.train_step, share_fakes_fn=share_fakes_fn,
         simultaneous=bool(config.optim.get("simultaneous", False)),

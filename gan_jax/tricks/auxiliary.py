@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax.tricks.base import Field, Trick, at_least, require
+
 
 def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """Mean softmax cross-entropy of integer `targets` (0 for an empty batch)."""
@@ -33,3 +35,86 @@ def split_heads(aux_logits: jax.Array, num_classes: int,
     code_logits = (aux_logits[:, num_classes:num_classes + categories]
                    if categories else None)
     return class_logits, code_logits
+
+
+def categorical_code(latents: jax.Array, categories: int) -> jax.Array:
+    """The InfoGAN category of each latent from `steps.sample_latents`
+    (its first `categories` entries are one-hot), `(batch,)` int32."""
+    return jnp.argmax(latents[:, :categories], axis=-1).astype(jnp.int32)
+
+
+# ACGAN: D predicts the class of reals and fakes, G makes fakes whose class
+# D recognises.
+
+def _acgan_check(options) -> None:
+    require(not options.is_on("acgan") or options.context.num_classes,
+            "config.tricks.acgan_weight > 0 needs class labels: set "
+            "config.model.num_classes to the dataset's number of classes.")
+
+
+def _acgan_discriminator_terms(view, options) -> dict:
+    real = options.aux_logits(view.real_sown, "acgan")
+    fake = options.aux_logits(view.fake_sown, "acgan")
+    return {"d_acgan": (options.acgan_weight, cross_entropy(real, view.labels)
+                        + cross_entropy(fake, view.labels))}
+
+
+def _acgan_generator_terms(view, options) -> dict:
+    fake = options.aux_logits(view.fake_sown, "acgan")
+    return {"g_acgan": (options.acgan_weight, cross_entropy(fake, view.labels))}
+
+
+# InfoGAN: both players recover the categorical code of the fakes' latents.
+
+def _infogan_check(options) -> None:
+    categories, latent_dim = options.infogan_categories, options.context.latent_dim
+    require(categories <= latent_dim,
+            f"config.tricks.infogan_categories={categories} exceeds "
+            f"config.model.latent_dim={latent_dim}; the code is part of z.")
+
+
+def _codes(latents, options) -> dict:
+    return {"codes": categorical_code(latents, options.infogan_categories)}
+
+
+def _infogan_terms(prefix):
+    def terms(view, options) -> dict:
+        fake = options.aux_logits(view.fake_sown, "infogan")
+        return {f"{prefix}_infogan": (options.infogan_weight,
+                                      cross_entropy(fake, view.inputs["codes"]))}
+    return terms
+
+
+TRICKS = (
+    Trick(
+        name="acgan", title="ACGAN", order=90,
+        fields=(Field("acgan_weight", 0.0, "weight of the class cross-entropy "
+                      "of D's auxiliary head, for both players (0 = off)",
+                      at_least(0.0)),),
+        is_active=lambda options: options.acgan_weight > 0,
+        check=_acgan_check,
+        aux_outputs=lambda options: options.context.num_classes,
+        captures=("d_real", "d_fake", "g_fake"),
+        discriminator_terms=_acgan_discriminator_terms,
+        generator_terms=_acgan_generator_terms,
+    ),
+    Trick(
+        name="infogan", title="InfoGAN", order=100,
+        fields=(
+            Field("infogan_categories", 0, "one-hot categorical code entries at "
+                  "the start of z (0 = off)", at_least(0)),
+            Field("infogan_weight", 1.0, "weight of the code's cross-entropy, for "
+                  "both players", at_least(0.0)),
+        ),
+        is_active=lambda options: options.infogan_categories > 0,
+        check=_infogan_check,
+        aux_outputs=lambda options: options.infogan_categories,
+        captures=("d_fake", "g_fake"),
+        latent_categories=lambda options: options.infogan_categories,
+        discriminator_inputs=lambda latents, key, generate, options: _codes(
+            latents, options),
+        generator_inputs=_codes,
+        discriminator_terms=_infogan_terms("d"),
+        generator_terms=_infogan_terms("g"),
+    ),
+)
