@@ -215,8 +215,8 @@ def generator_objective_on_fakes(fake, d_state: NetworkState, real, labels=None,
             raise ValueError(
                 f"The generator's {trick.title} term runs the generator a second "
                 "time, so the generator step cannot reuse the critic's fakes. "
-                "Set --config.train.generator_reuses_fakes=False or turn the "
-                f"term off ({', '.join(f.flag for f in trick.fields)}).")
+                "Set --config.train.generator_reuses_fakes=False or turn "
+                f"{trick.title}'s generator term off.")
     adversarial, terms, extra_metrics, _ = _generator_terms(
         fake, d_state, real, labels, key=_generator_key(key, options), step=step,
         tricks_state=tricks_state or {}, loss=loss, options=options, inputs=inputs)

@@ -110,7 +110,8 @@ TOY = Trick(
     is_active=lambda options: options.toy_constant > 0,
     init_state=lambda options: {"toy_count": jnp.zeros((), jnp.float32)},
     update_state=lambda state, signals, options: (
-        {"toy_count": state["toy_count"] + 1.0}, {"toy_count": state["toy_count"] + 1.0}),
+        {"toy_count": state["toy_count"] + 1.0},
+        {"toy_count": state["toy_count"] + 1.0}),
     discriminator_terms=_toy_terms("d", 1.0),
     generator_terms=_toy_terms("g", 0.5),
 )

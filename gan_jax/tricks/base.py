@@ -32,7 +32,7 @@ class Range:
     high_open: bool = False
 
     def __contains__(self, value) -> bool:
-        # `not <` rather than `>=`: NaN is in no range.
+        # Every comparison with NaN is False: NaN is in no range.
         above = self.low is None or (value > self.low if self.low_open
                                      else value >= self.low)
         below = self.high is None or (value < self.high if self.high_open
@@ -79,8 +79,9 @@ class Field:
         value = type(self.default)(raw)
         if self.valid is not None and value not in self.valid:
             raise ValueError(
-                f"config.{self.section}.{self.name}={raw!r} must be {_phrase(self.valid)} "
-                f"({self.doc}). Set {self.flag} to a value in that range, e.g. "
+                f"config.{self.section}.{self.name}={raw!r} must be "
+                f"{_phrase(self.valid)} ({self.doc}). Set {self.flag} to a value "
+                "in that range, e.g. "
                 f"{self.flag}={self.default!r} (the default).")
         return value
 
