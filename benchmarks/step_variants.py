@@ -25,6 +25,7 @@ from ml_collections import config_flags
 
 from gan_jax import compile_options
 from gan_jax import experiment
+from gan_jax.spec import gan as gan_spec
 from gan_jax.models import strided_conv
 import step_program
 
@@ -65,7 +66,7 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"Unknown variants {unknown}. Valid: {', '.join(_VARIANTS)}.")
     config = _CONFIG.value
-    experiment.validate_config(config)
+    gan_spec.build(config)
     if config.data.image_size is None:
         raise app.UsageError("This script needs a config with data.image_size set.")
     shape = (config.data.image_size, config.data.image_size, 3)

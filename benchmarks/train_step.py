@@ -21,6 +21,7 @@ from ml_collections import config_flags
 
 from gan_jax import compile_options
 from gan_jax import experiment
+from gan_jax.spec import gan as gan_spec
 import step_program
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -60,7 +61,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     config = _CONFIG.value
-    experiment.validate_config(config)
+    gan_spec.build(config)
     shape = sample_shape(config)
     batch_size, n_critic = config.data.batch_size, config.optim.n_critic
     program = step_program.build(config, shape, _compiler_options())

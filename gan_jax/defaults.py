@@ -1,10 +1,11 @@
 """The default configs and the recipes that change them.
 
 Every field of `base_config()` is declared once, with its type, default,
-range and meaning, in the spec (gan_jax.spec.gan; the models' options in
-gan_jax.models), except the tricks', which the tricks package owns.
-Files in `configs/` start from `base_config()` and change what their
-experiment needs. Any field can be overridden on the command line, e.g.
+range and meaning: in the spec (gan_jax.spec.gan), the models' options beside
+the models (gan_jax.models) and each stabilisation trick's in its own module
+(gan_jax.tricks; `python -m gan_jax.tricks.registry` lists them). Files in
+`configs/` start from `base_config()` and change what their experiment needs.
+Any field can be overridden on the command line, e.g.
 `--config.loss.name=hinge`.
 """
 
@@ -12,6 +13,8 @@ import ml_collections
 
 from gan_jax import models
 from gan_jax.spec import gan as gan_spec
+
+from gan_jax.tricks import registry
 
 # The default of `train.compilation_cache_dir` (read from the environment).
 compilation_cache_dir = gan_spec.compilation_cache_dir
@@ -33,81 +36,16 @@ def base_config() -> ml_collections.ConfigDict:
     config.model = models.fill_options(ml_collections.ConfigDict())
     config.loss = _section(gan_spec.Loss)
     config.penalty = _section(gan_spec.Penalty)
-    config.tricks = _tricks()
+    # Stabilisation tricks, each off by default: each trick's module declares
+    # its fields, most under config.tricks (noisy labels and BEGAN's under
+    # config.loss). Their running statistics (ADA's p, LeCam's EMAs, BEGAN's
+    # k_t) live in GANState.tricks and are checkpointed with the rest.
+    config.tricks = ml_collections.ConfigDict()
+    for section in ("loss", "tricks"):
+        registry.add_fields(config, section)
     config.optim = _section(gan_spec.Optim)
     config.train = _section(gan_spec.Train)
     config.eval = _section(gan_spec.Eval)
-    return config
-
-
-def _tricks() -> ml_collections.ConfigDict:
-    """The stabilisation tricks' fields (gan_jax.tricks), each off by default;
-    gan_jax.tricks.options reads and checks them. The tricks package owns
-    them: their declarations move into its plugins.
-
-    Running statistics they need (ADA's p, LeCam's EMAs, BEGAN's k_t) live
-    in GANState.tricks and are checkpointed with the rest.
-    """
-    config = ml_collections.ConfigDict()
-    # Feature matching (Salimans et al. 2016): the generator also minimises
-    # `weight * |mean D-features(real) - mean D-features(fake)|^2` (the
-    # features feeding the discriminator's last layer); `replace` drops the
-    # adversarial generator loss, as in the paper.
-    config.feature_matching_weight = 0.0
-    config.feature_matching_replace = False
-    # Instance noise (Sonderby et al. 2016): N(0, std^2) added to every
-    # discriminator input, std decaying linearly to 0 over `noise_steps`
-    # generator steps (0 = constant).
-    config.noise_std = 0.0
-    config.noise_steps = 0
-    # Unrolled GAN (Metz et al. 2017): the generator loss is taken through
-    # this many differentiable discriminator updates (0 = off).
-    config.unrolled_steps = 0
-    # PacGAN (Lin et al. 2018): the discriminator scores `pack` samples
-    # concatenated along the last axis (1 = off).
-    config.pack = 1
-    # Differentiable augmentation of every discriminator input (DiffAugment,
-    # Zhao et al. 2020): comma-separated ops from gan_jax.tricks.augment.OPS,
-    # e.g. "color,translation,cutout" ("" = off).
-    config.augment = ""
-    # Adaptive discriminator augmentation (Karras et al. 2020): each op is
-    # applied with probability p, tuned every `ada_interval` discriminator
-    # steps from E[sign(D(real))] towards `ada_target`; p moves by
-    # `ada_speed` per adjustment.
-    config.ada = False
-    config.ada_target = 0.6
-    config.ada_interval = 4
-    config.ada_speed = 0.01
-    # Consistency regularisation: `cr_real_weight * |D(x) - D(T(x))|^2` on
-    # reals (CR, Zhang et al. 2020) and `cr_fake_weight *` the same on fakes
-    # (bCR, Zhao et al. 2021), T = the ops in `cr_augment`.
-    config.cr_real_weight = 0.0
-    config.cr_fake_weight = 0.0
-    config.cr_augment = "translation"
-    # Latent consistency (zCR, Zhao et al. 2021): z' = z + N(0, zcr_std^2);
-    # D pays `zcr_d_weight * |D(G(z)) - D(G(z'))|^2`, G pays
-    # `-zcr_g_weight * |G(z) - G(z')|^2` (it is pushed to vary).
-    config.zcr_d_weight = 0.0
-    config.zcr_g_weight = 0.0
-    config.zcr_std = 0.03
-    # LeCam regularisation (Tseng et al. 2021) with EMAs (decay
-    # `lecam_decay`) of D's mean real and fake outputs.
-    config.lecam_weight = 0.0
-    config.lecam_decay = 0.99
-    # Top-k training (Sinha et al. 2020): the generator loss uses only the k
-    # fakes D scores highest; k = max(top_k_decay^(step / top_k_every),
-    # top_k_min_fraction) * batch. top_k_min_fraction = 1 is off.
-    config.top_k_min_fraction = 1.0
-    config.top_k_decay = 0.99
-    config.top_k_every = 100
-    # ACGAN (Odena et al. 2017): an auxiliary class head on D, trained with
-    # `acgan_weight * cross-entropy` on real and fake labels by both players.
-    config.acgan_weight = 0.0
-    # InfoGAN (Chen et al. 2016): the first `infogan_categories` latent
-    # entries become a one-hot categorical code, and a head on D recovers it
-    # with `infogan_weight * cross-entropy` for both players.
-    config.infogan_categories = 0
-    config.infogan_weight = 1.0
     return config
 
 

@@ -104,8 +104,9 @@ def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANSta
                                              **model_options)
     optim, num_steps = config.optim, config.train.num_steps
     d_updates = num_steps * optim.n_critic
-    if tricks.lazy:
-        d_updates += num_steps // tricks.lazy_interval
+    lazy_interval = objectives_lib.lazy_interval(config)
+    if lazy_interval > 1:
+        d_updates += num_steps // lazy_interval
     return create_gan_state(
         key, generator, discriminator,
         latent_dim=config.model.latent_dim, sample_shape=sample_shape,
@@ -165,7 +166,7 @@ def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
     if config.train.generator_reuses_fakes:
         share_fakes_fn = functools.partial(
             steps.share_fakes, latent_dim=latent_dim,
-            categories=objectives.options.infogan_categories)
+            categories=objectives.options.latent_categories)
     return functools.partial(
         steps.train_step, share_fakes_fn=share_fakes_fn,
         simultaneous=config.optim.simultaneous,

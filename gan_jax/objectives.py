@@ -8,8 +8,10 @@ outputs its running statistics follow. The adversarial loss comes from
 tricks from `gan_jax.tricks`; this module only composes them, in the spirit
 of StyleGAN2-ADA's separate loss phases (D main, D regulariser, G main).
 
-Every trick is off unless its config field turns it on, and a trick that is
-off leaves no operation in the traced program.
+The tricks are plugins (`gan_jax.tricks.base.Trick`): this module calls the
+hooks of the active ones, in their composition order, and names none of
+them. Every trick is off unless its config field turns it on, and a trick
+that is off leaves no operation in the traced program.
 """
 
 import functools
@@ -22,22 +24,15 @@ import ml_collections
 from gan_jax import losses
 from gan_jax import penalties
 from gan_jax.state import NetworkState, apply_discriminator, apply_network
-from gan_jax.tricks import augment
-from gan_jax.tricks import auxiliary
-from gan_jax.tricks import consistency
-from gan_jax.tricks import feature_matching
-from gan_jax.tricks import instance_noise
-from gan_jax.tricks import lecam
 from gan_jax.tricks import options as options_lib
-from gan_jax.tricks import packing
-from gan_jax.tricks import top_k
-from gan_jax.tricks import unrolled
+from gan_jax.tricks.base import DiscriminatorView, GeneratorView
 from gan_jax.tricks.options import TrickOptions
 
-# Fixed `fold_in` indices of the objectives' random streams, so that turning
-# on one trick never changes another's draws.
-_REAL_INPUT_STREAM, _FAKE_INPUT_STREAM, _LABEL_NOISE_STREAM = 101, 102, 103
-_CR_REAL_STREAM, _CR_FAKE_STREAM, _ZCR_STREAM = 104, 105, 106
+# Fixed `fold_in` indices of the discriminator inputs' random streams (the
+# tricks' own streams are fixed in their modules), so that turning on one
+# trick never changes another's draws.
+_REAL_INPUT_STREAM, _FAKE_INPUT_STREAM = 101, 102
+_INPUT_STREAMS = {"real": _REAL_INPUT_STREAM, "fake": _FAKE_INPUT_STREAM}
 
 
 class Objectives(NamedTuple):
@@ -48,9 +43,11 @@ class Objectives(NamedTuple):
     return `(loss, {"batch_stats", "metrics", ...})`;
     `generator_on_fakes(fake, d_state, real, labels, **context)` is the
     generator's loss as a function of its samples (no "batch_stats"); `labels` is None for
-    unconditional models. `regularizer` is the lazy penalty phase (None unless
-    `penalty.lazy_interval > 1`). `update_tricks(state, signals)` moves the
-    tricks' running statistics after a discriminator step.
+    unconditional models. `context` holds `step`, `tricks_state` and the
+    inputs the tricks' `discriminator_inputs` / `generator_inputs` hooks
+    make (the generator also takes `key`). `regularizer` is the lazy penalty
+    phase (None unless `penalty.lazy_interval > 1`). `update_tricks(state,
+    signals)` moves the tricks' running statistics after a discriminator step.
     """
 
     discriminator: Callable
@@ -61,97 +58,88 @@ class Objectives(NamedTuple):
     options: TrickOptions
 
 
-def prepare_inputs(x, key, *, step, tricks_state, options: TrickOptions):
-    """What the discriminator sees of samples `x`: augmented (DiffAugment,
-    with ADA's probability when on), with instance noise, packed."""
-    if options.augment:
-        probability = tricks_state["ada"]["p"] if options.ada else 1.0
-        x = augment.apply(x, jax.random.fold_in(key, 0), options.augment,
-                          probability=probability)
-    if options.noise_std:
-        std = instance_noise.noise_std(step, options.noise_std, options.noise_steps)
-        x = instance_noise.add_noise(x, jax.random.fold_in(key, 1), std)
-    return packing.pack_samples(x, options.pack)
+def prepare_inputs(x, key, *, step, tricks_state, options: TrickOptions,
+                   per_sample_only: bool = False):
+    """What the discriminator sees of samples `x`: each active trick's
+    per-sample transform (augmentation, instance noise), then, unless
+    `per_sample_only`, its regrouping of the batch (packing)."""
+    for trick in options.with_hook("prepare_sample"):
+        x = trick.prepare_sample(x, key, step, tricks_state, options)
+    return x if per_sample_only else regroup(x, options)
+
+
+def regroup(x, options: TrickOptions):
+    """The batch-level part of `prepare_inputs` (PacGAN's packing)."""
+    for trick in options.with_hook("prepare_batch"):
+        x = trick.prepare_batch(x, options)
+    return x
+
+
+def _input_preparer(key, *, step, tricks_state, options: TrickOptions):
+    """`prepare(x, side, per_sample_only=False)` with the key of `side`'s stream."""
+    def prepare(x, side, per_sample_only=False):
+        return prepare_inputs(x, jax.random.fold_in(key, _INPUT_STREAMS[side]),
+                              step=step, tricks_state=tricks_state, options=options,
+                              per_sample_only=per_sample_only)
+    return prepare
 
 
 def _adversarial_loss(loss: losses.GANLoss, options: TrickOptions, tricks_state):
-    return losses.began(tricks_state["began_k"]) if options.began else loss
+    for trick in options.with_hook("adversarial_loss"):
+        loss = trick.adversarial_loss(loss, tricks_state, options)
+    return loss
+
+
+def _weighted_sum(adversarial, terms):
+    return adversarial + sum(weight * value for weight, value in terms.values())
 
 
 def discriminator_objective(d_params, d_state: NetworkState, real, fake, key,
-                            labels=None, *, step=0, tricks_state=None, codes=None,
-                            fake_perturbed=None, loss: losses.GANLoss,
-                            penalty: Callable, penalty_weight, options: TrickOptions):
+                            labels=None, *, step=0, tricks_state=None,
+                            loss: losses.GANLoss, penalty: Callable, penalty_weight,
+                            lazy: bool, options: TrickOptions, **inputs):
     """Adversarial loss on real and (fixed) fake samples plus regularisers.
 
     Args:
       step, tricks_state: the state's step and running statistics (tricks).
-      codes: InfoGAN's categories of the fakes (when on).
-      fake_perturbed: zCR's fakes from perturbed latents (when on).
+      lazy: the penalty is left to the lazy regularisation phase.
+      inputs: what the tricks' `discriminator_inputs` hooks made (InfoGAN's
+        codes, zCR's perturbed fakes).
     """
     tricks_state = tricks_state or {}
-    prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
-                                options=options)
-    real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
-    fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
+    prepare = _input_preparer(key, step=step, tricks_state=tricks_state,
+                              options=options)
+    real_in, fake_in = prepare(real, "real"), prepare(fake, "fake")
     real_logits, batch_stats, real_sown = apply_discriminator(
         d_state, d_params, real_in, labels=labels, train=True,
-        capture=options.captures)
+        capture=options.captures("d_real"))
     fake_logits, batch_stats, fake_sown = apply_discriminator(
         d_state.replace(batch_stats=batch_stats), d_params, fake_in,
-        labels=labels, train=True, capture=options.captures)
-    adversarial = _adversarial_loss(loss, options, tricks_state).discriminator(
-        real_logits, fake_logits)
-    if options.label_noise:
-        adversarial += losses.label_noise_term(
-            real_logits, jax.random.fold_in(key, _LABEL_NOISE_STREAM),
-            options.label_noise)
+        labels=labels, train=True, capture=options.captures("d_fake"))
 
     # Regularisers see the critic with the statistics of this step, and their
     # own forward passes must not move the running statistics a second time.
-    def critic_fn(x):
+    def critic(x):
         return apply_network(d_state, d_params, x, labels=labels, train=True)[0]
 
-    terms = {}
-    if not options.lazy:
-        terms["d_penalty"] = (penalty_weight, penalty(critic_fn, real_in, fake_in, key))
-    if options.cr_real_weight or options.cr_fake_weight:
-        # T acts on samples, before packing.
-        def sample_critic(x):
-            return critic_fn(packing.pack_samples(x, options.pack))
-        real_pre = _unpacked(prepare, real, key, _REAL_INPUT_STREAM, options)
-        fake_pre = _unpacked(prepare, fake, key, _FAKE_INPUT_STREAM, options)
-        if options.cr_real_weight:
-            terms["d_cr_real"] = (options.cr_real_weight, consistency.augmentation_penalty(
-                sample_critic, real_pre, jax.random.fold_in(key, _CR_REAL_STREAM),
-                options.cr_augment))
-        if options.cr_fake_weight:
-            terms["d_cr_fake"] = (options.cr_fake_weight, consistency.augmentation_penalty(
-                sample_critic, fake_pre, jax.random.fold_in(key, _CR_FAKE_STREAM),
-                options.cr_augment))
-    if options.zcr_d_weight:
-        perturbed_in = prepare(fake_perturbed, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
-        terms["d_zcr"] = (options.zcr_d_weight, consistency.output_difference(
-            critic_fn, fake_in, perturbed_in))
-    if options.lecam_weight:
-        terms["d_lecam"] = (options.lecam_weight, lecam.penalty(
-            real_logits, fake_logits, tricks_state["lecam"]))
-    if options.aux_outputs:
-        real_classes, _ = auxiliary.split_heads(
-            real_sown["aux_logits"], options.num_classes if options.acgan else 0,
-            options.infogan_categories)
-        fake_classes, fake_codes = auxiliary.split_heads(
-            fake_sown["aux_logits"], options.num_classes if options.acgan else 0,
-            options.infogan_categories)
-        if options.acgan:
-            terms["d_acgan"] = (options.acgan_weight,
-                                auxiliary.cross_entropy(real_classes, labels)
-                                + auxiliary.cross_entropy(fake_classes, labels))
-        if options.infogan_categories:
-            terms["d_infogan"] = (options.infogan_weight,
-                                  auxiliary.cross_entropy(fake_codes, codes))
+    view = DiscriminatorView(
+        real=real, fake=fake, real_in=real_in, fake_in=fake_in,
+        real_logits=real_logits, fake_logits=fake_logits, real_sown=real_sown,
+        fake_sown=fake_sown, labels=labels, key=key, step=step,
+        tricks_state=tricks_state, critic=critic, prepare=prepare,
+        regroup=functools.partial(regroup, options=options), inputs=inputs)
+    adversarial = _adversarial_loss(loss, options, tricks_state).discriminator(
+        real_logits, fake_logits)
+    for trick in options.with_hook("discriminator_adversarial"):
+        adversarial += trick.discriminator_adversarial(view, options)
 
-    total = adversarial + sum(weight * value for weight, value in terms.values())
+    terms = {}
+    if not lazy:
+        terms["d_penalty"] = (penalty_weight, penalty(critic, real_in, fake_in, key))
+    for trick in options.with_hook("discriminator_terms"):
+        terms.update(trick.discriminator_terms(view, options))
+
+    total = _weighted_sum(adversarial, terms)
     metrics = {
         "d_loss": total,
         "d_adversarial": adversarial,
@@ -159,84 +147,79 @@ def discriminator_objective(d_params, d_state: NetworkState, real, fake, key,
         "d_real_logit": jnp.mean(real_logits.astype(jnp.float32)),
         "d_fake_logit": jnp.mean(fake_logits.astype(jnp.float32)),
     }
-    if options.noise_std:
-        metrics["noise_std"] = instance_noise.noise_std(step, options.noise_std,
-                                                        options.noise_steps)
+    for trick in options.with_hook("discriminator_metrics"):
+        metrics.update(trick.discriminator_metrics(view, options))
     signals = {"real": jax.lax.stop_gradient(real_logits),
                "fake": jax.lax.stop_gradient(fake_logits)}
     return total, {"batch_stats": batch_stats, "metrics": metrics, "signals": signals}
 
 
-def _unpacked(prepare, x, key, stream, options: TrickOptions):
-    """The per-sample part of `prepare_inputs` (augmentation and noise)."""
-    return prepare(x, jax.random.fold_in(key, stream),
-                   options=options._replace(pack=1))
-
-
 def regularizer_objective(d_params, d_state: NetworkState, real, fake, key,
                           labels=None, *, step=0, tricks_state=None, penalty: Callable,
-                          penalty_weight, options: TrickOptions):
+                          penalty_weight, interval: int, options: TrickOptions):
     """The lazy penalty phase (Karras et al. 2020): `interval * weight * penalty`,
     so that applied every `interval` steps it matches the penalty's average
     strength."""
-    prepare = functools.partial(prepare_inputs, step=step,
-                                tricks_state=tricks_state or {}, options=options)
-    real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
-    fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
+    prepare = _input_preparer(key, step=step, tricks_state=tricks_state or {},
+                              options=options)
+    real_in, fake_in = prepare(real, "real"), prepare(fake, "fake")
 
-    def critic_fn(x):
+    def critic(x):
         return apply_network(d_state, d_params, x, labels=labels, train=True)[0]
 
-    value = penalty(critic_fn, real_in, fake_in, key)
-    total = options.lazy_interval * penalty_weight * value
+    value = penalty(critic, real_in, fake_in, key)
+    total = interval * penalty_weight * value
     return total, {"batch_stats": d_state.batch_stats,
                    "metrics": {"d_lazy_penalty": value}}
 
 
 def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
                         real, latents, labels=None, *, key=None, step=0,
-                        tricks_state=None, codes=None, loss: losses.GANLoss,
-                        options: TrickOptions):
+                        tricks_state=None, loss: losses.GANLoss,
+                        options: TrickOptions, **inputs):
     """Adversarial generator loss through the current discriminator, plus tricks.
 
     Real logits are passed too, for relativistic losses; when a loss ignores
     them XLA removes that forward pass from the compiled step.
     """
     key = _generator_key(key, options)
-    fake, batch_stats = apply_network(g_state, g_params, latents, labels=labels,
-                                      train=True)
-    adversarial, terms, extra_metrics = _generator_terms(
+
+    def generate(z):
+        return apply_network(g_state, g_params, z, labels=labels, train=True)
+
+    fake, batch_stats = generate(latents)
+    adversarial, terms, extra_metrics, view = _generator_terms(
         fake, d_state, real, labels, key=key, step=step,
-        tricks_state=tricks_state or {}, codes=codes, loss=loss, options=options)
-    if options.zcr_g_weight:
-        perturbed = consistency.perturb_latents(
-            latents, jax.random.fold_in(key, _ZCR_STREAM), options.zcr_std)
-        fake_perturbed, _ = apply_network(g_state, g_params, perturbed,
-                                          labels=labels, train=True)
-        terms["g_zcr"] = (-options.zcr_g_weight,
-                          consistency.generator_diversity(fake, fake_perturbed))
+        tricks_state=tricks_state or {}, loss=loss, options=options, inputs=inputs)
+    view = view._replace(latents=latents, generate=lambda z: generate(z)[0])
+    for trick in options.with_hook("generator_pass_terms"):
+        if trick.reruns_generator(options):
+            terms.update(trick.generator_pass_terms(view, options))
     total, metrics = _generator_total(adversarial, terms, extra_metrics)
     return total, {"batch_stats": batch_stats, "metrics": metrics}
 
 
 def generator_objective_on_fakes(fake, d_state: NetworkState, real, labels=None, *,
-                                 key=None, step=0, tricks_state=None, codes=None,
-                                 loss: losses.GANLoss, options: TrickOptions):
+                                 key=None, step=0, tricks_state=None,
+                                 loss: losses.GANLoss, options: TrickOptions,
+                                 **inputs):
     """`generator_objective` as a function of the generator's samples `fake`.
 
     For a step that pulls the gradient with respect to `fake` back through a
     generator forward pass it already made (`jax.vjp`). Every term except
-    zCR's depends on the generator only through `fake`; zCR needs a second
-    generator pass, so it is refused here.
+    those that run the generator again (zCR's) depends on the generator only
+    through `fake`; those are refused here.
     """
-    if options.zcr_g_weight:
-        raise ValueError("The generator's zCR term runs the generator a second "
-                         "time, so the generator step cannot reuse the "
-                         "critic's fakes. Set --config.tricks.zcr_g_weight=0 or "
-                         "--config.train.generator_reuses_fakes=False.")
-    adversarial, terms, extra_metrics = _generator_terms(
+    for trick in options.with_hook("reruns_generator"):
+        if trick.reruns_generator(options):
+            raise ValueError(
+                f"The generator's {trick.title} term runs the generator a second "
+                "time, so the generator step cannot reuse the critic's fakes. "
+                "Set --config.train.generator_reuses_fakes=False or turn "
+                f"{trick.title}'s generator term off.")
+    adversarial, terms, extra_metrics, _ = _generator_terms(
         fake, d_state, real, labels, key=_generator_key(key, options), step=step,
-        tricks_state=tricks_state or {}, codes=codes, loss=loss, options=options)
+        tricks_state=tricks_state or {}, loss=loss, options=options, inputs=inputs)
     total, metrics = _generator_total(adversarial, terms, extra_metrics)
     return total, {"metrics": metrics}
 
@@ -244,78 +227,76 @@ def generator_objective_on_fakes(fake, d_state: NetworkState, real, labels=None,
 def _generator_key(key, options: TrickOptions):
     if key is not None:
         return key
-    if options.generator_draws:
+    drawing = options.generator_draws()
+    if drawing:
         raise ValueError(
-            "generator_objective needs a PRNG `key`: augmentation, instance "
-            "noise or zCR is on and draws randomness in the generator step.")
+            "generator_objective needs a PRNG `key`: "
+            f"{', '.join(t.title for t in drawing)} draw randomness in the "
+            "generator step.")
     return jax.random.key(0)  # Never drawn from: no trick that draws is on.
 
 
 def _generator_terms(fake, d_state: NetworkState, real, labels, *, key, step,
-                     tricks_state, codes, loss: losses.GANLoss, options: TrickOptions):
-    """The adversarial loss, the weighted trick terms `{name: (weight, value)}`
-    and extra metrics, all as functions of the samples `fake`."""
-    prepare = functools.partial(prepare_inputs, step=step, tricks_state=tricks_state,
-                                options=options)
-    real_in = prepare(real, jax.random.fold_in(key, _REAL_INPUT_STREAM))
-    fake_in = prepare(fake, jax.random.fold_in(key, _FAKE_INPUT_STREAM))
-    adversarial_loss = _adversarial_loss(loss, options, tricks_state)
+                     tricks_state, loss: losses.GANLoss, options: TrickOptions,
+                     inputs):
+    """The adversarial loss, the weighted trick terms `{name: (weight, value)}`,
+    extra metrics and the tricks' view, all as functions of the samples `fake`."""
+    prepare = _input_preparer(key, step=step, tricks_state=tricks_state,
+                              options=options)
+    real_in, fake_in = prepare(real, "real"), prepare(fake, "fake")
+    view = GeneratorView(
+        real=real, fake=fake, real_in=real_in, fake_in=fake_in, labels=labels,
+        key=key, step=step, tricks_state=tricks_state,
+        loss=_adversarial_loss(loss, options, tricks_state), d_state=d_state,
+        inputs=inputs)
 
     d_params = d_state.params
-    if options.unrolled_steps:
-        def unrolled_d_loss(params):
-            r = apply_network(d_state, params, real_in, labels=labels, train=True)[0]
-            f = apply_network(d_state, params, fake_in, labels=labels, train=True)[0]
-            return adversarial_loss.discriminator(r, f)
-        d_params = unrolled.unroll(d_params, d_state.opt_state, d_state.tx,
-                                   unrolled_d_loss, options.unrolled_steps)
+    for trick in options.with_hook("generator_params"):
+        d_params = trick.generator_params(view, options, d_params)
 
     fake_logits, _, fake_sown = apply_discriminator(
         d_state, d_params, fake_in, labels=labels, train=True,
-        capture=options.captures)
+        capture=options.captures("g_fake"))
     real_logits, _, real_sown = apply_discriminator(
         d_state, d_params, real_in, labels=labels, train=True,
-        capture=options.feature_matching_weight > 0)
+        capture=options.captures("g_real"))
     real_logits = jax.lax.stop_gradient(real_logits)
+    view = view._replace(real_logits=real_logits, fake_logits=fake_logits,
+                         real_sown=real_sown, fake_sown=fake_sown)
 
+    adversarial, extra_metrics = None, {}
+    for trick in options.with_hook("generator_adversarial"):
+        adversarial, trick_metrics = trick.generator_adversarial(
+            view, options, adversarial)
+        extra_metrics.update(trick_metrics)
+    if adversarial is None:
+        adversarial = view.loss.generator(real_logits, fake_logits)
     terms = {}
-    extra_metrics = {}
-    if options.top_k:
-        k = top_k.keep_count(step, fake_logits.shape[0],
-                             min_fraction=options.top_k_min_fraction,
-                             decay=options.top_k_decay, every=options.top_k_every)
-        per_sample = jax.vmap(lambda f: adversarial_loss.generator(
-            real_logits, f[None]))(fake_logits.reshape(-1))
-        adversarial = top_k.top_k_mean(per_sample, fake_logits, k)
-        extra_metrics["g_top_k"] = k.astype(jnp.float32)
-    else:
-        adversarial = adversarial_loss.generator(real_logits, fake_logits)
-    if options.feature_matching_replace:
-        adversarial = jnp.zeros((), jnp.float32)
-    if options.feature_matching_weight:
-        terms["g_feature_matching"] = (options.feature_matching_weight,
-                                       feature_matching.loss(real_sown["features"],
-                                                             fake_sown["features"]))
-    if options.aux_outputs:
-        fake_classes, fake_codes = auxiliary.split_heads(
-            fake_sown["aux_logits"], options.num_classes if options.acgan else 0,
-            options.infogan_categories)
-        if options.acgan:
-            terms["g_acgan"] = (options.acgan_weight,
-                                auxiliary.cross_entropy(fake_classes, labels))
-        if options.infogan_categories:
-            terms["g_infogan"] = (options.infogan_weight,
-                                  auxiliary.cross_entropy(fake_codes, codes))
-    return adversarial, terms, extra_metrics
+    for trick in options.with_hook("generator_terms"):
+        terms.update(trick.generator_terms(view, options))
+    return adversarial, terms, extra_metrics, view
 
 
 def _generator_total(adversarial, terms, extra_metrics):
-    total = adversarial + sum(weight * value for weight, value in terms.values())
+    total = _weighted_sum(adversarial, terms)
     metrics = {"g_loss": total, **{name: value for name, (_, value) in terms.items()}}
     if terms:
         metrics["g_adversarial"] = adversarial
     metrics.update(extra_metrics)
     return total, metrics
+
+
+def lazy_interval(config: ml_collections.ConfigDict) -> int:
+    """`config.penalty.lazy_interval`, checked: lazy regularisation is a
+    penalty option (1 = the penalty in every discriminator step)."""
+    interval = int(config.penalty.lazy_interval)
+    if interval < 1:
+        raise ValueError(f"config.penalty.lazy_interval={interval} must be >= 1 "
+                         "(1 = the penalty in every discriminator step).")
+    if interval > 1 and config.penalty.name == "none":
+        raise ValueError("config.penalty.lazy_interval > 1 schedules a penalty, "
+                         "but config.penalty.name is none.")
+    return interval
 
 
 def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
@@ -339,16 +320,17 @@ def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
     penalty = penalties.get(config.penalty.name, **penalty_options)
     if penalty_weight is None:
         penalty_weight = float(config.penalty.weight)
+    interval = lazy_interval(config)
     options = options_lib.from_config(config)
     regularizer = None
-    if options.lazy:
+    if interval > 1:
         regularizer = functools.partial(
             regularizer_objective, penalty=penalty, penalty_weight=penalty_weight,
-            options=options)
+            interval=interval, options=options)
     return Objectives(
         discriminator=functools.partial(
             discriminator_objective, loss=loss, penalty=penalty,
-            penalty_weight=penalty_weight, options=options),
+            penalty_weight=penalty_weight, lazy=interval > 1, options=options),
         generator=functools.partial(generator_objective, loss=loss, options=options),
         generator_on_fakes=functools.partial(generator_objective_on_fakes, loss=loss,
                                              options=options),

@@ -34,7 +34,7 @@ class GANState:
     (Karras et al. 2018; Yazici et al. 2019) used for sampling and evaluation;
     with `ema_decay = 0` it simply equals the current parameters. `tricks`
     holds the running statistics of the stabilisation tricks that need them
-    (`gan_jax.tricks.state`), empty when none is on.
+    (`gan_jax.tricks.options.initial_state`), empty when none is on.
     """
 
     generator: NetworkState

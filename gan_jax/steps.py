@@ -17,7 +17,7 @@ import optax
 from gan_jax import penalties
 from gan_jax.objectives import Objectives
 from gan_jax.state import GANState, apply_network, update_ema
-from gan_jax.tricks import consistency
+from gan_jax.tricks import auxiliary
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -44,9 +44,9 @@ def sample_latents(key: jax.Array, batch_size: int, latent_dim: int,
         jax.nn.one_hot(code, categories, dtype=jnp.float32))
 
 
-def categorical_code(latents: jax.Array, categories: int) -> jax.Array:
-    """The InfoGAN category of each latent from `sample_latents`, `(batch,)` int32."""
-    return jnp.argmax(latents[:, :categories], axis=-1).astype(jnp.int32)
+# The InfoGAN category of each latent from `sample_latents` (InfoGAN's module
+# owns it; its hooks make the objectives' codes).
+categorical_code = auxiliary.categorical_code
 
 
 class SharedFakes(NamedTuple):
@@ -94,7 +94,7 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
     options = objectives.options
     latent_key, penalty_key = jax.random.split(key)
     latents = (sample_latents(latent_key, real.shape[0], latent_dim,
-                              options.infogan_categories)
+                              options.latent_categories)
                if fakes is None else fakes.latents)
     generator = state.generator
 
@@ -105,11 +105,9 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
         return jax.lax.stop_gradient(fake)
 
     context = dict(step=state.step, tricks_state=state.tricks)
-    if options.infogan_categories:
-        context["codes"] = categorical_code(latents, options.infogan_categories)
-    if options.zcr_d_weight:
-        context["fake_perturbed"] = generate(consistency.perturb_latents(
-            latents, jax.random.fold_in(latent_key, 2), options.zcr_std))
+    for trick in options.with_hook("discriminator_inputs"):
+        context.update(trick.discriminator_inputs(latents, latent_key, generate,
+                                                  options))
 
     fake = (generate(latents) if fakes is None
             else jax.lax.stop_gradient(fakes.fake))
@@ -136,13 +134,14 @@ def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
     gradient back through the forward pass that made them.
     """
     real, labels = batch["x"], batch.get("label")
-    categories = objectives.options.infogan_categories
-    latents = (sample_latents(key, real.shape[0], latent_dim, categories)
+    options = objectives.options
+    latents = (sample_latents(key, real.shape[0], latent_dim,
+                              options.latent_categories)
                if fakes is None else fakes.latents)
     context = dict(key=jax.random.fold_in(key, 2), step=state.step,
                    tricks_state=state.tricks)
-    if categories:
-        context["codes"] = categorical_code(latents, categories)
+    for trick in options.with_hook("generator_inputs"):
+        context.update(trick.generator_inputs(latents, options))
     g_state = state.generator
     if fakes is None:
         grads, aux = jax.grad(objectives.generator, has_aux=True)(
@@ -175,7 +174,7 @@ def regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
     phase_key = jax.random.fold_in(jax.random.fold_in(key, state.step), 2)
     latent_key, penalty_key = jax.random.split(phase_key)
     latents = sample_latents(latent_key, real.shape[0], latent_dim,
-                             objectives.options.infogan_categories)
+                             objectives.options.latent_categories)
     generator = state.generator
     fake, _ = apply_network(generator, generator.params, latents, labels=labels,
                             train=True)

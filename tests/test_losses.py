@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gan_jax import losses
-from gan_jax.tricks import options as options_lib
+from gan_jax.tricks import label_noise
 
 NAMES = sorted(losses.LOSSES)
 CROSS_ENTROPY = ["minimax", "non_saturating", "relativistic",
@@ -83,7 +83,7 @@ def test_label_smoothing_is_taken_by_exactly_the_losses_the_messages_name():
     assert len(hints) == 1, hints
     hint = hints.pop()
     named = {name for name in NAMES if re.search(rf"\b{name}\b", hint)}
-    assert takes == named == set(options_lib.CROSS_ENTROPY_LOSSES)
+    assert takes == named == set(label_noise.CROSS_ENTROPY_LOSSES)
 
 
 def test_began_balances_fake_energy_by_k():

@@ -24,6 +24,7 @@ from gan_jax.tricks import began
 from gan_jax.tricks import consistency
 from gan_jax.tricks import feature_matching
 from gan_jax.tricks import instance_noise
+from gan_jax.tricks import label_noise
 from gan_jax.tricks import lecam
 from gan_jax.tricks import options as options_lib
 from gan_jax.tricks import packing
@@ -199,8 +200,8 @@ def _one_step(config, state=None):
 # The objectives' random streams (fixed `fold_in` indices).
 # pylint: disable=protected-access
 REAL_IN, FAKE_IN = objectives_lib._REAL_INPUT_STREAM, objectives_lib._FAKE_INPUT_STREAM
-LABEL_NOISE, ZCR = objectives_lib._LABEL_NOISE_STREAM, objectives_lib._ZCR_STREAM
-CR_REAL, CR_FAKE = objectives_lib._CR_REAL_STREAM, objectives_lib._CR_FAKE_STREAM
+LABEL_NOISE, ZCR = label_noise.STREAM, consistency.ZCR_STREAM
+CR_REAL, CR_FAKE = consistency.CR_REAL_STREAM, consistency.CR_FAKE_STREAM
 # pylint: enable=protected-access
 
 
@@ -413,7 +414,8 @@ def test_each_trick_acts_in_the_step_as_its_formula_says(name, plain_step):
 
 
 def test_instance_noise_variance_follows_the_schedule():
-    options = options_lib.TrickOptions(noise_std=0.5, noise_steps=100)
+    options = options_lib.from_config(_config(**{"tricks.noise_std": 0.5,
+                                                 "tricks.noise_steps": 100}))
     zeros = jnp.zeros((20_000, 2), jnp.float32)
     for step, expected in ((0, 0.5), (50, 0.25), (75, 0.125), (100, 0.0), (500, 0.0)):
         noisy = objectives_lib.prepare_inputs(zeros, jax.random.key(step), step=step,

@@ -214,8 +214,8 @@ class Section:
 def _plain(value):
     if isinstance(value, Section):
         return value.to_dict()
-    if hasattr(value, "_asdict"):  # A NamedTuple section (the tricks).
-        return {k: _plain(v) for k, v in value._asdict().items()}
+    if hasattr(value, "to_dict"):  # The tricks' options.
+        return {k: _plain(v) for k, v in value.to_dict().items()}
     if isinstance(value, tuple):
         return list(value)
     return value

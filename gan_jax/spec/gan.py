@@ -86,16 +86,8 @@ class AdversarialLoss(fields.Section):
 
 @dataclasses.dataclass(frozen=True)
 class Loss(AdversarialLoss):
-    # Each real target is drawn uniformly from [1 - label_smoothing -
-    # label_noise, 1 - label_smoothing]; cross-entropy losses only.
-    label_noise: float = field(0.0, "noisy one-sided labels' spread",
-                               fields.UNIT_INTERVAL, example=0.1)
-    # BEGAN's equilibrium (loss.name = began): target ratio gamma of fake to
-    # real reconstruction error, and the step size of k_t.
-    began_gamma: float = field(0.5, "BEGAN's target ratio gamma",
-                               fields.Range(low=0, high=1, low_open=True))
-    began_lambda_k: float = field(0.001, "BEGAN's step size of k_t",
-                                  fields.NON_NEGATIVE)
+    """A GAN's loss fields; the tricks declare theirs (`loss.label_noise`,
+    BEGAN's `loss.began_*`) in their modules, and `spec.tricks` holds them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,11 +274,6 @@ def _check_combinations(config: ml_collections.ConfigDict) -> None:
         raise ValueError("train.generator_reuses_fakes=True scores the fakes after "
                          "the critic's update, which optim.simultaneous=True "
                          "excludes: set one of them to False.")
-    if config.train.generator_reuses_fakes and config.tricks.zcr_g_weight:
-        raise ValueError("train.generator_reuses_fakes=True cannot be combined with "
-                         "the generator's zCR term, which runs the generator a "
-                         "second time. Set --config.tricks.zcr_g_weight=0 or "
-                         "--config.train.generator_reuses_fakes=False.")
 
 
 def _warn_penalty_with_batch_norm(spec: GanSpec) -> None:

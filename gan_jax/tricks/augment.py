@@ -19,6 +19,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from gan_jax.tricks.base import Field, Range, Trick, at_least, require
+
 Op = Callable[[jax.Array, jax.Array], jax.Array]
 
 # DiffAugment's defaults: shifts of up to 1/8 of the image side, cutouts of
@@ -355,3 +357,56 @@ def ada_update(state: dict[str, jax.Array], real_logits: jax.Array, *,
         "count": jnp.where(adjust, zero, count).astype(jnp.float32),
     }
     return new_state, r_t.astype(jnp.float32)
+
+
+# The trick: DiffAugment on every discriminator input, with ADA's p when on.
+
+def _prepare_sample(x, key, step, tricks_state, options):
+    del step
+    probability = tricks_state["ada"]["p"] if options.ada else 1.0
+    return apply(x, jax.random.fold_in(key, 0), options.augment,
+                 probability=probability)
+
+
+def _check(options) -> None:
+    require(not options.ada or options.augment,
+            "config.tricks.ada tunes the probability of the augmentations in "
+            "config.tricks.augment; set it, e.g. "
+            "--config.tricks.augment=color,translation,cutout.")
+
+
+def _init_state(options) -> dict:
+    return {"ada": ada_init()} if options.ada else {}
+
+
+def _update_state(tricks_state, signals, options):
+    if not options.ada:
+        return {}, {}
+    ada, r_t = ada_update(tricks_state["ada"], signals["real"],
+                          target=options.ada_target,
+                          interval=options.ada_interval, speed=options.ada_speed)
+    return {"ada": ada}, {"ada_p": ada["p"], "ada_r_t": r_t}
+
+
+TRICKS = (Trick(
+    name="augment", title="augmentation (DiffAugment, ADA)", order=10,
+    fields=(
+        Field("augment", "", "comma-separated ops of gan_jax.tricks.augment.OPS "
+              "applied to every D input, e.g. color,translation,cutout ('' = off)",
+              parse=parse_policy),
+        Field("ada", False, "ADA: apply each op with probability p, tuned from "
+              "E[sign D(real)]"),
+        Field("ada_target", 0.6, "the E[sign D(real)] ADA tunes p towards",
+              Range(0.0, 1.0)),
+        Field("ada_interval", 4, "discriminator steps per adjustment of ADA's p",
+              at_least(1)),
+        Field("ada_speed", 0.01, "the change of ADA's p per adjustment",
+              Range(0.0, 1.0)),
+    ),
+    is_active=lambda options: bool(options.augment),
+    check=_check,
+    generator_draws=lambda options: True,
+    init_state=_init_state,
+    update_state=_update_state,
+    prepare_sample=_prepare_sample,
+),)

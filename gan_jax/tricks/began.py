@@ -14,6 +14,9 @@ measure M = L(x) + |gamma L(x) - L(G(z))| falls as training converges.
 import jax
 import jax.numpy as jnp
 
+from gan_jax import losses
+from gan_jax.tricks.base import Field, Range, Trick, at_least, require
+
 
 def init() -> jax.Array:
     return jnp.zeros((), jnp.float32)
@@ -31,3 +34,40 @@ def convergence(real_energy: jax.Array, fake_energy: jax.Array,
     """`M = L(x) + |gamma L(x) - L(G(z))|`."""
     real, fake = jnp.mean(real_energy), jnp.mean(fake_energy)
     return real + jnp.abs(gamma * real - fake)
+
+
+def _check(options) -> None:
+    on = options.is_on("began")
+    require(on == options.context.d_autoencoder,
+            "BEGAN needs both --config.loss.name=began and "
+            "--config.model.d_autoencoder=True (an auto-encoder discriminator).")
+    require(not (on and (options.is_on("top_k") or options.is_on("label_noise")
+                         or options.feature_matching_weight)),
+            "BEGAN's discriminator outputs energies, not logits: top-k, label "
+            "noise and feature matching do not apply to it.")
+
+
+def _update_state(tricks_state, signals, options):
+    real, fake = signals["real"], signals["fake"]
+    k = update_k(tricks_state["began_k"], real, fake, gamma=options.began_gamma,
+                 lambda_k=options.began_lambda_k)
+    return {"began_k": k}, {
+        "began_convergence": convergence(real, fake, options.began_gamma),
+        "began_k": k}
+
+
+TRICKS = (Trick(
+    name="began", title="BEGAN", order=130,
+    fields=(
+        Field("began_gamma", 0.5, "BEGAN's target ratio of fake to real "
+              "reconstruction error", Range(0.0, 1.0), section="loss"),
+        Field("began_lambda_k", 0.001, "BEGAN's step size of k_t",
+              at_least(0.0), section="loss"),
+    ),
+    is_active=lambda options: options.context.loss_name == "began",
+    check=_check,
+    init_state=lambda options: {"began_k": init()},
+    update_state=_update_state,
+    adversarial_loss=lambda loss, tricks_state, options: losses.began(
+        tricks_state["began_k"]),
+),)

@@ -18,6 +18,12 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.tricks import augment
+from gan_jax.tricks.base import Field, Trick, at_least, require
+
+# Fixed `fold_in` indices under the objectives' keys (the objectives' own
+# input streams are 101 and 102), so that turning on one trick never
+# changes another's draws.
+CR_REAL_STREAM, CR_FAKE_STREAM, ZCR_STREAM = 104, 105, 106
 
 
 def _mean(x: jax.Array) -> jax.Array:
@@ -49,3 +55,98 @@ def generator_diversity(fake: jax.Array, fake_perturbed: jax.Array) -> jax.Array
     term is this times `-zcr_g_weight`."""
     diff = (jnp.asarray(fake, jnp.float32) - jnp.asarray(fake_perturbed, jnp.float32))
     return _mean(jnp.square(diff))
+
+
+# CR / bCR: T acts on samples, before D's inputs are regrouped (packed).
+
+def _cr_check(options) -> None:
+    require(not (options.cr_real_weight or options.cr_fake_weight)
+            or options.cr_augment,
+            "Consistency regularisation needs config.tricks.cr_augment (e.g. "
+            "translation for images, jitter for points).")
+
+
+def _cr_terms(view, options) -> dict:
+    def sample_critic(x):
+        return view.critic(view.regroup(x))
+    real = view.prepare(view.real, "real", per_sample_only=True)
+    fake = view.prepare(view.fake, "fake", per_sample_only=True)
+    terms = {}
+    if options.cr_real_weight:
+        terms["d_cr_real"] = (options.cr_real_weight, augmentation_penalty(
+            sample_critic, real, jax.random.fold_in(view.key, CR_REAL_STREAM),
+            options.cr_augment))
+    if options.cr_fake_weight:
+        terms["d_cr_fake"] = (options.cr_fake_weight, augmentation_penalty(
+            sample_critic, fake, jax.random.fold_in(view.key, CR_FAKE_STREAM),
+            options.cr_augment))
+    return terms
+
+
+# zCR: D's term compares D on fakes of z and of z + dz, drawn in the critic
+# step; G's term runs the generator a second time.
+
+def _zcr_check(options) -> None:
+    require(not (options.zcr_g_weight and options.context.generator_reuses_fakes),
+            "train.generator_reuses_fakes=True cannot be combined with the "
+            "generator's zCR term, which runs the generator a second time. Set "
+            "--config.tricks.zcr_g_weight=0 or "
+            "--config.train.generator_reuses_fakes=False.")
+
+
+def _zcr_discriminator_inputs(latents, latent_key, generate, options) -> dict:
+    if not options.zcr_d_weight:
+        return {}
+    return {"fake_perturbed": generate(perturb_latents(
+        latents, jax.random.fold_in(latent_key, 2), options.zcr_std))}
+
+
+def _zcr_discriminator_terms(view, options) -> dict:
+    if not options.zcr_d_weight:
+        return {}
+    perturbed = view.prepare(view.inputs["fake_perturbed"], "fake")
+    return {"d_zcr": (options.zcr_d_weight,
+                      output_difference(view.critic, view.fake_in, perturbed))}
+
+
+def _zcr_generator_terms(view, options) -> dict:
+    perturbed = perturb_latents(view.latents, jax.random.fold_in(view.key, ZCR_STREAM),
+                                options.zcr_std)
+    return {"g_zcr": (-options.zcr_g_weight,
+                      generator_diversity(view.fake, view.generate(perturbed)))}
+
+
+TRICKS = (
+    Trick(
+        name="consistency", title="consistency regularisation (CR, bCR)", order=40,
+        fields=(
+            Field("cr_real_weight", 0.0, "weight of |D(x) - D(T(x))|^2 on reals "
+                  "(CR; 0 = off)", at_least(0.0)),
+            Field("cr_fake_weight", 0.0, "weight of the same on fakes (bCR; "
+                  "0 = off)", at_least(0.0)),
+            Field("cr_augment", "translation", "T: comma-separated ops of "
+                  "gan_jax.tricks.augment.OPS", parse=augment.parse_policy),
+        ),
+        is_active=lambda o: o.cr_real_weight > 0 or o.cr_fake_weight > 0,
+        check=_cr_check,
+        discriminator_terms=_cr_terms,
+    ),
+    Trick(
+        name="zcr", title="latent consistency regularisation (zCR)", order=50,
+        fields=(
+            Field("zcr_d_weight", 0.0, "weight of D's |D(G(z)) - D(G(z'))|^2 "
+                  "(0 = off)", at_least(0.0)),
+            Field("zcr_g_weight", 0.0, "weight of G's -|G(z) - G(z')|^2, "
+                  "pushing G to vary with z (0 = off)", at_least(0.0)),
+            Field("zcr_std", 0.03, "std of the latent perturbation z' - z",
+                  at_least(0.0)),
+        ),
+        is_active=lambda o: o.zcr_d_weight > 0 or o.zcr_g_weight > 0,
+        check=_zcr_check,
+        discriminator_inputs=_zcr_discriminator_inputs,
+        discriminator_terms=_zcr_discriminator_terms,
+        generator_draws=lambda o: o.zcr_g_weight > 0,
+        reruns_generator=lambda o: o.zcr_g_weight > 0,
+        generator_pass_terms=_zcr_generator_terms,
+    ),
+)

@@ -11,6 +11,8 @@ state, updated after every discriminator step.
 import jax
 import jax.numpy as jnp
 
+from gan_jax.tricks.base import Field, Range, Trick, at_least
+
 
 def init() -> dict[str, jax.Array]:
     return {"real": jnp.zeros((), jnp.float32), "fake": jnp.zeros((), jnp.float32)}
@@ -34,3 +36,30 @@ def update(averages: dict[str, jax.Array], real_logits: jax.Array,
         return decay * old + (1.0 - decay) * jax.lax.stop_gradient(mean)
     return {"real": ema(averages["real"], real_logits),
             "fake": ema(averages["fake"], fake_logits)}
+
+
+def _terms(view, options) -> dict:
+    return {"d_lecam": (options.lecam_weight, penalty(
+        view.real_logits, view.fake_logits, view.tricks_state["lecam"]))}
+
+
+def _update_state(tricks_state, signals, options):
+    averages = update(tricks_state["lecam"], signals["real"], signals["fake"],
+                      options.lecam_decay)
+    return {"lecam": averages}, {"lecam_real_ema": averages["real"],
+                                 "lecam_fake_ema": averages["fake"]}
+
+
+TRICKS = (Trick(
+    name="lecam", title="LeCam regularisation", order=60,
+    fields=(
+        Field("lecam_weight", 0.0, "weight of R_LC in D's loss (0 = off)",
+              at_least(0.0)),
+        Field("lecam_decay", 0.99, "decay of the EMAs of D's mean real and fake "
+              "outputs", Range(0.0, 1.0, high_open=True)),
+    ),
+    is_active=lambda options: options.lecam_weight > 0,
+    init_state=lambda options: {"lecam": init()},
+    update_state=_update_state,
+    discriminator_terms=_terms,
+),)

@@ -9,6 +9,8 @@ packing penalises mode collapse.
 
 import jax
 
+from gan_jax.tricks.base import Field, Trick, at_least, require
+
 
 def packed_shape(sample_shape, pack: int) -> tuple[int, ...]:
     """The discriminator's input shape: `(..., m * C)` for samples `(..., C)`."""
@@ -28,3 +30,26 @@ def pack_samples(x: jax.Array, pack: int) -> jax.Array:
     # per position (channel c of member j is channel j * C + c).
     grouped = jax.numpy.moveaxis(grouped, 1, -2)
     return grouped.reshape((batch // pack, *x.shape[1:-1], pack * x.shape[-1]))
+
+
+def _check(options) -> None:
+    if options.pack == 1:
+        return
+    require(not options.context.num_classes,
+            "config.tricks.pack > 1 packs samples of different classes together; "
+            "use it with unconditional models (model.num_classes=0).")
+    require(not options.is_on("acgan"), "tricks.pack and tricks.acgan_weight "
+            "cannot be combined: a pack has no single class to predict.")
+    require(options.context.batch_size % options.pack == 0,
+            f"config.tricks.pack={options.pack} must divide config.data.batch_size="
+            f"{options.context.batch_size}.")
+
+
+TRICKS = (Trick(
+    name="pacgan", title="PacGAN", order=30,
+    fields=(Field("pack", 1, "samples D scores together, concatenated on the "
+                  "last axis (1 = off)", at_least(1)),),
+    is_active=lambda options: options.pack > 1,
+    check=_check,
+    prepare_batch=lambda x, options: pack_samples(x, options.pack),
+),)

@@ -12,6 +12,12 @@ so late in training the generator stops chasing its worst samples.
 import jax
 import jax.numpy as jnp
 
+from gan_jax.tricks.base import Field, Range, Trick, at_least, require
+
+# Losses whose generator term is a mean of per-sample terms.
+PER_SAMPLE_GENERATOR_LOSSES = ("minimax", "non_saturating", "wasserstein",
+                               "hinge", "least_squares")
+
 
 def keep_count(step: jax.Array, batch: int, *, min_fraction: float, decay: float,
                every: int) -> jax.Array:
@@ -32,3 +38,37 @@ def top_k_mean(per_sample_loss: jax.Array, fake_logits: jax.Array,
     ranks = jnp.zeros_like(order).at[order].set(jnp.arange(order.size))
     keep = (ranks < k).astype(jnp.float32)
     return jnp.sum(keep * per_sample_loss) / jnp.maximum(k, 1).astype(jnp.float32)
+
+
+def _check(options) -> None:
+    loss_name = options.context.loss_name
+    require(not options.is_on("top_k") or loss_name in PER_SAMPLE_GENERATOR_LOSSES,
+            f"Top-k training needs a loss whose generator term is per sample "
+            f"({', '.join(PER_SAMPLE_GENERATOR_LOSSES)}); got {loss_name!r}.")
+
+
+def _generator_adversarial(view, options, current):
+    """Replaces G's adversarial term by its mean over the k best-rated fakes."""
+    del current
+    k = keep_count(view.step, view.fake_logits.shape[0],
+                   min_fraction=options.top_k_min_fraction,
+                   decay=options.top_k_decay, every=options.top_k_every)
+    per_sample = jax.vmap(lambda f: view.loss.generator(
+        view.real_logits, f[None]))(view.fake_logits.reshape(-1))
+    return (top_k_mean(per_sample, view.fake_logits, k),
+            {"g_top_k": k.astype(jnp.float32)})
+
+
+TRICKS = (Trick(
+    name="top_k", title="top-k training", order=70,
+    fields=(
+        Field("top_k_min_fraction", 1.0, "the fraction of the batch k decays to "
+              "(1 = off)", Range(0.0, 1.0, low_open=True)),
+        Field("top_k_decay", 0.99, "k's decay factor per top_k_every steps",
+              Range(0.0, 1.0, low_open=True)),
+        Field("top_k_every", 100, "generator steps per decay of k", at_least(1)),
+    ),
+    is_active=lambda options: options.top_k_min_fraction < 1.0,
+    check=_check,
+    generator_adversarial=_generator_adversarial,
+),)

@@ -16,6 +16,9 @@ from collections.abc import Callable
 import jax
 import optax
 
+from gan_jax.state import apply_network
+from gan_jax.tricks.base import Field, Trick, at_least
+
 
 def unroll(params, opt_state, tx: optax.GradientTransformation,
            loss_fn: Callable, num_steps: int):
@@ -30,3 +33,24 @@ def unroll(params, opt_state, tx: optax.GradientTransformation,
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
     return params
+
+
+def _generator_params(view, options, d_params):
+    """The discriminator after `unrolled_steps` updates on the phase's inputs."""
+    def d_loss(params):
+        r = apply_network(view.d_state, params, view.real_in, labels=view.labels,
+                          train=True)[0]
+        f = apply_network(view.d_state, params, view.fake_in, labels=view.labels,
+                          train=True)[0]
+        return view.loss.discriminator(r, f)
+    return unroll(d_params, view.d_state.opt_state, view.d_state.tx, d_loss,
+                  options.unrolled_steps)
+
+
+TRICKS = (Trick(
+    name="unrolled", title="unrolled GAN", order=110,
+    fields=(Field("unrolled_steps", 0, "differentiable D updates G's loss is "
+                  "taken through (0 = off)", at_least(0)),),
+    is_active=lambda options: options.unrolled_steps > 0,
+    generator_params=_generator_params,
+),)
