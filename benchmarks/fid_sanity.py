@@ -17,10 +17,10 @@ import jax
 import numpy as np
 
 from gan_jax import defaults
-from gan_jax import evaluator
 from gan_jax import train
-from gan_jax import sampling
 from gan_jax.data import input_pipeline
+from gan_jax.evaluation import evaluator
+from gan_jax.evaluation import sampling
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import suite
 

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gan_jax import experiment
 from gan_jax import parallel
+from gan_jax.run import experiment
 
 
 class StepProgram(NamedTuple):

@@ -23,10 +23,10 @@ from absl import flags
 import jax
 from ml_collections import config_flags
 
-from gan_jax import compile_options
-from gan_jax import experiment
-from gan_jax.spec import gan as gan_spec
 from gan_jax.models import strided_conv
+from gan_jax.run import compile_options
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 import step_program
 
 _VARIANTS = ("auto", "adjoint_blocks", "adjoint_phases", "eltwise_library",

@@ -6,7 +6,7 @@ For the stride-2 layers of the 64x64 DCGAN (`configs/dcgan64_reference.py`),
 prints the median time of the forward pass and of the gradient of a scalar
 loss with respect to the input, to the kernel, and to both (each includes a
 forward pass), per implementation, compiled with the training programs'
-options (`gan_jax.compile_options`; `--xla_defaults` for XLA's own) on the
+options (`gan_jax.run.compile_options`; `--xla_defaults` for XLA's own) on the
 default backend. The train step needs the kernel gradient of every layer and
 the input gradient of all but the discriminator's first.
 """
@@ -19,8 +19,8 @@ from absl import flags
 import jax
 import jax.numpy as jnp
 
-from gan_jax import compile_options
 from gan_jax.models import strided_conv
+from gan_jax.run import compile_options
 
 _BATCH = flags.DEFINE_integer("batch", 64, "Batch size.", lower_bound=1)
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed calls (median reported).",
@@ -28,7 +28,7 @@ _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed calls (median reported).",
 _SKIP_SLOW = flags.DEFINE_bool("skip_slow", False, "Skip the standard transposed "
                                "convolution's gradient on CPU (seconds per call).")
 _XLA_DEFAULTS = flags.DEFINE_bool("xla_defaults", False, "Compile without "
-                                  "gan_jax.compile_options.")
+                                  "gan_jax.run.compile_options.")
 
 # (input size, in channels, out channels) of dcgan64's stride-2 layers.
 DOWN_LAYERS = ((64, 3, 64), (32, 64, 128), (16, 128, 256), (8, 256, 512))

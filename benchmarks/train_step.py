@@ -19,9 +19,9 @@ from absl import flags
 import jax
 from ml_collections import config_flags
 
-from gan_jax import compile_options
-from gan_jax import experiment
-from gan_jax.spec import gan as gan_spec
+from gan_jax.run import compile_options
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 import step_program
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,7 +37,7 @@ _SAMPLE_SHAPE = flags.DEFINE_list(
 _CHANNELS = flags.DEFINE_integer("channels", 3, "Image channels when --sample_shape "
                                  "is not given.")
 _XLA_DEFAULTS = flags.DEFINE_bool(
-    "xla_defaults", False, "Compile without gan_jax.compile_options (XLA's own "
+    "xla_defaults", False, "Compile without gan_jax.run.compile_options (XLA's own "
     "choice of CPU library fusions), to measure what the options buy.")
 
 

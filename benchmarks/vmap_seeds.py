@@ -21,12 +21,12 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
-from gan_jax import compile_options
-from gan_jax import experiment
-from gan_jax.ablation import grid
-from gan_jax.ablation import members as members_lib
 from gan_jax.data import input_pipeline
+from gan_jax.run import compile_options
+from gan_jax.run import experiment
 from gan_jax.run import gan_task
+from gan_jax.sweep import grid
+from gan_jax.sweep import members as members_lib
 
 config_flags.DEFINE_config_file("config", "configs/ablation_grid25.py",
                                 "An ablation config.", lock_config=True)

@@ -12,7 +12,7 @@ Measures: the held-out cycle errors. `:tiny` is a smoke test (32x32).
 """
 
 from gan_jax import defaults
-from gan_jax.translation import defaults as translation_defaults
+from gan_jax.image_to_image import defaults as translation_defaults
 
 
 def get_config(variant: str = ""):

@@ -13,7 +13,7 @@ translation error against the ground-truth colouring (README,
 """
 
 from gan_jax import defaults
-from gan_jax.translation import defaults as translation_defaults
+from gan_jax.image_to_image import defaults as translation_defaults
 
 
 def get_config(variant: str = ""):

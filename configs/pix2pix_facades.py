@@ -14,7 +14,7 @@ measures. `:tiny` is a smoke test.
 """
 
 from gan_jax import defaults
-from gan_jax.translation import defaults as translation_defaults
+from gan_jax.image_to_image import defaults as translation_defaults
 
 
 def get_config(variant: str = ""):

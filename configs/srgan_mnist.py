@@ -15,7 +15,7 @@ beside bicubic upsampling's. Variants as in `pix2pix_mnist_edges.py`.
 """
 
 from gan_jax import defaults
-from gan_jax.translation import defaults as translation_defaults
+from gan_jax.image_to_image import defaults as translation_defaults
 
 
 def get_config(variant: str = ""):

@@ -15,7 +15,7 @@ from ml_collections import config_flags
 
 from gan_jax import cli
 from gan_jax import parallel
-from gan_jax.ablation import runner
+from gan_jax.sweep import runner
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the sweep's runs, "
                                "results table and plots.")

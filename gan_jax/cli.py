@@ -8,7 +8,7 @@ import textwrap
 from absl import flags
 from absl import logging
 
-from gan_jax import preemption
+from gan_jax.run import preemption
 
 FULL_TRACEBACK = flags.DEFINE_bool(
     "full_traceback", False, "Show the Python traceback of an error instead of "

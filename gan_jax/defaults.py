@@ -1,7 +1,7 @@
 """The default configs and the recipes that change them.
 
 Every field of `base_config()` is declared once, with its type, default,
-range and meaning: in the spec (gan_jax.spec.gan), the models' options beside
+range and meaning: in the spec (gan_jax.run.gan_spec), the models' options beside
 the models (gan_jax.models) and each stabilisation trick's in its own module
 (gan_jax.tricks; `python -m gan_jax.tricks.registry` lists them). Files in
 `configs/` start from `base_config()` and change what their experiment needs.
@@ -12,7 +12,7 @@ Any field can be overridden on the command line, e.g.
 import ml_collections
 
 from gan_jax import models
-from gan_jax.spec import gan as gan_spec
+from gan_jax.run import gan_spec
 
 from gan_jax.tricks import registry
 
@@ -141,7 +141,7 @@ def parse_variants(variant: str, valid: tuple[str, ...], config_file: str) -> se
 
 # The losses an ablation compares by default: the saturating and
 # non-saturating games, the Wasserstein critic, hinge, least squares and the
-# relativistic average game. As "field=value" overrides (gan_jax.ablation.grid).
+# relativistic average game. As "field=value" overrides (gan_jax.sweep.grid).
 ABLATION_LOSSES = {
     "minimax": "loss.name=minimax",
     "non_saturating": "loss.name=non_saturating",
@@ -160,7 +160,7 @@ ABLATION_PENALTIES = {
 
 def ablation_config(experiment: ml_collections.ConfigDict, *,
                     num_seeds: int) -> ml_collections.ConfigDict:
-    """An ablation of `experiment` (see gan_jax.ablation.grid): the grid is
+    """An ablation of `experiment` (see gan_jax.sweep.grid): the grid is
     left for the config file to fill, axis by axis, in display order."""
     config = ml_collections.ConfigDict()
     config.experiment = experiment

@@ -14,7 +14,7 @@ generated and of held-out real images to the training images. Prints a table
 and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`.
 
 An image-to-image run (pix2pix, CycleGAN, SRGAN) gets its held-out measures
-instead (`gan_jax.translation.evaluation`: L1, PSNR, cycle errors, each beside
+instead (`gan_jax.image_to_image.measures`: L1, PSNR, cycle errors, each beside
 its baseline) on `config.eval.num_examples` images of `config.eval.split`
 (`--num_samples` overrides), in the same table and JSON file, with the strip
 of its first images as `strip_<step>.png`.
@@ -32,17 +32,17 @@ import numpy as np
 import PIL.Image
 
 from gan_jax import cli
-from gan_jax import evaluator
 from gan_jax import train
-from gan_jax import sampling
-from gan_jax import standing_stats
-from gan_jax import visualize
 from gan_jax.data import image_folder
 from gan_jax.data import input_pipeline
+from gan_jax.evaluation import evaluator
+from gan_jax.evaluation import sampling
+from gan_jax.evaluation import standing_stats
+from gan_jax.evaluation import visualize
+from gan_jax.image_to_image import task as translation_task
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import memorization
 from gan_jax.metrics import suite
-from gan_jax.translation import task as translation_task
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
 _NUM_SAMPLES = flags.DEFINE_integer(

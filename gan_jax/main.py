@@ -23,8 +23,8 @@ from ml_collections import config_flags
 
 from gan_jax import cli
 from gan_jax import parallel
-from gan_jax import run_dir
 from gan_jax import train
+from gan_jax.run import run_dir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, "
                                "TensorBoard events, images and final metrics.")

@@ -23,10 +23,10 @@ import jax
 
 from gan_jax import cli
 from gan_jax import train
-from gan_jax import sampling
-from gan_jax import standing_stats
-from gan_jax import visualize
-from gan_jax.translation import task as translation_task
+from gan_jax.evaluation import sampling
+from gan_jax.evaluation import standing_stats
+from gan_jax.evaluation import visualize
+from gan_jax.image_to_image import task as translation_task
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
 _NUM = flags.DEFINE_integer("num", 64, "Number of images to write.", lower_bound=1)

@@ -6,8 +6,8 @@ notebooks).
 
 The run is a task on the one loop (`gan_jax.run.loop`): a GAN
 (`gan_jax.run.gan_task`), or an image-to-image model for a config with a
-`task` field (`gan_jax.translation.task`). The files it writes are listed in
-`gan_jax.run_dir`.
+`task` field (`gan_jax.image_to_image.task`). The files it writes are listed in
+`gan_jax.run.run_dir`.
 
 What can go wrong ends with a message and nothing lost (README, "When things
 go wrong"): a config that cannot train or cannot resume in `workdir` stops
@@ -22,16 +22,16 @@ from typing import Any, NamedTuple
 from etils import epath
 import ml_collections
 
-from gan_jax import checkpoint
 from gan_jax import defaults
-from gan_jax import run_dir
+from gan_jax.image_to_image import defaults as translation_defaults
+from gan_jax.image_to_image import spec as translation_spec
+from gan_jax.image_to_image import task as translation_task
+from gan_jax.run import checkpoint
+from gan_jax.run import gan_spec
 from gan_jax.run import gan_task
 from gan_jax.run import loop
+from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
-from gan_jax.spec import gan as gan_spec
-from gan_jax.spec import translation as translation_spec
-from gan_jax.translation import defaults as translation_defaults
-from gan_jax.translation import task as translation_task
 
 
 def create_task(config, workdir: epath.PathLike) -> task_lib.Task:

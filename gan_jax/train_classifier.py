@@ -16,8 +16,8 @@ from absl import logging
 
 from gan_jax import cli
 from gan_jax import defaults
-from gan_jax.metrics.features import classifier_training
 from gan_jax.metrics.features import mnist_classifier
+from gan_jax.run import classifier_training
 
 _OUT = flags.DEFINE_string("out", None, "Directory to save the classifier in.")
 _OFFLINE = flags.DEFINE_bool("offline", False, "Read MNIST IDX files instead of TFDS.")

@@ -20,8 +20,8 @@ import sys
 import jax
 
 from gan_jax import defaults
-from gan_jax import experiment
 from gan_jax import parallel
+from gan_jax.run import experiment
 import gradient_checks  # tests/gradient_checks.py, beside this script.
 
 GLOBAL_BATCH = 16  # Two samples per device.

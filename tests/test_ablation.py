@@ -19,11 +19,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax import checkpoint
 from gan_jax import train
-from gan_jax.ablation import grid
-from gan_jax.ablation import report
-from gan_jax.ablation import runner
+from gan_jax.run import checkpoint
+from gan_jax.sweep import grid
+from gan_jax.sweep import report
+from gan_jax.sweep import runner
 import idx_digits  # tests/idx_digits.py
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import compile_options
+from gan_jax.run import compile_options
 
 
 def test_no_options_off_the_cpu():
@@ -57,7 +57,7 @@ def test_cpu_options_take_the_convolutions_out_of_the_library():
     # the library alone; with the options both are XLA's own.
     assert len(library_convolutions(default)) == 2, (
         "XLA:CPU's library fusions changed; re-measure whether "
-        "gan_jax.compile_options is still needed (benchmarks/README.md).")
+        "gan_jax.run.compile_options is still needed (benchmarks/README.md).")
     assert library_convolutions(with_options) == []
     for got, want in zip(with_options(x, kernel), default(x, kernel)):
         # Only the summation order differs.

@@ -2,7 +2,7 @@
 
 `tests/data/base_configs.json` is `base_config().to_dict()` for GAN configs
 and for each image-to-image task, captured before the defaults were built
-from the spec's declarations (gan_jax.spec); a config file or a
+from the spec's declarations (gan_jax.fields); a config file or a
 `--config.*` override written against the old defaults must keep working.
 """
 
@@ -12,7 +12,7 @@ import pathlib
 import pytest
 
 from gan_jax import defaults
-from gan_jax.translation import defaults as translation_defaults
+from gan_jax.image_to_image import defaults as translation_defaults
 
 _CAPTURED = json.loads((pathlib.Path(__file__).parent / "data" /
                         "base_configs.json").read_text())

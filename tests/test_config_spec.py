@@ -1,5 +1,7 @@
-"""The typed spec (gan_jax.spec): every field declared, every bad value
-refused in one paragraph naming its flag, before any work and any file."""
+"""The typed spec (gan_jax.fields; its sections in gan_jax.run.gan_spec,
+gan_jax.image_to_image.spec, gan_jax.sweep.spec): every field declared,
+every bad value refused in one paragraph naming its flag, before any work and
+any file."""
 
 import importlib.util
 import os
@@ -11,14 +13,14 @@ import ml_collections
 import pytest
 
 from gan_jax import defaults
+from gan_jax import fields
 from gan_jax import train
-from gan_jax.ablation import runner
-from gan_jax.spec import ablation as ablation_spec
-from gan_jax.spec import fields
-from gan_jax.spec import gan as gan_spec
-from gan_jax.spec import translation as translation_spec
-from gan_jax.translation import TASKS
-from gan_jax.translation import defaults as translation_defaults
+from gan_jax.image_to_image import defaults as translation_defaults
+from gan_jax.image_to_image import spec as translation_spec
+from gan_jax.image_to_image import TASKS
+from gan_jax.run import gan_spec
+from gan_jax.sweep import runner
+from gan_jax.sweep import spec as ablation_spec
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

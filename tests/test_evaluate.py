@@ -14,15 +14,15 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gan_jax import defaults
-from gan_jax import evaluator
 from gan_jax import train
-from gan_jax import sampling
 from gan_jax import train
-from gan_jax import visualize
+from gan_jax.evaluation import evaluator
+from gan_jax.evaluation import sampling
+from gan_jax.evaluation import visualize
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import suite
-from gan_jax.metrics.features import classifier_training
 from gan_jax.metrics.features import mnist_classifier
+from gan_jax.run import classifier_training
 
 # End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
 pytestmark = pytest.mark.slow

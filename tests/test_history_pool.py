@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.tricks import history_pool
+from gan_jax.image_to_image import history_pool
 
 SIZE = 5
 SHAPE = (2, 2, 1)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gan_jax import defaults
-from gan_jax import experiment
 from gan_jax import models
+from gan_jax.run import experiment
 
 SHAPES = {"mlp": (2,), "dcgan": (28, 28, 1), "sngan": (32, 32, 3)}
 

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.metrics.features import classifier_training
 from gan_jax.metrics.features import mnist_classifier
+from gan_jax.run import classifier_training
 
 
 def _write_idx(folder, num=200):

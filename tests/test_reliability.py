@@ -22,13 +22,13 @@ import pytest
 
 import ring8_tiny  # tests/ring8_tiny.py
 from gan_jax import defaults
-from gan_jax import divergence
-from gan_jax import experiment
-from gan_jax import run_dir
 from gan_jax import train
 from gan_jax.data import input_pipeline
+from gan_jax.run import divergence
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.run import gan_task
-from gan_jax.spec import gan as gan_spec
+from gan_jax.run import run_dir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Long enough that a signal sent as training starts arrives mid-run; no

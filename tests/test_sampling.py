@@ -6,8 +6,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from gan_jax import sampling
-from gan_jax import visualize
+from gan_jax.evaluation import sampling
+from gan_jax.evaluation import visualize
 
 
 def _angle(a, b):
@@ -125,7 +125,8 @@ def test_write_samples_writes_pngs_labels_and_a_grid(tmp_path):
 
 def test_generate_batches_and_labels_match_one_big_call():
     """Batched generation with a padded last batch equals a single call."""
-    from gan_jax import defaults, experiment  # pylint: disable=g-import-not-at-top
+    from gan_jax import defaults
+    from gan_jax.run import experiment  # pylint: disable=g-import-not-at-top
     config = defaults.base_config()
     config.model.hidden_dim, config.model.num_layers = 8, 1
     state = experiment.create_state(config, (2,), jax.random.key(0))

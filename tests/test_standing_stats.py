@@ -9,15 +9,17 @@ import optax
 import pytest
 
 from gan_jax import defaults
-from gan_jax import evaluator
-from gan_jax import sampling
-from gan_jax import standing_stats
-from gan_jax import steps
-from gan_jax import visualize
+from gan_jax.evaluation import evaluator
+from gan_jax.evaluation import sampling
+from gan_jax.evaluation import standing_stats
+from gan_jax.evaluation import visualize
+from gan_jax.game import latents as latents_lib
+from gan_jax.game import steps
+from gan_jax.game.state import create_gan_state
+from gan_jax.game.state import GANState
 from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
-from gan_jax.state import GANState, create_gan_state
 
 LATENT_DIM = 8
 BATCH = 16
@@ -113,7 +115,8 @@ def _direct_standing(state, key, params, labels=None):
     NumPy, plus the per-batch statistics."""
     per_batch = []
     for i in range(NUM_BATCHES):
-        latents = steps.sample_latents(jax.random.fold_in(key, i), BATCH, LATENT_DIM)
+        latents = latents_lib.sample_latents(jax.random.fold_in(key, i), BATCH,
+                                             LATENT_DIM)
         batch_labels = None if labels is None else labels[i * BATCH:(i + 1) * BATCH]
         inputs = _direct_layer_inputs(state, params, latents, batch_labels)
         per_batch.append({bn: (x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2)))
@@ -190,7 +193,8 @@ def test_spectral_norm_state_is_kept_and_any_momentum_is_undone():
 
     means, variances = [], []
     for i in range(NUM_BATCHES):
-        latents = steps.sample_latents(jax.random.fold_in(key, i), BATCH, LATENT_DIM)
+        latents = latents_lib.sample_latents(jax.random.fold_in(key, i), BATCH,
+                                             LATENT_DIM)
         variables = _training_intermediates(state.generator, state.ema_params,
                                             latents, None)
         h = np.asarray(variables["intermediates"]["bn_input"][0], np.float64)
@@ -296,7 +300,7 @@ def test_infogan_grid_rows_are_categories_with_shared_noise_per_column():
     # Without a code the grid is exactly the old one.
     plain = sampling.grid_inputs(jax.random.key(1), latent_dim, 0, categories=0)
     np.testing.assert_array_equal(
-        plain.latents, steps.sample_latents(jax.random.key(1), 64, latent_dim))
+        plain.latents, latents_lib.sample_latents(jax.random.key(1), 64, latent_dim))
 
 
 def test_infogan_interpolations_keep_the_row_category_and_slerp_the_noise():
@@ -308,7 +312,7 @@ def test_infogan_interpolations_keep_the_row_category_and_slerp_the_noise():
     np.testing.assert_array_equal(
         steps.categorical_code(inputs.latents, categories), np.repeat([0, 1, 0], 4))
     np.testing.assert_array_equal(latents[..., :categories].sum(axis=-1), 1.0)
-    ends = np.asarray(steps.sample_latents(key, 6, LATENT_DIM))
+    ends = np.asarray(latents_lib.sample_latents(key, 6, LATENT_DIM))
     np.testing.assert_allclose(latents[1, 0, categories:], ends[2, categories:],
                                atol=1e-6)
     np.testing.assert_allclose(latents[1, -1, categories:], ends[3, categories:],
@@ -325,7 +329,7 @@ def test_generate_and_the_evaluator_grid_draw_infogan_codes(dcgan_state):
     samples = sampling.generate(dcgan_state, key, BATCH + 3, latent_dim=LATENT_DIM,
                                 batch_size=BATCH, categories=4)
     expected = np.concatenate([
-        np.asarray(sampling.generate_from(dcgan_state, steps.sample_latents(
+        np.asarray(sampling.generate_from(dcgan_state, latents_lib.sample_latents(
             jax.random.fold_in(key, i), BATCH, LATENT_DIM, 4), None))
         for i in range(2)])
     np.testing.assert_allclose(samples, expected[:BATCH + 3], rtol=1e-6)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import state as state_lib
+from gan_jax.game import state as state_lib
 import gradient_checks  # tests/gradient_checks.py
 
 

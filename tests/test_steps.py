@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from gan_jax import defaults
-from gan_jax import experiment
-from gan_jax import objectives as objectives_lib
-from gan_jax import steps
-from gan_jax.spec import gan as gan_spec
-from gan_jax.state import apply_network
+from gan_jax.game import objectives as objectives_lib
+from gan_jax.game import latents as latents_lib
+from gan_jax.game import steps
+from gan_jax.game.state import apply_network
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 import gradient_checks  # tests/gradient_checks.py
 
 SAMPLE_SHAPE = (2,)
@@ -140,7 +141,7 @@ def test_each_phase_lowers_its_own_loss(loss):
     objectives = objectives_lib.create(config)
     state = _state(config)
     real = _batch(config)["x"][0]
-    latents = steps.sample_latents(jax.random.key(3), real.shape[0], 4)
+    latents = latents_lib.sample_latents(jax.random.key(3), real.shape[0], 4)
     fake, _ = apply_network(state.generator, state.generator.params, latents,
                             train=True)
     key = jax.random.key(4)
@@ -235,7 +236,8 @@ def test_reused_fakes_step_is_the_critic_step_then_a_generator_step_on_its_laten
     # The last critic step's latents, scored by the updated critic (the
     # step's own: the parameters of two programs may differ by Adam's sign
     # flips, see `_assert_same_gradients`).
-    latents = steps.sample_latents(jax.random.split(critic_keys[-1])[0], 8, latent_dim)
+    latents = latents_lib.sample_latents(jax.random.split(critic_keys[-1])[0], 8,
+                                         latent_dim)
     g_key = jax.random.fold_in(step_key, 1)
     g_state = manual.generator
     grads, aux = jax.jit(jax.grad(objectives.generator, has_aux=True))(

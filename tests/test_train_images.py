@@ -14,9 +14,9 @@ import tensorflow_datasets as tfds
 
 import jax
 
-from gan_jax import experiment
-from gan_jax import run_dir
 from gan_jax import train
+from gan_jax.run import experiment
+from gan_jax.run import run_dir
 import idx_digits  # tests/idx_digits.py
 
 # End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax import losses
-from gan_jax.translation import objectives
+from gan_jax.image_to_image import objectives
 
 
 def _softplus(x):

@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax import losses
-from gan_jax.translation import defaults
-from gan_jax.translation import experiment
-from gan_jax.translation import objectives
-from gan_jax.translation.state import apply
+from gan_jax.image_to_image import defaults
+from gan_jax.image_to_image import experiment
+from gan_jax.image_to_image import objectives
+from gan_jax.image_to_image.state import apply
 import gradient_checks  # tests/gradient_checks.py
 
 # The steps' largest float32 reduction: a kernel gradient sums over every

@@ -21,12 +21,12 @@ import tensorflow_datasets as tfds
 import jax
 import jax.numpy as jnp
 
-from gan_jax import divergence
-from gan_jax import run_dir
-from gan_jax.metrics.features import mnist_classifier
-from gan_jax.spec import translation as translation_spec
-from gan_jax.translation import experiment
 from gan_jax import train
+from gan_jax.image_to_image import experiment
+from gan_jax.image_to_image import spec as translation_spec
+from gan_jax.metrics.features import mnist_classifier
+from gan_jax.run import divergence
+from gan_jax.run import run_dir
 import idx_digits  # tests/idx_digits.py
 
 # End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).

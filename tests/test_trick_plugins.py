@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from gan_jax import defaults
-from gan_jax import experiment
-from gan_jax.spec import gan as gan_spec
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.tricks import options as options_lib
 from gan_jax.tricks import registry
-from gan_jax.tricks.base import Field, Trick, at_least
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Trick
 
 SAMPLE_SHAPE = (2,)
 BATCH = 8

@@ -13,12 +13,15 @@ import optax
 import pytest
 
 from gan_jax import defaults
-from gan_jax import experiment
 from gan_jax import losses
-from gan_jax import objectives as objectives_lib
-from gan_jax import steps
-from gan_jax.spec import gan as gan_spec
-from gan_jax.state import GANState, NetworkState, apply_discriminator
+from gan_jax.game import objectives as objectives_lib
+from gan_jax.game import latents as latents_lib
+from gan_jax.game import steps
+from gan_jax.game.state import apply_discriminator
+from gan_jax.game.state import GANState
+from gan_jax.game.state import NetworkState
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.tricks import augment
 from gan_jax.tricks import began
 from gan_jax.tricks import consistency
@@ -187,8 +190,8 @@ def _one_step(config, state=None):
     latent_key, penalty_key = jax.random.split(critic_key)
     g_step_key = jax.random.fold_in(step_key, 1)
     categories = config.tricks.infogan_categories
-    d_latents = steps.sample_latents(latent_key, BATCH, 4, categories)
-    g_latents = steps.sample_latents(g_step_key, BATCH, 4, categories)
+    d_latents = latents_lib.sample_latents(latent_key, BATCH, 4, categories)
+    g_latents = latents_lib.sample_latents(g_step_key, BATCH, 4, categories)
     g = state.generator
     generate = lambda z: g.apply_fn({"params": g.params}, z)  # noqa: E731
     return _Step(config, state, new, {k: float(v) for k, v in metrics.items()},
@@ -647,12 +650,12 @@ def test_feature_matching_loss_is_the_squared_distance_of_means():
 
 
 def test_infogan_codes_are_one_hot_and_recovered():
-    latents = steps.sample_latents(jax.random.key(0), 64, 6, categories=3)
+    latents = latents_lib.sample_latents(jax.random.key(0), 64, 6, categories=3)
     codes = steps.categorical_code(latents, 3)
     np.testing.assert_array_equal(np.asarray(latents[:, :3]),
                                   np.eye(3, dtype=np.float32)[np.asarray(codes)])
     assert len(set(np.asarray(codes).tolist())) == 3
-    plain = steps.sample_latents(jax.random.key(0), 64, 6)
+    plain = latents_lib.sample_latents(jax.random.key(0), 64, 6)
     np.testing.assert_array_equal(latents[:, 3:], plain[:, 3:])
 
 
@@ -675,7 +678,7 @@ def test_bad_trick_settings_fail_with_the_fix(overrides, message):
 
 
 def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):
-    from gan_jax import checkpoint
+    from gan_jax.run import checkpoint
     config = _config()
     state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
     manager = checkpoint.create_manager(tmp_path, save_every=1)
@@ -695,7 +698,7 @@ def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):
 
 def test_lazy_phase_over_vmapped_members_equals_each_member_alone():
     """The ablation runner's lazy phase: each member with its own penalty weight."""
-    from gan_jax.ablation import members as members_lib
+    from gan_jax.sweep import members as members_lib
     from gan_jax.run import gan_task
     config = _config(**{"penalty.lazy_interval": 2})
     members = members_lib.create([0, 1], [

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models import vgg19
+from gan_jax.metrics.features import vgg19
 
 _SIZE = 32
 

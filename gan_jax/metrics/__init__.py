@@ -8,9 +8,9 @@ classifier, InceptionV3); no metric knows which generator made the samples.
 `suite.compute` runs a named set of them, as training's evaluations do.
 """
 
+from gan_jax.metrics.classifier_score import inception_score
 from gan_jax.metrics.frechet import frechet_distance
 from gan_jax.metrics.frechet import frechet_distance_from_statistics
-from gan_jax.metrics.classifier_score import inception_score
 from gan_jax.metrics.kernel_distance import kernel_inception_distance
 from gan_jax.metrics.kernel_distance import mmd2_unbiased
 from gan_jax.metrics.manifold import density_coverage

@@ -7,8 +7,8 @@ names. Inputs are host arrays from `gan_jax.metrics.features.extract_all`.
 import jax
 import numpy as np
 
-from gan_jax.metrics import frechet
 from gan_jax.metrics import classifier_score
+from gan_jax.metrics import frechet
 from gan_jax.metrics import kernel_distance
 from gan_jax.metrics import manifold
 from gan_jax.metrics import stacked_mnist

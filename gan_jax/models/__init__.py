@@ -33,7 +33,7 @@ same key, same outputs):
         not logits.
 See `gan_jax.models.layers` for where each sits.
 
-Models know nothing about losses; `gan_jax.objectives` combines the two.
+Models know nothing about losses; `gan_jax.game.objectives` combines the two.
 """
 
 from collections.abc import Callable, Sequence
@@ -43,12 +43,12 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax import fields
 from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.models import sngan
 from gan_jax.models import strided_conv
-from gan_jax.spec import fields
 
 
 def _discriminator_options(config: ml_collections.ConfigDict,

@@ -14,7 +14,7 @@ there: the strided convolution C_K's forward pass and XLA's gradient of C_K
 with respect to its kernel. Everything else is rewritten in terms of stride-1
 convolutions (`benchmarks/strided_conv.py` times each layer; the training
 programs also keep the convolutions out of XLA's library fusions,
-`gan_jax/compile_options.py`):
+`gan_jax/run/compile_options.py`):
 
   space-to-depth turns C_K into a 2x2 stride-1 convolution of the padded
   input's 2x2 blocks, so C_K^T (its input gradient) is the adjoint of that

@@ -1,10 +1,10 @@
 """The GAN task: an unconditional or conditional GAN on points or images.
 
 Its phases are the train step (`n_critic` discriminator updates and one
-generator update, `gan_jax.steps.train_step`) and, with
+generator update, `gan_jax.game.steps.train_step`) and, with
 `penalty.lazy_interval > 1`, the lazy regulariser after every
 `lazy_interval`-th step (Karras et al. 2020). An evaluation measures and draws
-the EMA generator (`gan_jax.evaluator`); an image run ends with interpolation
+the EMA generator (`gan_jax.evaluation.evaluator`); an image run ends with interpolation
 strips and a GIF of its sample grids.
 """
 
@@ -13,14 +13,14 @@ from etils import epath
 import jax
 
 from gan_jax import defaults
-from gan_jax import evaluator
-from gan_jax import experiment
-from gan_jax import run_dir
-from gan_jax import visualize
 from gan_jax.data import input_pipeline
+from gan_jax.evaluation import evaluator
+from gan_jax.evaluation import visualize
+from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.run import loop
+from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
-from gan_jax.spec import gan as gan_spec
 
 
 def state_parts(state) -> dict:

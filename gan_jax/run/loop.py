@@ -34,13 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpoint
-from gan_jax import compile_options
-from gan_jax import divergence
 from gan_jax import parallel
-from gan_jax import preemption
-from gan_jax import run_dir
 from gan_jax.data import input_pipeline
+from gan_jax.run import checkpoint
+from gan_jax.run import compile_options
+from gan_jax.run import divergence
+from gan_jax.run import preemption
+from gan_jax.run import run_dir
 
 
 @dataclasses.dataclass(frozen=True)

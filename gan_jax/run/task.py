@@ -1,8 +1,8 @@
 """What the loop asks of a task, with the defaults of a run directory.
 
 A task is one kind of training run: the GAN of `gan_jax.run.gan_task`, the
-image-to-image models of `gan_jax.translation.task`, a sweep's group of
-stacked members (`gan_jax.ablation.runner`). It says
+image-to-image models of `gan_jax.image_to_image.task`, a sweep's group of
+stacked members (`gan_jax.sweep.runner`). It says
 
   * how to read its data and check its workdir (`prepare`, before any file),
   * how to build its state (`create_state`; `adopt` for a resumed one),
@@ -23,9 +23,9 @@ from clu import metric_writers
 from etils import epath
 import jax
 
-from gan_jax import run_dir
-from gan_jax import visualize
-from gan_jax.evaluator import Evaluation
+from gan_jax.evaluation import visualize
+from gan_jax.evaluation.evaluator import Evaluation
+from gan_jax.run import run_dir
 
 
 class Task:

@@ -1,4 +1,4 @@
-"""Stabilisation tricks, each a plugin that `gan_jax.objectives` composes.
+"""Stabilisation tricks, each a plugin that `gan_jax.game.objectives` composes.
 
 Each trick's module holds its math as pure functions and ends with its
 declaration, `TRICKS = (Trick(...),)` (`gan_jax.tricks.base`): its config

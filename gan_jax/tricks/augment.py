@@ -19,7 +19,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import Field, Range, Trick, at_least, require
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Range
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 Op = Callable[[jax.Array, jax.Array], jax.Array]
 

@@ -19,7 +19,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.tricks.base import Field, Trick, at_least, require
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 
 def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -30,7 +33,7 @@ def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
 
 
 def categorical_code(latents: jax.Array, categories: int) -> jax.Array:
-    """The InfoGAN category of each latent from `steps.sample_latents`
+    """The InfoGAN category of each latent from `gan_jax.game.latents.sample_latents`
     (its first `categories` entries are one-hot), `(batch,)` int32."""
     return jnp.argmax(latents[:, :categories], axis=-1).astype(jnp.int32)
 

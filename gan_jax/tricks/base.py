@@ -2,7 +2,7 @@
 
 A trick module ends with `TRICKS = (Trick(...), ...)`; `gan_jax.tricks.registry`
 finds it, `gan_jax.defaults` writes its fields into the config, and
-`gan_jax.objectives` and `gan_jax.steps` call its hooks. Every hook is
+`gan_jax.game.objectives` and `gan_jax.game.steps` call its hooks. Every hook is
 optional (None: the trick does not act there) and is called only while the
 trick is active, so a trick that is off leaves no operation in the traced
 program.
@@ -176,7 +176,8 @@ PASSES = ("d_real", "d_fake", "g_real", "g_fake")
 
 @dataclasses.dataclass(frozen=True)
 class Trick:
-    """A stabilisation trick, as `gan_jax.objectives` and `gan_jax.steps` use it.
+    """A stabilisation trick, as `gan_jax.game.objectives` and
+    `gan_jax.game.steps` use it.
 
     Declaration:
       name: registry key; title: how messages name it; order: its place in

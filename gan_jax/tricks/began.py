@@ -15,7 +15,11 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax import losses
-from gan_jax.tricks.base import Field, Range, Trick, at_least, require
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Range
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 
 def init() -> jax.Array:

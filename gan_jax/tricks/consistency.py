@@ -18,7 +18,10 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.tricks import augment
-from gan_jax.tricks.base import Field, Trick, at_least, require
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 # Fixed `fold_in` indices under the objectives' keys (the objectives' own
 # input streams are 101 and 102), so that turning on one trick never

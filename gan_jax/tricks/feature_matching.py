@@ -11,7 +11,9 @@ features f (here the features feeding its last layer) on real data instead of
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import Field, Trick, at_least
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Trick
 
 
 def loss(real_features: jax.Array, fake_features: jax.Array) -> jax.Array:

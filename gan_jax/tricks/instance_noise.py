@@ -9,7 +9,9 @@ to zero recovers the original game.
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import Field, Trick, at_least
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Trick
 
 
 def noise_std(step: jax.Array, initial_std: float, anneal_steps: int) -> jax.Array:

@@ -9,7 +9,10 @@ gains E[noise * u_i * D(x_i)] (`gan_jax.losses.label_noise_term`).
 import jax
 
 from gan_jax import losses
-from gan_jax.tricks.base import Field, Range, Trick, require
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Range
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 # Losses built on cross-entropy, whose real term the noise term assumes.
 CROSS_ENTROPY_LOSSES = ("minimax", "non_saturating")

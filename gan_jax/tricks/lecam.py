@@ -11,7 +11,10 @@ state, updated after every discriminator step.
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import Field, Range, Trick, at_least
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Range
+from gan_jax.tricks.base import Trick
 
 
 def init() -> dict[str, jax.Array]:

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.tricks import registry
-from gan_jax.tricks.base import Context, Trick
+from gan_jax.tricks.base import Context
+from gan_jax.tricks.base import Trick
 
 
 class TrickOptions:

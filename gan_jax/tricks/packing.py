@@ -9,7 +9,10 @@ packing penalises mode collapse.
 
 import jax
 
-from gan_jax.tricks.base import Field, Trick, at_least, require
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 
 def packed_shape(sample_shape, pack: int) -> tuple[int, ...]:

@@ -13,7 +13,8 @@ import pkgutil
 import ml_collections
 
 from gan_jax import tricks as tricks_package
-from gan_jax.tricks.base import Field, Trick
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Trick
 
 _REGISTRY: dict[str, Trick] = {}
 # The package's modules that are machinery, not tricks.

@@ -12,7 +12,11 @@ so late in training the generator stops chasing its worst samples.
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import Field, Range, Trick, at_least, require
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Range
+from gan_jax.tricks.base import require
+from gan_jax.tricks.base import Trick
 
 # Losses whose generator term is a mean of per-sample terms.
 PER_SAMPLE_GENERATOR_LOSSES = ("minimax", "non_saturating", "wasserstein",

@@ -16,8 +16,10 @@ from collections.abc import Callable
 import jax
 import optax
 
-from gan_jax.state import apply_network
-from gan_jax.tricks.base import Field, Trick, at_least
+from gan_jax.game.state import apply_network
+from gan_jax.tricks.base import at_least
+from gan_jax.tricks.base import Field
+from gan_jax.tricks.base import Trick
 
 
 def unroll(params, opt_state, tx: optax.GradientTransformation,

@@ -23,7 +23,7 @@ import json
 
 import ml_collections
 
-from gan_jax.spec import gan as gan_spec
+from gan_jax.run import gan_spec
 
 # Fields that enter the train step only as numbers (the learning rates live in
 # the optimizer state, see `experiment.create_optimizer`), so settings that

@@ -14,9 +14,10 @@ from collections.abc import Callable
 import jax
 
 from gan_jax import losses
-from gan_jax.translation import objectives
-from gan_jax.translation.state import TranslationState, apply
-from gan_jax.tricks import history_pool
+from gan_jax.image_to_image import history_pool
+from gan_jax.image_to_image import objectives
+from gan_jax.image_to_image.state import apply
+from gan_jax.image_to_image.state import TranslationState
 
 Batch = dict[str, jax.Array]
 MakeExamples = Callable[[Batch], dict[str, jax.Array]]

@@ -23,14 +23,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from gan_jax import sampling
-from gan_jax import standing_stats
-from gan_jax import visualize
 from gan_jax.data import toy_mixtures
+from gan_jax.evaluation import sampling
+from gan_jax.evaluation import standing_stats
+from gan_jax.evaluation import visualize
+from gan_jax.game.state import GANState
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import mode_coverage
 from gan_jax.metrics import suite
-from gan_jax.state import GANState
 
 
 # `evaluate`'s key streams: the grid uses the key itself and the image metrics

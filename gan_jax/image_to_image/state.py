@@ -1,7 +1,7 @@
 """The training state of an image-to-image GAN: several networks in one pytree.
 
 pix2pix and SRGAN have one generator and one discriminator, CycleGAN two of
-each plus their history pools. Every network is a `gan_jax.state.NetworkState`
+each plus their history pools. Every network is a `gan_jax.game.state.NetworkState`
 (a flax `TrainState` with BatchNorm statistics), so a checkpoint of a
 `TranslationState` is a complete snapshot, like a `GANState`'s.
 """
@@ -13,15 +13,15 @@ import flax.linen as nn
 import jax
 import optax
 
-from gan_jax import state as gan_state
-from gan_jax.state import NetworkState
+from gan_jax.game import state as gan_state
+from gan_jax.game.state import NetworkState
 
 
 @flax.struct.dataclass
 class TranslationState:
     """`networks` by name ("generator", "discriminator"; CycleGAN's "g_ab",
     "g_ba", "d_a", "d_b"); `pools` the CycleGAN discriminators' image history
-    pools (`gan_jax.tricks.history_pool`), empty otherwise; `step` the
+    pools (`gan_jax.image_to_image.history_pool`), empty otherwise; `step` the
     completed training steps (pre-training ones included)."""
 
     networks: dict[str, NetworkState]

@@ -13,16 +13,16 @@ import os
 from absl import logging
 import ml_collections
 
+from gan_jax import fields
 from gan_jax import losses
 from gan_jax import models
-from gan_jax import objectives as objectives_lib
 from gan_jax import parallel
 from gan_jax import penalties
 from gan_jax.data import input_pipeline
+from gan_jax.fields import field
+from gan_jax.game import objectives as objectives_lib
 from gan_jax.metrics import features
 from gan_jax.metrics import suite
-from gan_jax.spec import fields
-from gan_jax.spec.fields import field
 from gan_jax.tricks import options as tricks_options
 
 NONFINITE_POLICIES = ("stop", "skip")

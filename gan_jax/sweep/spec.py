@@ -6,10 +6,10 @@ import dataclasses
 
 import ml_collections
 
-from gan_jax.ablation import grid
-from gan_jax.spec import fields
-from gan_jax.spec import gan
-from gan_jax.spec.fields import field
+from gan_jax import fields
+from gan_jax.fields import field
+from gan_jax.run import gan_spec
+from gan_jax.sweep import grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Sweep(fields.Section):
 @dataclasses.dataclass(frozen=True)
 class AblationSpec(Sweep):
     """A sweep, checked. Built by `build`, never by hand."""
-    experiment: gan.GanSpec = fields.section()
+    experiment: gan_spec.GanSpec = fields.section()
     # The grid's cells in grid order, each with its full (checked) config.
     settings: tuple[grid.Setting, ...] = fields.section()
 
@@ -38,5 +38,6 @@ def build(config: ml_collections.ConfigDict) -> AblationSpec:
     experiment or in any setting of the grid fails with one paragraph naming
     the flag (and the setting)."""
     return AblationSpec.read(
-        config, "config", experiment=gan.build(config.experiment, "config.experiment"),
+        config, "config",
+        experiment=gan_spec.build(config.experiment, "config.experiment"),
         settings=tuple(grid.settings(config)))

@@ -23,9 +23,12 @@ import ml_collections
 
 from gan_jax import losses
 from gan_jax import penalties
-from gan_jax.state import NetworkState, apply_discriminator, apply_network
+from gan_jax.game.state import apply_discriminator
+from gan_jax.game.state import apply_network
+from gan_jax.game.state import NetworkState
 from gan_jax.tricks import options as options_lib
-from gan_jax.tricks.base import DiscriminatorView, GeneratorView
+from gan_jax.tricks.base import DiscriminatorView
+from gan_jax.tricks.base import GeneratorView
 from gan_jax.tricks.options import TrickOptions
 
 # Fixed `fold_in` indices of the discriminator inputs' random streams (the

@@ -11,7 +11,7 @@ the flag and a valid value, e.g.
     learning rate).
 
 This module knows nothing of GANs: it is imported by the modules that
-declare fields (gan_jax.models, gan_jax.spec.gan, ...), so it imports none.
+declare fields (gan_jax.models, gan_jax.run.gan_spec, ...), so it imports none.
 """
 
 import dataclasses
@@ -24,8 +24,8 @@ import ml_collections
 from ml_collections import config_dict
 
 # The dataclass metadata keys of a declared field and of a nested section.
-_SPEC = "gan_jax.spec"
-_SECTION = "gan_jax.spec.section"
+_SPEC = "gan_jax.fields"
+_SECTION = "gan_jax.fields.section"
 
 
 class Check:
@@ -174,7 +174,7 @@ class Section:
             declaration = f.metadata.get(_SPEC)
             if declaration is None:
                 raise TypeError(f"{cls.__name__}.{f.name} is not declared with "
-                                "gan_jax.spec.fields.field (type, default, doc, "
+                                "gan_jax.fields.field (type, default, doc, "
                                 "range) nor as a fields.section().")
             default = f.default  # MISSING for a field every config must set.
             if f.default_factory is not dataclasses.MISSING:

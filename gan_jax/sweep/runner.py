@@ -31,17 +31,17 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from gan_jax import evaluator
-from gan_jax import experiment
-from gan_jax import visualize
-from gan_jax.ablation import grid
-from gan_jax.ablation import members as members_lib
-from gan_jax.ablation import report
 from gan_jax.data import input_pipeline
+from gan_jax.evaluation import evaluator
+from gan_jax.evaluation import visualize
+from gan_jax.run import experiment
 from gan_jax.run import gan_task
 from gan_jax.run import loop
 from gan_jax.run import task as task_lib
-from gan_jax.spec import ablation as ablation_spec
+from gan_jax.sweep import grid
+from gan_jax.sweep import members as members_lib
+from gan_jax.sweep import report
+from gan_jax.sweep import spec as ablation_spec
 
 ABLATION_FILE = "ablation.json"
 RESULTS_FILE = "results.json"

@@ -1,7 +1,7 @@
 """The spec of an image-to-image run (pix2pix, CycleGAN, SRGAN): every field
-of `gan_jax.translation.defaults.base_config(task)`.
+of `gan_jax.image_to_image.defaults.base_config(task)`.
 
-The declared defaults are pix2pix's; `gan_jax.translation.defaults` changes
+The declared defaults are pix2pix's; `gan_jax.image_to_image.defaults` changes
 the fields whose paper recipe differs by task. `data`, the adversarial loss,
 the learning rates and the loop's fields are the GAN spec's declarations.
 """
@@ -10,14 +10,14 @@ import dataclasses
 
 import ml_collections
 
+from gan_jax import fields
 from gan_jax import losses
 from gan_jax import parallel
-from gan_jax.spec import fields
-from gan_jax.spec import gan
-from gan_jax.spec.fields import field
-from gan_jax.translation import TASKS
-from gan_jax.translation import experiment
-from gan_jax.translation import tasks
+from gan_jax.fields import field
+from gan_jax.image_to_image import experiment
+from gan_jax.image_to_image import pairings
+from gan_jax.image_to_image import TASKS
+from gan_jax.run import gan_spec
 
 
 def _power_of_two(value: int) -> str | None:
@@ -30,17 +30,17 @@ def _power_of_two(value: int) -> str | None:
 class Task(fields.Section):
     name: str = field("pix2pix", "the image-to-image task",
                       fields.OneOf(TASKS, "tasks"))
-    # How batches become examples (gan_jax.translation.tasks): pix2pix/srgan
+    # How batches become examples (gan_jax.image_to_image.pairings): pix2pix/srgan
     # edges | downsample | side_by_side; cyclegan colourise | two_splits |
     # two_folders. Which ones fit the task is checked in `build`.
     pairing: str = field("edges", "how batches become examples",
-                         fields.OneOf(tasks.PAIRED + tasks.UNPAIRED, "pairings"))
+                         fields.OneOf(pairings.PAIRED + pairings.UNPAIRED, "pairings"))
     # srgan and the downsample pairing.
     upscale: int = field(4, "the resolution factor; SRGAN upsamples by pixel "
                          "shuffles of 2", fields.Satisfies(_power_of_two))
     # side_by_side: AtoB maps the left half to the right half, BtoA back.
     direction: str = field("AtoB", "side_by_side's direction",
-                           fields.OneOf(tasks.DIRECTIONS, "directions"))
+                           fields.OneOf(pairings.DIRECTIONS, "directions"))
     # two_splits: domain A is data.split.
     split_b: str = field("trainB", "the split holding domain B")
 
@@ -95,7 +95,7 @@ class Objective(fields.Section):
 
 
 @dataclasses.dataclass(frozen=True)
-class Optim(gan.LearningRates):
+class Optim(gan_spec.LearningRates):
     b1: float = field(0.5, "Adam's beta1", fields.UNIT_INTERVAL)
     b2: float = field(0.999, "Adam's beta2", fields.UNIT_INTERVAL)
     # linear: to 0 over the run; linear_second_half (CycleGAN): constant,
@@ -115,23 +115,24 @@ class Eval(fields.Section):
 
 
 @dataclasses.dataclass(frozen=True)
-class TranslationSpec(gan.Run):
+class TranslationSpec(gan_spec.Run):
     """An image-to-image run, checked. Built by `build`, never by hand."""
     task: Task = fields.section()
-    data: gan.Data = fields.section()
+    data: gan_spec.Data = fields.section()
     model: Model = fields.section()
-    loss: gan.AdversarialLoss = fields.section()
+    loss: gan_spec.AdversarialLoss = fields.section()
     objective: Objective = fields.section()
     optim: Optim = fields.section()
-    train: gan.Schedule = fields.section()
+    train: gan_spec.Schedule = fields.section()
     eval: Eval = fields.section()
 
 
-# The ConfigDict's sections, in the order `gan_jax.translation.defaults`
+# The ConfigDict's sections, in the order `gan_jax.image_to_image.defaults`
 # writes them (the top-level seed and distributed come after `task`).
 SECTIONS: dict[str, type[fields.Section]] = {
-    "task": Task, "data": gan.Data, "model": Model, "loss": gan.AdversarialLoss,
-    "objective": Objective, "optim": Optim, "train": gan.Schedule, "eval": Eval}
+    "task": Task, "data": gan_spec.Data, "model": Model,
+    "loss": gan_spec.AdversarialLoss,
+    "objective": Objective, "optim": Optim, "train": gan_spec.Schedule, "eval": Eval}
 
 
 def build(config: ml_collections.ConfigDict, flag: str = "config") -> TranslationSpec:
@@ -145,7 +146,7 @@ def build(config: ml_collections.ConfigDict, flag: str = "config") -> Translatio
 
 def _check_combinations(config: ml_collections.ConfigDict) -> None:
     """The checks across fields; each field's own range is checked already."""
-    tasks.check_pairing(config.task.pairing, config.task.name)
+    pairings.check_pairing(config.task.pairing, config.task.name)
     parallel.check_batch_size(config.data.batch_size)
     losses.get(config.loss.name, **experiment.loss_options(config))
     if config.objective.pretrain_steps > config.train.num_steps:

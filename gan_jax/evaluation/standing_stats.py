@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import steps
-from gan_jax.sampling import balanced_labels
-from gan_jax.state import GANState, NetworkState
+from gan_jax.evaluation.sampling import balanced_labels
+from gan_jax.game import latents as latents_lib
+from gan_jax.game.state import GANState
+from gan_jax.game.state import NetworkState
 
 # Brock et al. 2019, "Large Scale GAN Training for High Fidelity Natural Image
 # Synthesis", Sec. 3.1 / App. C.1.
@@ -163,7 +164,7 @@ def standing_batch_stats(state: GANState, key: jax.Array, *, num_batches: int,
         return network.batch_stats
 
     def batch(i):
-        latents = steps.sample_latents(jax.random.fold_in(key, i), batch_size,
+        latents = latents_lib.sample_latents(jax.random.fold_in(key, i), batch_size,
                                        latent_dim, categories)
         batch_labels = (None if labels is None
                         else labels[i * batch_size:(i + 1) * batch_size])
@@ -192,7 +193,7 @@ def standing_batch_stats(state: GANState, key: jax.Array, *, num_batches: int,
 def with_standing_stats(state: GANState, key: jax.Array, config) -> GANState:
     """`state` with standing generator statistics when the config asks for them.
 
-    `config` is a run's spec (gan_jax.spec.gan.GanSpec) or, from the training
+    `config` is a run's spec (gan_jax.run.gan_spec.GanSpec) or, from the training
     loop, its ConfigDict: the fields read have the same names in both.
 
     With `config.eval.standing_stats_batches > 0`, the generator's

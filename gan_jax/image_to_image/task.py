@@ -3,7 +3,7 @@
 Its phases are the task's adversarial step and, for SRGAN with
 `objective.pretrain_steps`, the generator-only MSE pre-training over the
 first steps (logged as `pretrain/...`). An evaluation runs the generators on
-the held-out split: the task's measures (`gan_jax.translation.evaluation`)
+the held-out split: the task's measures (`gan_jax.image_to_image.measures`)
 and a strip of inputs, outputs and targets; the untrained networks are
 measured at step 0, where "falls" starts from.
 """
@@ -16,16 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import evaluator
-from gan_jax import experiment as gan_experiment
-from gan_jax import run_dir
 from gan_jax.data import input_pipeline
+from gan_jax.evaluation import evaluator
+from gan_jax.image_to_image import defaults
+from gan_jax.image_to_image import experiment
+from gan_jax.image_to_image import measures
+from gan_jax.image_to_image import spec as translation_spec
+from gan_jax.run import experiment as gan_experiment
 from gan_jax.run import loop
+from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
-from gan_jax.spec import translation as translation_spec
-from gan_jax.translation import defaults
-from gan_jax.translation import evaluation
-from gan_jax.translation import experiment
 
 
 def state_parts(state) -> dict:
@@ -94,7 +94,7 @@ class HeldOutEvaluator:
         self._two_domains = config.task.name == "cyclegan"
         make_examples = experiment.make_examples_fn(config)
         measure = functools.partial(
-            evaluation.measure, task=config.task.name,
+            measures.measure, task=config.task.name,
             pairing=config.task.pairing, upscale=config.task.upscale)
         self._measure = jax.jit(lambda state, batch: measure(
             state, make_examples(batch)))
@@ -117,7 +117,7 @@ class HeldOutEvaluator:
         if self._two_domains:  # A's rows, then B's.
             half = len(rows) // 2
             rows = np.concatenate([rows[:min(k, half)], rows[half:half + k]])
-        strip = evaluation.strip(rows if self._two_domains else rows[:k])
+        strip = measures.strip(rows if self._two_domains else rows[:k])
         return evaluator.Evaluation(scalars=scalars, images={"strip": strip})
 
 

@@ -15,33 +15,15 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import penalties
-from gan_jax.objectives import Objectives
-from gan_jax.state import GANState, apply_network, update_ema
+from gan_jax.game.objectives import Objectives
+from gan_jax.game.latents import sample_latents
+from gan_jax.game.state import apply_network
+from gan_jax.game.state import GANState
+from gan_jax.game.state import update_ema
 from gan_jax.tricks import auxiliary
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-
-
-def sample_latents(key: jax.Array, batch_size: int, latent_dim: int,
-                   categories: int = 0) -> jax.Array:
-    """Latents of shape `(batch_size, latent_dim)`: `z ~ N(0, I)`.
-
-    With `categories > 0` (InfoGAN's categorical code, Chen et al. 2016) the
-    first `categories` entries are instead the one-hot code of a uniformly
-    drawn category (`categorical_code` recovers it); the Gaussian entries are
-    the same as without a code.
-    """
-    latents = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
-    if not categories:
-        return latents
-    if categories > latent_dim:
-        raise ValueError(f"infogan_categories={categories} exceeds "
-                         f"latent_dim={latent_dim}; the code is part of z.")
-    code = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0,
-                              categories)
-    return latents.at[:, :categories].set(
-        jax.nn.one_hot(code, categories, dtype=jnp.float32))
 
 
 # The InfoGAN category of each latent from `sample_latents` (InfoGAN's module

@@ -6,10 +6,10 @@ function of an explicit key, so the same key gives the same pictures: the
 fixed-noise grid of each evaluation shows the same latents as training moves.
 
 The running statistics were accumulated for the training weights, not the EMA
-ones; `gan_jax.standing_stats` re-estimates them for the EMA weights.
+ones; `gan_jax.evaluation.standing_stats` re-estimates them for the EMA weights.
 
 With InfoGAN's categorical code (`categories > 0`, Chen et al. 2016) the first
-`categories` latent entries are a one-hot code, as in `steps.sample_latents`.
+`categories` latent entries are a one-hot code, as in `gan_jax.game.latents`.
 """
 
 from collections.abc import Iterator
@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import steps
-from gan_jax.state import GANState, apply_network
+from gan_jax.game import latents as latents_lib
+from gan_jax.game.state import apply_network
+from gan_jax.game.state import GANState
 
 GRID_COLUMNS = 10  # Columns of a class-conditional grid: one latent each.
 UNCONDITIONAL_GRID = 8  # An unconditional grid is 8 x 8.
@@ -83,7 +84,7 @@ def generate_batches(state: GANState, key: jax.Array, num: int, *,
     """
     for i, start in enumerate(range(0, num, batch_size)):
         size = min(batch_size, num - start)
-        latents = steps.sample_latents(jax.random.fold_in(key, i), batch_size,
+        latents = latents_lib.sample_latents(jax.random.fold_in(key, i), batch_size,
                                        latent_dim, categories)
         batch_labels = None
         if labels is not None:
@@ -129,14 +130,15 @@ def grid_inputs(key: jax.Array, latent_dim: int, num_classes: int,
     """
     _check_categories(categories, latent_dim)
     if categories and not num_classes:
-        noise = steps.sample_latents(key, GRID_COLUMNS, latent_dim)[:, categories:]
+        noise = latents_lib.sample_latents(key, GRID_COLUMNS, latent_dim)[:, categories:]
         codes = jnp.repeat(jnp.arange(categories, dtype=jnp.int32), GRID_COLUMNS)
         latents = _with_code(jnp.tile(noise, (categories, 1)), codes, categories)
         return GridInputs(latents, None, categories, GRID_COLUMNS)
     if not num_classes:
-        latents = steps.sample_latents(key, UNCONDITIONAL_GRID ** 2, latent_dim)
+        latents = latents_lib.sample_latents(key, UNCONDITIONAL_GRID ** 2, latent_dim)
         return GridInputs(latents, None, UNCONDITIONAL_GRID, UNCONDITIONAL_GRID)
-    column_latents = steps.sample_latents(key, GRID_COLUMNS, latent_dim, categories)
+    column_latents = latents_lib.sample_latents(key, GRID_COLUMNS, latent_dim,
+                                                categories)
     latents = jnp.tile(column_latents, (num_classes, 1))
     labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), GRID_COLUMNS)
     return GridInputs(latents, labels, num_classes, GRID_COLUMNS)
@@ -177,7 +179,7 @@ def interpolation_inputs(key: jax.Array, *, latent_dim: int, num_classes: int,
     slerped: a one-hot code has no meaningful point half-way between two.
     """
     _check_categories(categories, latent_dim)
-    ends = steps.sample_latents(key, 2 * num_rows, latent_dim)
+    ends = latents_lib.sample_latents(key, 2 * num_rows, latent_dim)
     t = jnp.linspace(0.0, 1.0, num_steps)
     if categories:
         noise = ends[:, categories:]

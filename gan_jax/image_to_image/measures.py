@@ -17,10 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import visualize
-from gan_jax.translation import objectives
-from gan_jax.translation import tasks
-from gan_jax.translation.state import TranslationState, apply
+from gan_jax.evaluation import visualize
+from gan_jax.image_to_image import objectives
+from gan_jax.image_to_image import pairings
+from gan_jax.image_to_image.state import apply
+from gan_jax.image_to_image.state import TranslationState
 
 
 def _per_image_l1(a, b):
@@ -60,14 +61,14 @@ def measure(state: TranslationState, examples: dict, *, task: str, pairing: str,
     if task == "srgan":
         values.update(psnr=objectives.psnr(fake, target),
                       psnr_bicubic=objectives.psnr(
-                          tasks.bicubic_upsample(source, upscale), target))
+                          pairings.bicubic_upsample(source, upscale), target))
         shown = _enlarge(source, target.shape[1])
     else:
         if source.shape == target.shape:
             values["l1_identity"] = _per_image_l1(source, target)
         shown = source
-    rows = jnp.stack([tasks.as_rgb(shown), tasks.as_rgb(fake),
-                      tasks.as_rgb(target)], axis=1)
+    rows = jnp.stack([pairings.as_rgb(shown), pairings.as_rgb(fake),
+                      pairings.as_rgb(target)], axis=1)
     return values, rows
 
 

@@ -1,6 +1,6 @@
 """From a translation config to what the loop runs: data, initial state,
 frozen content features and the bound step functions (the config is checked
-by gan_jax.spec.translation)."""
+by gan_jax.image_to_image.spec)."""
 
 import functools
 from collections.abc import Callable, Iterator
@@ -14,16 +14,17 @@ import optax
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from gan_jax import experiment as gan_experiment
 from gan_jax import losses
 from gan_jax.data import input_pipeline
-from gan_jax.state import copy_tree
-from gan_jax.translation import networks
-from gan_jax.translation import objectives
-from gan_jax.translation import steps
-from gan_jax.translation import tasks
-from gan_jax.translation.state import TranslationState, init_network
-from gan_jax.tricks import history_pool
+from gan_jax.game.state import copy_tree
+from gan_jax.image_to_image import history_pool
+from gan_jax.image_to_image import networks
+from gan_jax.image_to_image import objectives
+from gan_jax.image_to_image import pairings
+from gan_jax.image_to_image import steps
+from gan_jax.image_to_image.state import init_network
+from gan_jax.image_to_image.state import TranslationState
+from gan_jax.run import experiment as gan_experiment
 
 SCHEDULES = ("constant", "linear", "linear_second_half")
 NORMS = ("batch", "instance")
@@ -110,7 +111,7 @@ def held_out_images(config) -> dict[str, np.ndarray]:
 
 
 def make_examples_fn(config) -> Callable[[dict], dict]:
-    return functools.partial(tasks.make_examples, config.task.pairing,
+    return functools.partial(pairings.make_examples, config.task.pairing,
                              upscale=config.task.upscale,
                              direction=config.task.direction)
 
@@ -169,7 +170,7 @@ def content_features(config) -> Callable[[jax.Array], jax.Array]:
     if name == "pixels":
         return lambda images: images
     if name == "vgg19":
-        from gan_jax.models import vgg19  # pylint: disable=g-import-not-at-top
+        from gan_jax.metrics.features import vgg19  # pylint: disable=g-import-not-at-top
         return vgg19.feature_fn(path, layer=config.objective.content_layer)
     from gan_jax.metrics.features import mnist_classifier  # pylint: disable=g-import-not-at-top
     params = mnist_classifier.load(path).params

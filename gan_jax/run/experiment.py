@@ -2,7 +2,7 @@
 
 Shared by every job that needs them (training, sampling, evaluation), so that
 a checkpoint written by one is restored by another into the same structure.
-The config is checked before (gan_jax.spec.gan.build).
+The config is checked before (gan_jax.run.gan_spec.build).
 """
 
 import functools
@@ -16,10 +16,11 @@ import optax
 import tensorflow as tf
 
 from gan_jax import models
-from gan_jax import objectives as objectives_lib
-from gan_jax import steps
 from gan_jax.data import input_pipeline
-from gan_jax.state import GANState, create_gan_state
+from gan_jax.game import objectives as objectives_lib
+from gan_jax.game import steps
+from gan_jax.game.state import create_gan_state
+from gan_jax.game.state import GANState
 from gan_jax.tricks import options as tricks_options
 from gan_jax.tricks import packing
 
@@ -84,7 +85,7 @@ def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
     The peak rate is an array in the optimizer state
     (`opt_state.hyperparams["learning_rate"]`), not a constant of the compiled
     program, so runs that differ only in it can share one program
-    (`gan_jax.ablation` batches them with `vmap`). The betas stay Python
+    (`gan_jax.sweep` batches them with `vmap`). The betas stay Python
     floats: as arrays, `1 - b2` would round differently in float32.
     """
     if schedule not in ("constant", "linear"):

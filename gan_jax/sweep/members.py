@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import experiment
-from gan_jax.state import GANState
+from gan_jax.game.state import GANState
+from gan_jax.run import experiment
 
 
 class Members(NamedTuple):

@@ -1,5 +1,5 @@
 """The default image-to-image configs: each field declared once (type,
-default, range, meaning) in gan_jax.spec.translation, set here to the
+default, range, meaning) in gan_jax.image_to_image.spec, set here to the
 paper's recipe for the task.
 
 `base_config(task)` is what `configs/pix2pix_*.py`, `configs/cyclegan_*.py`
@@ -12,8 +12,8 @@ config says what it changed). `config.data` has the fields (and meanings) of
 import ml_collections
 
 from gan_jax import defaults as gan_defaults
-from gan_jax.spec import gan as gan_spec
-from gan_jax.spec import translation as translation_spec
+from gan_jax.image_to_image import spec as translation_spec
+from gan_jax.run import gan_spec
 
 # Where the paper recipes (Isola et al. 2017; Zhu et al. 2017; Ledig et al.
 # 2017) differ from the declared defaults (pix2pix's), by task.
