@@ -1,17 +1,30 @@
-"""How a config field is declared, and how a declared section is read.
+"""How a config field is declared, and how a declared value is read.
 
-A section of the spec is a frozen dataclass deriving from `Section`; each of
-its fields is declared once with `field(default, doc, check)`: the type is
-the annotation, the range or valid names the check, the default what
-`gan_jax.defaults` puts in the ConfigDict. Reading a ConfigDict section
-(`Section.read`) checks every field and fails with one paragraph that names
-the flag and a valid value, e.g.
+Every config field of the library is one `Declared`: a name, a type, a
+default and a `Declaration` (one-line meaning, a `Check` such as a `Range`
+or `OneOf`, an example value, and an optional `parse` into the value the
+code reads). It is written in one of two shapes, for two kinds of owner:
+
+- a section of a spec is a frozen dataclass deriving from `Section`, each
+  field declared with `field(default, doc, check)` (the type is the
+  annotation);
+- a stabilisation trick declares its fields as a tuple beside its hooks
+  (`gan_jax.tricks.base.Field`, the type is the default's), which it hands
+  to this module as a `Declared`.
+
+Either way a value is read by `read_field(declared, value, flag)`, the one
+place that converts it, checks it and refuses it with one paragraph naming
+the flag, the problem, a valid value and the meaning, e.g.
 
     --config.optim.g_lr=-1.0 must be > 0, e.g. 0.002 (the generator's Adam
     learning rate).
 
+Cross-field checks raise their own ValueError, in the same form: the
+flags to set, with `--`, and a valid value.
+
 This module knows nothing of GANs: it is imported by the modules that
-declare fields (gan_jax.models, gan_jax.run.gan_spec, ...), so it imports none.
+declare fields (gan_jax.models, gan_jax.run.gan_spec, gan_jax.tricks, ...),
+so it imports none.
 """
 
 import dataclasses
@@ -35,6 +48,10 @@ class Check:
         """None if `value` is valid, else the sentence saying so."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The valid values in a few words, for listings ("" if none fit)."""
+        return ""
+
 
 @dataclasses.dataclass(frozen=True)
 class Range(Check):
@@ -45,23 +62,30 @@ class Range(Check):
     high_open: bool = False
 
     def describe(self) -> str:
+        """">= 0", "> 0", "in [0, 1)", ...: the bound's symbol says whether
+        it is open, the same way for one bound and for two."""
         if self.low is not None and self.high is not None:
             return (f"in {'(' if self.low_open else '['}{self.low:g}, "
                     f"{self.high:g}{')' if self.high_open else ']'}")
         if self.low is not None:
-            return f"> {self.low:g}" if self.low_open else f"at least {self.low:g}"
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
         if self.high is not None:
-            return f"< {self.high:g}" if self.high_open else f"at most {self.high:g}"
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
         return "finite"
 
+    def __contains__(self, value) -> bool:
+        # Every comparison with NaN is False, and infinities are refused
+        # even by an unbounded side: no range holds a non-finite value.
+        above = self.low is None or (value > self.low if self.low_open
+                                     else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open
+                                      else value <= self.high)
+        return bool(above and below and math.isfinite(value))
+
     def problem(self, value, flag):
-        low_fails = self.low is not None and (
-            value <= self.low if self.low_open else value < self.low)
-        high_fails = self.high is not None and (
-            value >= self.high if self.high_open else value > self.high)
         if not math.isfinite(value):
             return f"--{flag}={value!r} must be a finite number {self.describe()}"
-        if low_fails or high_fails:
+        if value not in self:
             return f"--{flag}={value!r} must be {self.describe()}"
         return None
 
@@ -86,6 +110,9 @@ class OneOf(Check):
         return (f"Unknown --{flag}={value!r}. Valid{' ' + self.noun if self.noun else ''}"
                 f": {', '.join(self.names)}. Set --{flag} to one of them")
 
+    def describe(self):
+        return f"one of {', '.join(self.names)}"
+
 
 @dataclasses.dataclass(frozen=True)
 class EachOf(Check):
@@ -99,7 +126,10 @@ class EachOf(Check):
             return None
         return (f"--{flag} names unknown {self.noun or 'entries'} "
                 f"{', '.join(map(repr, unknown))}. Valid {self.noun or 'entries'}: "
-                f"{', '.join(self.names)}")
+                f"{', '.join(self.names)}. Set --{flag} to a list of them")
+
+    def describe(self):
+        return f"each of {', '.join(self.names)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +149,9 @@ class Declaration:
     check: Check | None = None
     # A valid value for error messages; None shows the default.
     example: Any = None
+    # Turns the checked config value into the value the code reads (e.g. a
+    # comma-separated string into a tuple of names); None keeps it.
+    parse: Callable[[Any], Any] | None = None
 
 
 def field(default: Any = dataclasses.MISSING, doc: str = "", check: Check | None = None,
@@ -138,7 +171,7 @@ def section():
 
 @dataclasses.dataclass(frozen=True)
 class Declared:
-    """One field of a section, as the spec sees it."""
+    """One declared field, whoever owns it: what `read_field` reads."""
     name: str
     type: Any  # int, float, bool, str, X | None or tuple[str, ...].
     declaration: Declaration
@@ -189,7 +222,7 @@ class Section:
         values = dict(fixed)
         for declared in cls.declared():
             if declared.name not in values:
-                values[declared.name] = _checked(
+                values[declared.name] = read_field(
                     declared, config[declared.name], f"{flag}.{declared.name}")
         return cls(**values)
 
@@ -237,8 +270,9 @@ def fail(flag_problem: str, declared: Declared | None = None) -> typing.NoReturn
     raise ValueError(message + ".")
 
 
-def _checked(declared: Declared, value: Any, flag: str) -> Any:
-    """`value` converted to the declared type, or a ValueError naming `flag`."""
+def read_field(declared: Declared, value: Any, flag: str) -> Any:
+    """`value` converted to the declared type, checked and parsed; or the
+    one-paragraph ValueError naming `flag` (its path, "config.optim.g_lr")."""
     if value is None:
         if declared.optional:
             return None
@@ -254,4 +288,5 @@ def _checked(declared: Declared, value: Any, flag: str) -> Any:
     problem = check.problem(value, flag) if check is not None else None
     if problem is not None:
         fail(problem, declared)
-    return value
+    parse = declared.declaration.parse
+    return value if parse is None else parse(value)

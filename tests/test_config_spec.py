@@ -57,8 +57,8 @@ def _assert_refused_before_any_file(train_fn, config, workdir, flag: str) -> str
 
 @pytest.mark.parametrize("field, value, says", [
     ("optim.g_lr", -1.0, "--config.optim.g_lr=-1.0 must be > 0, e.g. 0.0002"),
-    ("data.batch_size", 0, "--config.data.batch_size=0 must be at least 1, e.g. 256"),
-    ("data.batch_size", -3, "--config.data.batch_size=-3 must be at least 1, e.g. 256"),
+    ("data.batch_size", 0, "--config.data.batch_size=0 must be >= 1, e.g. 256"),
+    ("data.batch_size", -3, "--config.data.batch_size=-3 must be >= 1, e.g. 256"),
 ])
 def test_train_refuses_a_bad_value_in_one_paragraph_before_any_file(
         field, value, says, tmp_path):
@@ -73,17 +73,17 @@ def test_train_refuses_a_bad_value_in_one_paragraph_before_any_file(
     ("optim.g_b1", 1.0, "--config.optim.g_b1=1.0 must be in [0, 1), e.g. 0.5"),
     ("optim.d_b2", -0.1, "--config.optim.d_b2=-0.1 must be in [0, 1)"),
     ("optim.ema_decay", 1.0, "--config.optim.ema_decay=1.0 must be in [0, 1)"),
-    ("penalty.weight", -0.5, "--config.penalty.weight=-0.5 must be at least 0"),
+    ("penalty.weight", -0.5, "--config.penalty.weight=-0.5 must be >= 0"),
     ("penalty.weight", float("inf"), "--config.penalty.weight=inf must be a finite"),
     ("penalty.weight", float("nan"), "--config.penalty.weight=nan must be a finite"),
     ("loss.label_smoothing", 1.0, "--config.loss.label_smoothing=1.0 must be in [0, 1)"),
-    ("train.eval_every", 0, "--config.train.eval_every=0 must be at least 1"),
-    ("train.checkpoint_every", -5, "--config.train.checkpoint_every=-5 must be at least 1"),
-    ("penalty.lazy_interval", 0, "--config.penalty.lazy_interval=0 must be at least 1"),
-    ("train.num_steps", -1, "--config.train.num_steps=-1 must be at least 0"),
-    ("eval.standing_stats_batches", -1, "must be at least 0"),
-    ("data.image_size", 0, "--config.data.image_size=0 must be at least 1, e.g. 64"),
-    ("model.latent_dim", 0, "--config.model.latent_dim=0 must be at least 1"),
+    ("train.eval_every", 0, "--config.train.eval_every=0 must be >= 1"),
+    ("train.checkpoint_every", -5, "--config.train.checkpoint_every=-5 must be >= 1"),
+    ("penalty.lazy_interval", 0, "--config.penalty.lazy_interval=0 must be >= 1"),
+    ("train.num_steps", -1, "--config.train.num_steps=-1 must be >= 0"),
+    ("eval.standing_stats_batches", -1, "must be >= 0"),
+    ("data.image_size", 0, "--config.data.image_size=0 must be >= 1, e.g. 64"),
+    ("model.latent_dim", 0, "--config.model.latent_dim=0 must be >= 1"),
     ("model.dtype", "float16", "Valid dtypes: float32, bfloat16"),
     ("eval.metrics", ("fid", "fdi"), "--config.eval.metrics names unknown metrics 'fdi'"),
     ("eval.features", "vgg", "Valid: none, inception, mnist_classifier"),
@@ -131,7 +131,7 @@ def test_an_image_to_image_config_with_a_bad_value_is_refused(task, tmp_path):
     text = _assert_refused_before_any_file(
         train.train_and_evaluate, config, tmp_path / "run",
         "--config.objective.cycle_weight")
-    assert "must be at least 0, e.g. 10.0 (CycleGAN lambda)." in text
+    assert "must be >= 0, e.g. 10.0 (CycleGAN lambda)." in text
 
 
 def test_image_to_image_ranges():
@@ -161,7 +161,7 @@ def test_an_ablation_setting_with_a_bad_value_is_refused_before_any_file(tmp_pat
     assert "lr=bad" in text and "must be > 0" in text
     config.grid.lr = {"good": "optim.g_lr=1e-3"}
     config.num_seeds = 0
-    with pytest.raises(ValueError, match=r"--config.num_seeds=0 must be at least 1"):
+    with pytest.raises(ValueError, match=r"--config.num_seeds=0 must be >= 1"):
         ablation_spec.build(config)
 
 
@@ -187,8 +187,8 @@ def test_every_field_of_the_gan_config_is_declared():
                      for name, section in gan_spec.SECTIONS.items()})
     declared["model"] = _by_name(*models.OPTIONS.values())
     # Each trick declares its own fields (gan_jax.tricks.registry).
-    declared["tricks"] = {f.name: f for f in registry.fields("tricks")}
-    declared["loss"].update({f.name: f for f in registry.fields("loss")})
+    declared["tricks"] = {f.name: f.declared for f in registry.fields("tricks")}
+    declared["loss"].update({f.name: f.declared for f in registry.fields("loss")})
     _assert_all_declared(defaults.base_config(), declared, "config")
 
 

@@ -248,8 +248,8 @@ def test_without_skipping_the_first_bad_step_and_its_culprits_are_kept(tmp_path)
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("optim.n_critic", 0, r"n_critic=0 must be at least 1"),
-    ("train.log_every", 0, r"log_every=0 must be at least 1"),
+    ("optim.n_critic", 0, r"n_critic=0 must be >= 1"),
+    ("train.log_every", 0, r"log_every=0 must be >= 1"),
     ("train.on_nonfinite", "ignore",
      r"Valid: stop, skip\. Set --config.train.on_nonfinite"),
     ("data.corrupt_images", "drop", r"Valid: error, skip"),

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from gan_jax import defaults
+from gan_jax import fields
 from gan_jax.run import experiment
 from gan_jax.run import gan_spec
 from gan_jax.tricks import options as options_lib
 from gan_jax.tricks import registry
-from gan_jax.tricks.base import at_least
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import Trick
 
@@ -52,7 +52,7 @@ def test_every_field_is_declared_once_by_its_trick_and_built_into_the_config():
     for field in declared:
         assert config[field.section][field.name] == field.default
         # A default is a valid value (error messages suggest it).
-        assert field.valid is None or field.default in field.valid, field.name
+        fields.read_field(field.declared, field.default, field.path())
     # defaults.py assigns none of them itself.
     source = inspect.getsource(defaults)
     for section, name in paths:
@@ -68,23 +68,80 @@ def test_the_ablation_levels_name_declared_fields():
                 assert field in known, (level, field)
 
 
-@pytest.mark.parametrize("overrides, flag, valid", [
-    ({"tricks.noise_std": -1.0}, "--config.tricks.noise_std", ">= 0"),
-    ({"tricks.lecam_decay": 1.0}, "--config.tricks.lecam_decay", r"\[0, 1\)"),
-    ({"tricks.top_k_min_fraction": 0.0}, "--config.tricks.top_k_min_fraction",
-     r"\(0, 1\]"),
-    ({"tricks.pack": 0}, "--config.tricks.pack", ">= 1"),
-    ({"loss.label_noise": 1.5}, "--config.loss.label_noise", r"\[0, 1\)"),
+@pytest.mark.parametrize("path, value, valid", [
+    ("tricks.noise_std", -1.0, ">= 0"),
+    ("tricks.lecam_decay", 1.0, "in [0, 1)"),
+    ("tricks.top_k_min_fraction", 0.0, "in (0, 1]"),
+    ("tricks.pack", 0, ">= 1"),
+    ("loss.label_noise", 1.5, "in [0, 1)"),
 ])
 def test_a_value_out_of_range_is_refused_naming_the_flag_and_a_valid_value(
-        overrides, flag, valid):
-    [(path, _)] = overrides.items()
-    default = _config()[path.split(".")[0]][path.split(".")[1]]
+        path, value, valid):
+    section, name = path.split(".")
+    default = _config()[section][name]
     with pytest.raises(ValueError) as error:
-        gan_spec.build(_config(**overrides))
+        gan_spec.build(_config(**{path: value}))
     message = str(error.value)
-    assert re.search(valid, message), message
-    assert f"{flag}={default!r}" in message, message
+    assert message.startswith(
+        f"--config.{path}={value!r} must be {valid}, e.g. {default!r} ("), message
+
+
+def test_an_unknown_augmentation_op_is_refused_by_the_fields_check():
+    with pytest.raises(ValueError) as error:
+        gan_spec.build(_config(**{"tricks.augment": "color,rotate"}))
+    message = str(error.value)
+    assert message.startswith(
+        "--config.tricks.augment='color,rotate' must be a comma-separated list of "
+        "color, cutout, flip, jitter, translation, or '' for none ('rotate' is "
+        "not one), e.g. 'color,translation,cutout' ("), message
+    # A valid policy reaches the hooks parsed.
+    options = options_lib.from_config(_config(**{"tricks.augment": " color, flip"}))
+    assert options.augment == ("color", "flip")
+
+
+def _shape(message: str, flag: str, value) -> str:
+    """`message` with its flag, value, example and doc blanked out."""
+    prefix = f"--{flag}={value!r} must be "
+    assert message.startswith(prefix), message
+    return re.sub(r", e\.g\. \S+ \(.*\)\.$", ", e.g. X (DOC).", message[len(prefix):])
+
+
+@pytest.mark.parametrize("trick_path, spec_path, value", [
+    ("tricks.lecam_decay", "optim.ema_decay", 1.5),  # Both in [0, 1).
+    ("tricks.noise_std", "penalty.weight", -1.0),  # Both >= 0.
+    ("tricks.pack", "optim.n_critic", 0),  # Both integers >= 1.
+    ("tricks.zcr_std", "penalty.target", float("nan")),  # Both finite.
+])
+def test_a_tricks_field_and_a_spec_field_are_refused_in_the_same_sentence(
+        trick_path, spec_path, value):
+    """The tricks' fields and the spec's go through one checker
+    (`fields.read_field`): the same bad value, the same sentence."""
+    messages = []
+    for path in (trick_path, spec_path):
+        with pytest.raises(ValueError) as error:
+            gan_spec.build(_config(**{path: value}))
+        messages.append(_shape(str(error.value), f"config.{path}", value))
+    assert messages[0] == messages[1], messages
+
+
+def test_the_tricks_fields_are_read_by_the_fields_module(monkeypatch):
+    read = []
+    original = fields.read_field
+
+    def spy(declared, value, flag):
+        read.append(flag)
+        return original(declared, value, flag)
+
+    monkeypatch.setattr(fields, "read_field", spy)
+    gan_spec.build(_config())
+    assert {f"config.{f.section}.{f.name}" for f in registry.fields()} <= set(read)
+    assert "config.optim.ema_decay" in read
+
+
+def test_an_ablation_names_the_tricks_field_under_its_experiment():
+    config = _config(**{"tricks.lecam_decay": 1.5})
+    with pytest.raises(ValueError, match=r"^--config\.experiment\.tricks\.lecam_decay=1\.5 "):
+        gan_spec.build(config, "config.experiment")
 
 
 def test_a_field_cannot_be_declared_twice():
@@ -109,7 +166,7 @@ def _toy_terms(prefix, scale):
 TOY = Trick(
     name="toy_constant", title="a constant toy term", order=1000,
     fields=(Field("toy_constant", 0.0, "the constant D pays (0 = off)",
-                  at_least(0.0)),),
+                  fields.NON_NEGATIVE),),
     is_active=lambda options: options.toy_constant > 0,
     init_state=lambda options: {"toy_count": jnp.zeros((), jnp.float32)},
     update_state=lambda state, signals, options: (
@@ -135,7 +192,8 @@ def test_a_trick_registered_in_a_test_is_composed_by_the_objectives():
         for a, b in zip(jax.tree.leaves(off_state), jax.tree.leaves(plain_state)):
             np.testing.assert_array_equal(a, b)
         state, metrics = _step(_config(**{"tricks.toy_constant": 3.0}))
-        with pytest.raises(ValueError, match="--config.tricks.toy_constant=0.0"):
+        with pytest.raises(ValueError, match=r"--config.tricks.toy_constant=-1.0 must "
+                           r"be >= 0, e.g. 0.0 \(the constant D pays"):
             options_lib.from_config(_config(**{"tricks.toy_constant": -1.0}))
     assert "toy_constant" not in defaults.base_config().tricks
     assert float(metrics["d_toy"]) == 3.0 and float(metrics["g_toy"]) == 3.0

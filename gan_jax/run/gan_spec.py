@@ -245,11 +245,13 @@ def build(config: ml_collections.ConfigDict, flag: str = "config", *,
     sections = {name: section.read(config[name], f"{flag}.{name}")
                 for name, section in SECTIONS.items()}
     model = models.read_options(config.model, f"{flag}.model")
+    # Before the checks across fields, which read the tricks again (through
+    # the objectives) and would name them under "config" whatever `flag` is.
+    tricks = tricks_options.from_config(config, flag)
     if check_devices:
         parallel.check_batch_size(config.data.batch_size)
     _check_combinations(config)
-    spec = GanSpec.read(config, flag, model=model,
-                        tricks=tricks_options.from_config(config), **sections)
+    spec = GanSpec.read(config, flag, model=model, tricks=tricks, **sections)
     _warn_penalty_with_batch_norm(spec)
     return spec
 

@@ -19,9 +19,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
-from gan_jax.tricks.base import Range
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
 
@@ -235,6 +234,27 @@ OPS: dict[str, Op] = {
 }
 
 
+def _names(policy: str) -> tuple[str, ...]:
+    # Whitespace around names is ignored; "" (or blanks) is no op at all.
+    if not policy.strip():
+        return ()
+    return tuple(name.strip() for name in policy.split(","))
+
+
+def policy_problem(policy: str) -> str | None:
+    """None for a valid policy string, else what it must be: the rule of
+    the policy fields (`fields.Satisfies`) and of `parse_policy`."""
+    unknown = [name for name in _names(policy) if name not in OPS]
+    if not unknown:
+        return None
+    return (f"a comma-separated list of {', '.join(sorted(OPS))}, or '' for none "
+            f"({', '.join(map(repr, unknown))} is not one)")
+
+
+# The config's policy fields (tricks.augment, tricks.cr_augment).
+POLICY = fields.Satisfies(policy_problem)
+
+
 def parse_policy(policy: str, *, field: str = "policy") -> tuple[str, ...]:
     """Parses a comma-separated DiffAugment policy into op names.
 
@@ -246,17 +266,10 @@ def parse_policy(policy: str, *, field: str = "policy") -> tuple[str, ...]:
     Raises:
         ValueError: if a name is not in `OPS`.
     """
-    if not policy.strip():
-        return ()
-    names = tuple(name.strip() for name in policy.split(","))
-    unknown = [name for name in names if name not in OPS]
-    if unknown:
-        raise ValueError(
-            f"{field}={policy!r} names unknown augmentation op(s) "
-            f"{', '.join(map(repr, unknown))}. Valid ops: "
-            f"{', '.join(sorted(OPS))}. Set {field} to a comma-separated "
-            f"list of them, or to '' for no augmentation.")
-    return names
+    problem = policy_problem(policy)
+    if problem is not None:
+        raise ValueError(f"{field}={policy!r} must be {problem}.")
+    return _names(policy)
 
 
 def apply(x: jax.Array, key: jax.Array, policy: tuple[str, ...],
@@ -395,17 +408,17 @@ def _update_state(tricks_state, signals, options):
 TRICKS = (Trick(
     name="augment", title="augmentation (DiffAugment, ADA)", order=10,
     fields=(
-        Field("augment", "", "comma-separated ops of gan_jax.tricks.augment.OPS "
-              "applied to every D input, e.g. color,translation,cutout ('' = off)",
-              parse=parse_policy),
+        Field("augment", "", "the augmentation ops applied to every D input, "
+              "'' = off", POLICY, parse_policy,
+              example="color,translation,cutout"),
         Field("ada", False, "ADA: apply each op with probability p, tuned from "
               "E[sign D(real)]"),
         Field("ada_target", 0.6, "the E[sign D(real)] ADA tunes p towards",
-              Range(0.0, 1.0)),
+              fields.PROBABILITY),
         Field("ada_interval", 4, "discriminator steps per adjustment of ADA's p",
-              at_least(1)),
+              fields.AT_LEAST_ONE),
         Field("ada_speed", 0.01, "the change of ADA's p per adjustment",
-              Range(0.0, 1.0)),
+              fields.PROBABILITY),
     ),
     is_active=lambda options: bool(options.augment),
     check=_check,

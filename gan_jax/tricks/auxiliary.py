@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
@@ -85,7 +85,7 @@ TRICKS = (
         name="acgan", title="ACGAN", order=90,
         fields=(Field("acgan_weight", 0.0, "weight of the class cross-entropy "
                       "of D's auxiliary head, for both players (0 = off)",
-                      at_least(0.0)),),
+                      fields.NON_NEGATIVE),),
         is_active=lambda options: options.acgan_weight > 0,
         check=_acgan_check,
         aux_outputs=lambda options: options.context.num_classes,
@@ -97,9 +97,9 @@ TRICKS = (
         name="infogan", title="InfoGAN", order=100,
         fields=(
             Field("infogan_categories", 0, "one-hot categorical code entries at "
-                  "the start of z (0 = off)", at_least(0)),
+                  "the start of z (0 = off)", fields.NON_NEGATIVE),
             Field("infogan_weight", 1.0, "weight of the code's cross-entropy, for "
-                  "both players", at_least(0.0)),
+                  "both players", fields.NON_NEGATIVE),
         ),
         is_active=lambda options: options.infogan_categories > 0,
         check=_infogan_check,

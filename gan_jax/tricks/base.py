@@ -2,7 +2,9 @@
 
 A trick module ends with `TRICKS = (Trick(...), ...)`; `gan_jax.tricks.registry`
 finds it, `gan_jax.defaults` writes its fields into the config, and
-`gan_jax.game.objectives` and `gan_jax.game.steps` call its hooks. Every hook is
+`gan_jax.game.objectives` and `gan_jax.game.steps` call its hooks. Its
+fields are `gan_jax.fields` declarations in a plugin's shape (`Field`),
+read and checked as every other config field is. Every hook is
 optional (None: the trick does not act there) and is called only while the
 trick is active, so a trick that is off leaves no operation in the traced
 program.
@@ -22,73 +24,47 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-
-@dataclasses.dataclass(frozen=True)
-class Range:
-    """A closed, open or half-open interval of valid values; None is unbounded."""
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value) -> bool:
-        # Every comparison with NaN is False: NaN is in no range.
-        above = self.low is None or (value > self.low if self.low_open
-                                     else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open
-                                      else value <= self.high)
-        return bool(above and below)
-
-    def __str__(self) -> str:
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        if self.low is None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
-        return (f"{'(' if self.low_open else '['}{self.low:g}, "
-                f"{self.high:g}{')' if self.high_open else ']'}")
-
-
-def at_least(low: float) -> Range:
-    return Range(low=low)
+from gan_jax import fields
 
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    """One config field a trick owns: `config.<section>.<name>`.
+    """One config field a trick owns, `config.<section>.<name>`.
 
-    `default` also fixes the type (bool, int, float or str); `valid` is the
-    range a number must lie in; `parse` turns a string into the value the
-    hooks read (e.g. an augmentation policy into a tuple of op names).
+    The plugin's shape of a `gan_jax.fields` declaration: a trick declares
+    its fields as a tuple beside its hooks rather than as a `fields.Section`
+    dataclass, and its type is its default's (bool, int, float or str).
+    `check` is any `fields.Check` (mostly a `fields.Range`), `parse` turns
+    the checked value into the one the hooks read (e.g. an augmentation
+    policy into a tuple of op names). `declared` is the same declaration a
+    section's field has, and `read` goes through `fields.read_field`, so a
+    trick's bad value is refused in the words of any other field's.
     """
     name: str
     default: bool | int | float | str
     doc: str
-    valid: Range | None = None
-    parse: Callable[..., Any] | None = None
+    check: fields.Check | None = None
+    parse: Callable[[Any], Any] | None = None
     section: str = "tricks"
+    # A valid value for error messages; None shows the default.
+    example: Any = None
 
     @property
-    def flag(self) -> str:
-        return f"--config.{self.section}.{self.name}"
+    def declared(self) -> fields.Declared:
+        return fields.Declared(
+            self.name, type(self.default),
+            fields.Declaration(self.doc, self.check, self.example, self.parse),
+            self.default)
 
-    def read(self, config: ml_collections.ConfigDict):
-        """The field's value in `config`, converted and checked."""
-        raw = config[self.section][self.name]
-        if self.parse is not None:
-            return self.parse(raw, field=self.flag)
-        value = type(self.default)(raw)
-        if self.valid is not None and value not in self.valid:
-            raise ValueError(
-                f"config.{self.section}.{self.name}={raw!r} must be "
-                f"{_phrase(self.valid)} ({self.doc}). Set {self.flag} to a value "
-                "in that range, e.g. "
-                f"{self.flag}={self.default!r} (the default).")
-        return value
+    def path(self, root: str = "config") -> str:
+        """Its flag without the dashes, e.g. "config.tricks.noise_std"."""
+        return f"{root}.{self.section}.{self.name}"
 
-
-def _phrase(valid: Range) -> str:
-    text = str(valid)
-    return text if text[0] in "<>" else f"in {text}"
+    def read(self, config: ml_collections.ConfigDict, root: str = "config"):
+        """The field's value in `config` (whose flag path is `root`),
+        converted, checked and parsed."""
+        return fields.read_field(self.declared, config[self.section][self.name],
+                                 self.path(root))
 
 
 class Context(NamedTuple):
@@ -110,9 +86,8 @@ class Context(NamedTuple):
             num_classes=int(config.model.num_classes),
             latent_dim=int(config.model.latent_dim),
             batch_size=int(config.data.batch_size),
-            d_autoencoder=bool(config.model.get("d_autoencoder", False)),
-            generator_reuses_fakes=bool(
-                config.train.get("generator_reuses_fakes", False)))
+            d_autoencoder=bool(config.model.d_autoencoder),
+            generator_reuses_fakes=bool(config.train.generator_reuses_fakes))
 
 
 class DiscriminatorView(NamedTuple):

@@ -14,10 +14,9 @@ measure M = L(x) + |gamma L(x) - L(G(z))| falls as training converges.
 import jax
 import jax.numpy as jnp
 
+from gan_jax import fields
 from gan_jax import losses
-from gan_jax.tricks.base import at_least
 from gan_jax.tricks.base import Field
-from gan_jax.tricks.base import Range
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
 
@@ -64,9 +63,9 @@ TRICKS = (Trick(
     name="began", title="BEGAN", order=130,
     fields=(
         Field("began_gamma", 0.5, "BEGAN's target ratio of fake to real "
-              "reconstruction error", Range(0.0, 1.0), section="loss"),
+              "reconstruction error", fields.PROBABILITY, section="loss"),
         Field("began_lambda_k", 0.001, "BEGAN's step size of k_t",
-              at_least(0.0), section="loss"),
+              fields.NON_NEGATIVE, section="loss"),
     ),
     is_active=lambda options: options.context.loss_name == "began",
     check=_check,

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from gan_jax import fields
 from gan_jax.tricks import augment
-from gan_jax.tricks.base import at_least
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
@@ -124,11 +124,11 @@ TRICKS = (
         name="consistency", title="consistency regularisation (CR, bCR)", order=40,
         fields=(
             Field("cr_real_weight", 0.0, "weight of |D(x) - D(T(x))|^2 on reals "
-                  "(CR; 0 = off)", at_least(0.0)),
+                  "(CR; 0 = off)", fields.NON_NEGATIVE),
             Field("cr_fake_weight", 0.0, "weight of the same on fakes (bCR; "
-                  "0 = off)", at_least(0.0)),
+                  "0 = off)", fields.NON_NEGATIVE),
             Field("cr_augment", "translation", "T: comma-separated ops of "
-                  "gan_jax.tricks.augment.OPS", parse=augment.parse_policy),
+                  "gan_jax.tricks.augment.OPS", augment.POLICY, augment.parse_policy),
         ),
         is_active=lambda o: o.cr_real_weight > 0 or o.cr_fake_weight > 0,
         check=_cr_check,
@@ -138,11 +138,11 @@ TRICKS = (
         name="zcr", title="latent consistency regularisation (zCR)", order=50,
         fields=(
             Field("zcr_d_weight", 0.0, "weight of D's |D(G(z)) - D(G(z'))|^2 "
-                  "(0 = off)", at_least(0.0)),
+                  "(0 = off)", fields.NON_NEGATIVE),
             Field("zcr_g_weight", 0.0, "weight of G's -|G(z) - G(z')|^2, "
-                  "pushing G to vary with z (0 = off)", at_least(0.0)),
+                  "pushing G to vary with z (0 = off)", fields.NON_NEGATIVE),
             Field("zcr_std", 0.03, "std of the latent perturbation z' - z",
-                  at_least(0.0)),
+                  fields.NON_NEGATIVE),
         ),
         is_active=lambda o: o.zcr_d_weight > 0 or o.zcr_g_weight > 0,
         check=_zcr_check,

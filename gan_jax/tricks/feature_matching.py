@@ -11,7 +11,7 @@ features f (here the features feeding its last layer) on real data instead of
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import Trick
 
@@ -43,7 +43,7 @@ TRICKS = (Trick(
     name="feature_matching", title="feature matching", order=80,
     fields=(
         Field("feature_matching_weight", 0.0, "weight of L_FM in G's loss "
-              "(0 = off)", at_least(0.0)),
+              "(0 = off)", fields.NON_NEGATIVE),
         Field("feature_matching_replace", False, "drop G's adversarial loss, as "
               "in the paper"),
     ),

@@ -9,7 +9,7 @@ to zero recovers the original game.
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import Trick
 
@@ -43,9 +43,9 @@ TRICKS = (Trick(
     name="instance_noise", title="instance noise", order=20,
     fields=(
         Field("noise_std", 0.0, "std of the N(0, std^2) noise on every D input "
-              "(0 = off)", at_least(0.0)),
+              "(0 = off)", fields.NON_NEGATIVE),
         Field("noise_steps", 0, "generator steps over which the std decays "
-              "linearly to 0 (0 = constant)", at_least(0)),
+              "linearly to 0 (0 = constant)", fields.NON_NEGATIVE),
     ),
     is_active=lambda options: options.noise_std > 0,
     generator_draws=lambda options: True,

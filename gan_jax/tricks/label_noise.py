@@ -8,9 +8,9 @@ gains E[noise * u_i * D(x_i)] (`gan_jax.losses.label_noise_term`).
 
 import jax
 
+from gan_jax import fields
 from gan_jax import losses
 from gan_jax.tricks.base import Field
-from gan_jax.tricks.base import Range
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
 
@@ -41,7 +41,7 @@ TRICKS = (Trick(
     name="label_noise", title="noisy labels", order=120,
     fields=(Field("label_noise", 0.0, "width of the uniform noise on each real "
                   "target, below 1 - label_smoothing; cross-entropy losses only",
-                  Range(0.0, 1.0, high_open=True), section="loss"),),
+                  fields.UNIT_INTERVAL, section="loss"),),
     is_active=lambda options: options.label_noise > 0,
     check=_check,
     discriminator_adversarial=_discriminator_adversarial,

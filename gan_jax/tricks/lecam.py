@@ -11,9 +11,8 @@ state, updated after every discriminator step.
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
-from gan_jax.tricks.base import Range
 from gan_jax.tricks.base import Trick
 
 
@@ -57,9 +56,9 @@ TRICKS = (Trick(
     name="lecam", title="LeCam regularisation", order=60,
     fields=(
         Field("lecam_weight", 0.0, "weight of R_LC in D's loss (0 = off)",
-              at_least(0.0)),
+              fields.NON_NEGATIVE),
         Field("lecam_decay", 0.99, "decay of the EMAs of D's mean real and fake "
-              "outputs", Range(0.0, 1.0, high_open=True)),
+              "outputs", fields.UNIT_INTERVAL),
     ),
     is_active=lambda options: options.lecam_weight > 0,
     init_state=lambda options: {"lecam": init()},

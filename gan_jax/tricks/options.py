@@ -94,9 +94,14 @@ class TrickOptions:
                      if t.generator_draws(self))
 
 
-def from_config(config: ml_collections.ConfigDict) -> TrickOptions:
-    """The run's `TrickOptions`; a bad value or combination fails with the fix."""
-    values = {f.name: f.read(config) for f in registry.fields()}
+def from_config(config: ml_collections.ConfigDict, flag: str = "config") -> TrickOptions:
+    """The run's `TrickOptions`; a bad value or combination fails with the fix.
+
+    `flag` is the config's path in messages ("config.experiment" in an
+    ablation). Each field is read by `gan_jax.fields.read_field`, as every
+    field of the spec is.
+    """
+    values = {f.name: f.read(config, flag) for f in registry.fields()}
     context = Context.from_config(config)
     candidates = TrickOptions(values, context, ())
     options = TrickOptions(values, context, tuple(

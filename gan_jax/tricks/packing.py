@@ -9,7 +9,7 @@ packing penalises mode collapse.
 
 import jax
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
@@ -51,7 +51,7 @@ def _check(options) -> None:
 TRICKS = (Trick(
     name="pacgan", title="PacGAN", order=30,
     fields=(Field("pack", 1, "samples D scores together, concatenated on the "
-                  "last axis (1 = off)", at_least(1)),),
+                  "last axis (1 = off)", fields.AT_LEAST_ONE),),
     is_active=lambda options: options.pack > 1,
     check=_check,
     prepare_batch=lambda x, options: pack_samples(x, options.pack),

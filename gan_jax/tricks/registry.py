@@ -29,8 +29,8 @@ def register(trick: Trick) -> Trick:
     for field in trick.fields:
         owner = taken.get((field.section, field.name))
         if owner:
-            raise ValueError(f"Trick {trick.name!r} declares config.{field.section}."
-                             f"{field.name}, which trick {owner!r} already declares.")
+            raise ValueError(f"Trick {trick.name!r} declares --{field.path()}, "
+                             f"which trick {owner!r} already declares.")
     _REGISTRY[trick.name] = trick
     return trick
 
@@ -94,8 +94,9 @@ def describe() -> str:
     for trick in tricks():
         lines.append(f"{trick.name} ({trick.title}):")
         for f in trick.fields:
-            valid = f" {f.valid}" if f.valid is not None else ""
-            lines.append(f"  {f.flag}={f.default!r}{valid}: {f.doc}")
+            valid = f.check.describe() if f.check is not None else ""
+            flag = f"--{f.path()}={f.default!r}"
+            lines.append(f"  {flag} {valid}: {f.doc}" if valid else f"  {flag}: {f.doc}")
     return "\n".join(lines)
 
 

@@ -12,9 +12,8 @@ so late in training the generator stops chasing its worst samples.
 import jax
 import jax.numpy as jnp
 
-from gan_jax.tricks.base import at_least
+from gan_jax import fields
 from gan_jax.tricks.base import Field
-from gan_jax.tricks.base import Range
 from gan_jax.tricks.base import require
 from gan_jax.tricks.base import Trick
 
@@ -67,10 +66,10 @@ TRICKS = (Trick(
     name="top_k", title="top-k training", order=70,
     fields=(
         Field("top_k_min_fraction", 1.0, "the fraction of the batch k decays to "
-              "(1 = off)", Range(0.0, 1.0, low_open=True)),
+              "(1 = off)", fields.Range(0.0, 1.0, low_open=True)),
         Field("top_k_decay", 0.99, "k's decay factor per top_k_every steps",
-              Range(0.0, 1.0, low_open=True)),
-        Field("top_k_every", 100, "generator steps per decay of k", at_least(1)),
+              fields.Range(0.0, 1.0, low_open=True)),
+        Field("top_k_every", 100, "generator steps per decay of k", fields.AT_LEAST_ONE),
     ),
     is_active=lambda options: options.top_k_min_fraction < 1.0,
     check=_check,

@@ -16,8 +16,8 @@ from collections.abc import Callable
 import jax
 import optax
 
+from gan_jax import fields
 from gan_jax.game.state import apply_network
-from gan_jax.tricks.base import at_least
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import Trick
 
@@ -52,7 +52,7 @@ def _generator_params(view, options, d_params):
 TRICKS = (Trick(
     name="unrolled", title="unrolled GAN", order=110,
     fields=(Field("unrolled_steps", 0, "differentiable D updates G's loss is "
-                  "taken through (0 = off)", at_least(0)),),
+                  "taken through (0 = off)", fields.NON_NEGATIVE),),
     is_active=lambda options: options.unrolled_steps > 0,
     generator_params=_generator_params,
 ),)
