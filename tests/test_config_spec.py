@@ -145,6 +145,22 @@ def test_image_to_image_ranges():
         translation_spec.build(config)
 
 
+@pytest.mark.parametrize("task, field, value, says", [
+    ("srgan", "objective.pretrain_steps", 2001,
+     "Set --config.objective.pretrain_steps to at most 2000"),
+    ("cyclegan", "data.batch_size", 7, "e.g. --config.data.batch_size=8."),
+    ("cyclegan", "task.pairing", "two_folders", "--config.task.pairing=two_splits"),
+])
+def test_image_to_image_combinations_name_the_flags_and_a_valid_value(
+        task, field, value, says):
+    config = translation_defaults.base_config(task)
+    _set(config, field, value)
+    with pytest.raises(ValueError) as refused:
+        translation_spec.build(config)
+    text = _one_paragraph(refused.value)
+    assert says in text and f"--config.{field}=" in text, text
+
+
 def test_an_ablation_with_a_bad_experiment_value_is_refused_before_any_file(tmp_path):
     config = _load("ablation_ring8", "tiny")
     config.experiment.optim.d_lr = 0.0

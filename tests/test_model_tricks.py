@@ -7,6 +7,7 @@ initialisation uses the "rbg" PRNG, which compiles quickly on a small CPU.
 """
 
 import functools
+import re
 
 from flax import traverse_util
 import flax.linen as nn
@@ -608,9 +609,11 @@ def test_autoencoder_energy_is_zero_for_a_perfect_reconstruction():
 def test_bad_combinations_raise_saying_what_to_set(name, overrides, aux_outputs,
                                                    match):
     sample_shape = MLP_SHAPE if name == "mlp" else (32, 32, 3)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as error:
         models.create(_config(name, **overrides), sample_shape,
                       aux_outputs=aux_outputs)
+    # Flags are written as they are set on the command line.
+    assert not re.search(r"(?<!--)config\.", str(error.value)), str(error.value)
 
 
 def test_indivisible_batch_raises_naming_the_group_option():

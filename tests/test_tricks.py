@@ -1,6 +1,7 @@
 """The stabilisation tricks: off changes nothing, on does what its paper says."""
 
 import functools
+import re
 from typing import NamedTuple
 
 import jax
@@ -661,20 +662,32 @@ def test_infogan_codes_are_one_hot_and_recovered():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"tricks.pack": 2, "model.num_classes": 10}, "unconditional"),
+    ({"tricks.pack": 2, "model.num_classes": 10}, "--config.tricks.pack=1"),
     ({"tricks.ada": True}, "tricks.augment"),
     ({"tricks.augment": "colour"}, "color"),
     ({"tricks.top_k_min_fraction": 0.5, "loss.name": "relativistic_average"},
      "per sample"),
     ({"loss.name": "began"}, "d_autoencoder"),
+    ({"loss.name": "began", "model.d_autoencoder": True,
+      "tricks.feature_matching_weight": 1.0},
+     "--config.tricks.feature_matching_weight=0.0"),
     ({"penalty.lazy_interval": 4, "penalty.name": "none"}, "penalty.name is none"),
-    ({"loss.label_noise": 0.1, "loss.name": "hinge"}, "label_noise applies"),
+    ({"loss.label_noise": 0.1, "loss.name": "hinge"}, "label_noise=0.1 applies"),
+    ({"loss.label_noise": 0.5, "loss.label_smoothing": 0.6},
+     r"stay below 1 .* --config.loss.label_noise=0.2\.$"),
     ({"tricks.acgan_weight": 1.0}, "num_classes"),
     ({"tricks.infogan_categories": 9}, "latent_dim"),
-    ({"tricks.pack": 3}, "must divide"),
+    ({"tricks.infogan_categories": 9}, "--config.tricks.infogan_categories=4"),
+    ({"tricks.cr_real_weight": 1.0, "tricks.cr_augment": ""},
+     "--config.tricks.cr_augment=translation"),
+    ({"tricks.pack": 3}, r"must divide --config.data.batch_size=8.* e.g. 2,"),
 ])
 def test_bad_trick_settings_fail_with_the_fix(overrides, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as error:
         gan_spec.build(_config(**overrides))
+    # One paragraph, every flag written as it is set on the command line.
+    text = str(error.value)
+    assert "\n" not in text and not re.search(r"(?<!--)config\.", text), text
 
 
 def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):

@@ -294,11 +294,14 @@ def lazy_interval(config: ml_collections.ConfigDict) -> int:
     penalty option (1 = the penalty in every discriminator step)."""
     interval = int(config.penalty.lazy_interval)
     if interval < 1:
-        raise ValueError(f"config.penalty.lazy_interval={interval} must be >= 1 "
-                         "(1 = the penalty in every discriminator step).")
+        raise ValueError(f"--config.penalty.lazy_interval={interval} must be "
+                         ">= 1, e.g. 1 (the penalty in every discriminator step).")
     if interval > 1 and config.penalty.name == "none":
-        raise ValueError("config.penalty.lazy_interval > 1 schedules a penalty, "
-                         "but config.penalty.name is none.")
+        raise ValueError(f"--config.penalty.lazy_interval={interval} schedules a "
+                         "penalty, but --config.penalty.name is none: set "
+                         "--config.penalty.name to a penalty, e.g. "
+                         "--config.penalty.name=r1, or "
+                         "--config.penalty.lazy_interval=1.")
     return interval
 
 

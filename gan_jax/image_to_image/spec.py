@@ -151,21 +151,26 @@ def _check_combinations(config: ml_collections.ConfigDict) -> None:
     losses.get(config.loss.name, **experiment.loss_options(config))
     if config.objective.pretrain_steps > config.train.num_steps:
         raise ValueError(
-            f"config.objective.pretrain_steps={config.objective.pretrain_steps} "
-            f"exceeds config.train.num_steps={config.train.num_steps}: the "
-            "pre-training steps are counted in the run's steps.")
+            f"--config.objective.pretrain_steps={config.objective.pretrain_steps} "
+            f"exceeds --config.train.num_steps={config.train.num_steps}: the "
+            "pre-training steps are counted in the run's steps. Set "
+            f"--config.objective.pretrain_steps to at most {config.train.num_steps}, "
+            "or raise --config.train.num_steps.")
     if config.task.pairing == "two_folders" and config.data.source != "folder":
-        raise ValueError("The two_folders pairing reads a folder of images "
-                         "(--config.data.source=folder --config.data.path=DIR "
-                         "with sub-folders A and B); use two_splits for two "
+        raise ValueError("--config.task.pairing=two_folders reads a folder of "
+                         "images (--config.data.source=folder "
+                         "--config.data.path=DIR with sub-folders A and B); "
+                         f"--config.data.source is {config.data.source!r}. Set "
+                         "those, or --config.task.pairing=two_splits for two "
                          "splits of a TFDS dataset.")
     if config.task.pairing == "colourise" and config.data.batch_size % 2:
-        raise ValueError(f"config.data.batch_size={config.data.batch_size} must "
+        raise ValueError(f"--config.data.batch_size={config.data.batch_size} must "
                          "be even: the colourise pairing splits every batch "
-                         "into its A and B halves.")
+                         "into its A and B halves. Set it to an even size, e.g. "
+                         f"--config.data.batch_size={config.data.batch_size + 1}.")
     if config.objective.content != "pixels" and not config.objective.content_path:
         raise ValueError(
-            f"config.objective.content={config.objective.content!r} needs "
+            f"--config.objective.content={config.objective.content!r} needs "
             "--config.objective.content_path: the directory of a classifier "
             "from `python -m gan_jax.train_classifier` (mnist_classifier) or "
             "the Keras VGG19 weights file (vgg19; README, \"SRGAN with VGG19 "

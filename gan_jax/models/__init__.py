@@ -67,8 +67,9 @@ def compute_dtype(config: ml_collections.ConfigDict):
     """The networks' computation dtype; parameters stay float32 either way."""
     name = config.dtype
     if name not in COMPUTE_DTYPES:
-        raise ValueError(f"Unknown compute dtype {name!r}. Valid: "
-                         f"{', '.join(COMPUTE_DTYPES)}. Set --config.model.dtype.")
+        raise ValueError(f"Unknown --config.model.dtype={name!r}. Valid dtypes: "
+                         f"{', '.join(COMPUTE_DTYPES)}. Set --config.model.dtype "
+                         "to one of them.")
     return COMPUTE_DTYPES[name]
 
 
@@ -76,8 +77,9 @@ def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
     # The MLPs ignore labels; failing here beats silently training an
     # unconditional model under a conditional config.
     if config.num_classes:
-        raise ValueError("Model 'mlp' is unconditional; set "
-                         "--config.model.num_classes=0 or use dcgan or sngan.")
+        raise ValueError("--config.model.name=mlp is unconditional: set "
+                         "--config.model.num_classes=0, or "
+                         "--config.model.name=dcgan (or sngan).")
     mlp_options = dict(activation=config.mlp_activation,
                        orthogonal_gain=config.mlp_orthogonal_gain)
     generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
@@ -257,27 +259,30 @@ def _check_combinations(config: ml_collections.ConfigDict):
     for field, valid in (("upsample", strided_conv.UPSAMPLE_IMPLEMENTATIONS),
                          ("downsample", strided_conv.DOWNSAMPLE_IMPLEMENTATIONS)):
         if config[field] not in valid:
-            raise ValueError(f"Unknown config.model.{field}={config[field]!r}. "
+            raise ValueError(f"Unknown --config.model.{field}={config[field]!r}. "
                              f"Valid: {', '.join(valid)}. Set "
-                             f"--config.model.{field} (auto is the fastest).")
+                             f"--config.model.{field} to one of them (auto is the "
+                             "fastest).")
     if config.g_spectral_norm and config.name == "sngan":
         # SNGAN's generator is the paper's: BatchNorm without spectral norm.
-        raise ValueError("g_spectral_norm is implemented for the mlp and dcgan "
-                         "generators, not sngan's. Set "
+        raise ValueError("--config.model.g_spectral_norm=True is implemented for "
+                         "the mlp and dcgan generators, not sngan's. Set "
                          "--config.model.g_spectral_norm=False or "
                          "--config.model.name=dcgan (or mlp).")
     if not config.d_autoencoder:
         return
     if config.name != "mlp":
-        raise ValueError(f"d_autoencoder (BEGAN's auto-encoder discriminator) "
-                         f"exists only for model 'mlp', not {config.name!r}. Set "
+        raise ValueError(f"--config.model.d_autoencoder=True (BEGAN's auto-encoder "
+                         f"discriminator) exists only for model 'mlp', not "
+                         f"{config.name!r}. Set "
                          f"--config.model.name=mlp or "
                          f"--config.model.d_autoencoder=False.")
     if (config.d_minibatch_stddev_group
             or config.d_minibatch_kernels):
         # Its output is a reconstruction error, with no final classifier
         # layer for the minibatch features to feed.
-        raise ValueError("The auto-encoder discriminator (d_autoencoder) has no "
+        raise ValueError("The auto-encoder discriminator "
+                         "(--config.model.d_autoencoder=True) has no "
                          "minibatch layers. Set "
                          "--config.model.d_minibatch_stddev_group=0 and "
                          "--config.model.d_minibatch_kernels=0, or "
@@ -288,8 +293,9 @@ def check_options(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError, saying what to set, for an unknown model name or
     options that `config` (the `model` part) cannot have; no shapes needed."""
     if config.name not in MODELS:
-        raise ValueError(f"Unknown model {config.name!r}. Valid models: "
-                         f"{', '.join(sorted(MODELS))}. Set --config.model.name.")
+        raise ValueError(f"Unknown --config.model.name={config.name!r}. Valid "
+                         f"models: {', '.join(sorted(MODELS))}. Set "
+                         "--config.model.name to one of them.")
     _check_combinations(config)
     compute_dtype(config)
 

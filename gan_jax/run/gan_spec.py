@@ -261,9 +261,10 @@ def _check_image_size(config: ml_collections.ConfigDict) -> None:
     size = config.data.image_size
     if supported and size is not None and size not in supported:
         raise ValueError(
-            f"config.data.image_size={size}: model {config.model.name!r} makes "
+            f"--config.data.image_size={size}: model {config.model.name!r} makes "
             f"only {', '.join(map(str, supported))}-pixel square images. Set "
-            "--config.data.image_size to one of them (images are resized).")
+            "--config.data.image_size to one of them (images are resized), e.g. "
+            f"--config.data.image_size={supported[-1]}.")
 
 
 def _check_combinations(config: ml_collections.ConfigDict) -> None:
@@ -273,17 +274,18 @@ def _check_combinations(config: ml_collections.ConfigDict) -> None:
     # Building the objectives checks the loss's and penalty's options.
     objectives_lib.create(config)
     if config.train.generator_reuses_fakes and config.optim.simultaneous:
-        raise ValueError("train.generator_reuses_fakes=True scores the fakes after "
-                         "the critic's update, which optim.simultaneous=True "
-                         "excludes: set one of them to False.")
+        raise ValueError("--config.train.generator_reuses_fakes=True scores the "
+                         "fakes after the critic's update, which "
+                         "--config.optim.simultaneous=True excludes: set one of "
+                         "them to False.")
 
 
 def _warn_penalty_with_batch_norm(spec: GanSpec) -> None:
     if (spec.penalty.name != "none" and spec.model.name == "dcgan"
             and spec.model.d_norm == "batch"):
         logging.warning(
-            "config.penalty.name=%r with a BatchNorm critic "
-            "(config.model.d_norm='batch'): in training mode every logit "
+            "--config.penalty.name=%r with a BatchNorm critic "
+            "(--config.model.d_norm=batch): in training mode every logit "
             "depends on the whole batch through its statistics, so the "
             "penalised gradient is not the per-sample gradient the penalty is "
             "defined on (Gulrajani et al. 2017 drop BatchNorm from the critic "

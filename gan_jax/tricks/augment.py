@@ -387,9 +387,10 @@ def _prepare_sample(x, key, step, tricks_state, options):
 
 def _check(options) -> None:
     require(not options.ada or options.augment,
-            "config.tricks.ada tunes the probability of the augmentations in "
-            "config.tricks.augment; set it, e.g. "
-            "--config.tricks.augment=color,translation,cutout.")
+            "--config.tricks.ada=True tunes the probability of the augmentations "
+            "in --config.tricks.augment, which is empty: set it, e.g. "
+            "--config.tricks.augment=color,translation,cutout (jitter for "
+            "points), or --config.tricks.ada=False.")
 
 
 def _init_state(options) -> dict:

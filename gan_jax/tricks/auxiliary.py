@@ -43,8 +43,9 @@ def categorical_code(latents: jax.Array, categories: int) -> jax.Array:
 
 def _acgan_check(options) -> None:
     require(not options.is_on("acgan") or options.context.num_classes,
-            "config.tricks.acgan_weight > 0 needs class labels: set "
-            "config.model.num_classes to the dataset's number of classes.")
+            f"--config.tricks.acgan_weight={options.acgan_weight!r} needs class "
+            "labels: set --config.model.num_classes to the dataset's number of "
+            "classes, e.g. 10, or --config.tricks.acgan_weight=0.0.")
 
 
 def _acgan_discriminator_terms(view, options) -> dict:
@@ -64,8 +65,11 @@ def _acgan_generator_terms(view, options) -> dict:
 def _infogan_check(options) -> None:
     categories, latent_dim = options.infogan_categories, options.context.latent_dim
     require(categories <= latent_dim,
-            f"config.tricks.infogan_categories={categories} exceeds "
-            f"config.model.latent_dim={latent_dim}; the code is part of z.")
+            f"--config.tricks.infogan_categories={categories} exceeds "
+            f"--config.model.latent_dim={latent_dim}: the code is part of z. Set "
+            f"--config.tricks.infogan_categories to at most {latent_dim}, e.g. "
+            f"--config.tricks.infogan_categories={latent_dim}, or "
+            f"--config.model.latent_dim to at least {categories}.")
 
 
 def _codes(latents, options) -> dict:

@@ -43,11 +43,17 @@ def _check(options) -> None:
     on = options.is_on("began")
     require(on == options.context.d_autoencoder,
             "BEGAN needs both --config.loss.name=began and "
-            "--config.model.d_autoencoder=True (an auto-encoder discriminator).")
+            "--config.model.d_autoencoder=True (an auto-encoder discriminator); "
+            f"they are {options.context.loss_name!r} and "
+            f"{options.context.d_autoencoder}. Set both, or neither "
+            "(--config.model.d_autoencoder=False with another loss).")
     require(not (on and (options.is_on("top_k") or options.is_on("label_noise")
                          or options.feature_matching_weight)),
-            "BEGAN's discriminator outputs energies, not logits: top-k, label "
-            "noise and feature matching do not apply to it.")
+            "BEGAN's discriminator (--config.loss.name=began) outputs energies, "
+            "not logits: top-k, label noise and feature matching do not apply "
+            "to it. Set --config.tricks.top_k_min_fraction=1.0, "
+            "--config.loss.label_noise=0.0 and "
+            "--config.tricks.feature_matching_weight=0.0.")
 
 
 def _update_state(tricks_state, signals, options):

@@ -65,8 +65,11 @@ def generator_diversity(fake: jax.Array, fake_perturbed: jax.Array) -> jax.Array
 def _cr_check(options) -> None:
     require(not (options.cr_real_weight or options.cr_fake_weight)
             or options.cr_augment,
-            "Consistency regularisation needs config.tricks.cr_augment (e.g. "
-            "translation for images, jitter for points).")
+            "Consistency regularisation (--config.tricks.cr_real_weight="
+            f"{options.cr_real_weight!r}, --config.tricks.cr_fake_weight="
+            f"{options.cr_fake_weight!r}) needs the transformation "
+            "--config.tricks.cr_augment, which is empty: set it, e.g. "
+            "--config.tricks.cr_augment=translation for images, jitter for points.")
 
 
 def _cr_terms(view, options) -> dict:
@@ -91,9 +94,10 @@ def _cr_terms(view, options) -> dict:
 
 def _zcr_check(options) -> None:
     require(not (options.zcr_g_weight and options.context.generator_reuses_fakes),
-            "train.generator_reuses_fakes=True cannot be combined with the "
-            "generator's zCR term, which runs the generator a second time. Set "
-            "--config.tricks.zcr_g_weight=0 or "
+            "--config.train.generator_reuses_fakes=True cannot be combined with "
+            f"the generator's zCR term (--config.tricks.zcr_g_weight="
+            f"{options.zcr_g_weight!r}), which runs the generator a second time. "
+            "Set --config.tricks.zcr_g_weight=0.0 or "
             "--config.train.generator_reuses_fakes=False.")
 
 

@@ -25,10 +25,16 @@ def _check(options) -> None:
         return
     loss_name = options.context.loss_name
     require(loss_name in CROSS_ENTROPY_LOSSES,
-            f"config.loss.label_noise applies to {', '.join(CROSS_ENTROPY_LOSSES)}; "
-            f"the loss is {loss_name!r}.")
-    require(options.context.label_smoothing + options.label_noise < 1.0,
-            "config.loss.label_smoothing + label_noise must stay below 1.")
+            f"--config.loss.label_noise={options.label_noise!r} applies to the "
+            f"losses {', '.join(CROSS_ENTROPY_LOSSES)}; --config.loss.name is "
+            f"{loss_name!r}. Set --config.loss.name=non_saturating or "
+            "--config.loss.label_noise=0.0.")
+    smoothing = options.context.label_smoothing
+    require(smoothing + options.label_noise < 1.0,
+            f"--config.loss.label_smoothing={smoothing!r} + "
+            f"--config.loss.label_noise={options.label_noise!r} must stay below 1 "
+            "(a real target's noise must not reach 0): lower either, e.g. "
+            f"--config.loss.label_noise={(1.0 - smoothing) / 2:g}.")
 
 
 def _discriminator_adversarial(view, options):

@@ -46,8 +46,12 @@ def top_k_mean(per_sample_loss: jax.Array, fake_logits: jax.Array,
 def _check(options) -> None:
     loss_name = options.context.loss_name
     require(not options.is_on("top_k") or loss_name in PER_SAMPLE_GENERATOR_LOSSES,
-            f"Top-k training needs a loss whose generator term is per sample "
-            f"({', '.join(PER_SAMPLE_GENERATOR_LOSSES)}); got {loss_name!r}.")
+            f"Top-k training (--config.tricks.top_k_min_fraction="
+            f"{options.top_k_min_fraction!r}) needs a loss whose generator term "
+            f"is per sample ({', '.join(PER_SAMPLE_GENERATOR_LOSSES)}); "
+            f"--config.loss.name is {loss_name!r}. Set "
+            "--config.loss.name=non_saturating or "
+            "--config.tricks.top_k_min_fraction=1.0.")
 
 
 def _generator_adversarial(view, options, current):
