@@ -16,6 +16,7 @@ import jax
 
 from gan_jax import train
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.run import run_dir
 import idx_digits  # tests/idx_digits.py
 
@@ -115,8 +116,8 @@ def test_reference_config_is_pytorch_examples_dcgan():
     without bias, BatchNorm scale and shift; nz = 100, ngf = ndf = 64) and
     both players' optimizers step as its `optim.Adam(lr=0.0002,
     betas=(0.5, 0.999))` does, at a constant rate."""
-    config = _load_config("dcgan64_reference", variant="")
-    state = jax.eval_shape(lambda key: experiment.create_state(config, (64, 64, 3), key),
+    spec = gan_spec.build(_load_config("dcgan64_reference", variant=""))
+    state = jax.eval_shape(lambda key: experiment.create_state(spec, (64, 64, 3), key),
                            jax.random.key(0))
 
     def pytorch_adam(g, m, v, t):
