@@ -57,10 +57,10 @@ def main(argv):
     for workdir in _RUNS.value:
         run = train.restore_trained(workdir)
         labels = None
-        if run.config.model.num_classes:
-            labels = sampling.balanced_labels(_NUM, run.config.model.num_classes)
+        if run.spec.model.num_classes:
+            labels = sampling.balanced_labels(_NUM, run.spec.model.num_classes)
         fake = sampling.generate(run.state, jax.random.key(1), _NUM,
-                                 latent_dim=run.config.model.latent_dim,
+                                 latent_dim=run.spec.model.latent_dim,
                                  batch_size=500, labels=labels)
         fake_features = features_lib.extract_all(extractor, [fake])
         score(f"real vs {workdir} (step {run.step})", fake_features)

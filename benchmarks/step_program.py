@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from gan_jax import parallel
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 
 
 class StepProgram(NamedTuple):
@@ -20,24 +21,25 @@ class StepProgram(NamedTuple):
     compile_seconds: float
 
 
-def build(config, sample_shape: tuple[int, ...], compiler_options) -> StepProgram:
+def build(spec: gan_spec.GanSpec, sample_shape: tuple[int, ...],
+          compiler_options) -> StepProgram:
     """A fresh state and the step compiled with `compiler_options`."""
-    batch_size, n_critic = config.data.batch_size, config.optim.n_critic
+    batch_size, n_critic = spec.data.batch_size, spec.optim.n_critic
     parallel.check_batch_size(batch_size)
     mesh = parallel.create_mesh()
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
-    init_key, train_key, _ = experiment.run_keys(config.seed)
-    state = jax.device_put(experiment.create_state(config, sample_shape, init_key),
+    init_key, train_key, _ = experiment.run_keys(spec.seed)
+    state = jax.device_put(experiment.create_state(spec, sample_shape, init_key),
                            replicated)
     batch = {"x": jax.device_put(
         jax.random.uniform(jax.random.key(1), (n_critic, batch_size, *sample_shape),
                            jnp.float32, -1.0, 1.0), batch_sharding)}
-    if config.model.num_classes:
+    if spec.model.num_classes:
         batch["label"] = jax.device_put(
             jax.random.randint(jax.random.key(2), (n_critic, batch_size), 0,
-                               config.model.num_classes), batch_sharding)
-    jitted = jax.jit(experiment.make_train_step(config),
+                               spec.model.num_classes), batch_sharding)
+    jitted = jax.jit(experiment.make_train_step(spec),
                      in_shardings=(replicated, batch_sharding, replicated),
                      out_shardings=(replicated, replicated), donate_argnums=(0,),
                      compiler_options=compiler_options)

@@ -65,17 +65,16 @@ def main(argv):
     unknown = sorted(set(_NAMES.value) - set(_VARIANTS))
     if unknown:
         raise app.UsageError(f"Unknown variants {unknown}. Valid: {', '.join(_VARIANTS)}.")
-    config = _CONFIG.value
-    gan_spec.build(config)
-    if config.data.image_size is None:
+    spec = gan_spec.build(_CONFIG.value)
+    if spec.data.image_size is None:
         raise app.UsageError("This script needs a config with data.image_size set.")
-    shape = (config.data.image_size, config.data.image_size, 3)
+    shape = (spec.data.image_size, spec.data.image_size, 3)
     default_switch = strided_conv.LARGEST_COTANGENT_BY_PHASES
     programs, states = {}, {}
     for variant in _NAMES.value:
         strided_conv.LARGEST_COTANGENT_BY_PHASES = _largest_cotangent_by_phases(variant)
         try:
-            program = step_program.build(config, shape, _compiler_options(variant))
+            program = step_program.build(spec, shape, _compiler_options(variant))
         finally:
             strided_conv.LARGEST_COTANGENT_BY_PHASES = default_switch
         batch, key = program.batch, program.key  # the same for every variant
@@ -93,7 +92,7 @@ def main(argv):
             jax.block_until_ready((state, metrics))
             rates[variant].append(_STEPS.value / (time.perf_counter() - start))
             states[variant] = state
-    print(f"config: {config.model.name}, batch {config.data.batch_size}, "
+    print(f"config: {spec.model.name}, batch {spec.data.batch_size}, "
           f"{jax.device_count()} {jax.default_backend()} device(s), "
           f"{_ROUNDS.value} rounds x {_STEPS.value} steps")
     baseline = rates[_NAMES.value[0]]

@@ -41,12 +41,12 @@ _XLA_DEFAULTS = flags.DEFINE_bool(
     "choice of CPU library fusions), to measure what the options buy.")
 
 
-def sample_shape(config) -> tuple[int, ...]:
+def sample_shape(spec) -> tuple[int, ...]:
     if _SAMPLE_SHAPE.value:
         return tuple(int(d) for d in _SAMPLE_SHAPE.value)
-    if config.data.source == "toy":
+    if spec.data.source == "toy":
         return (2,)
-    if config.data.image_size is None:
+    if spec.data.image_size is None:
         raise app.UsageError(
             "This config keeps the dataset's stored image size; pass "
             "--sample_shape=H,W,C (e.g. 32,32,3 for CIFAR-10).")
@@ -60,11 +60,10 @@ def _compiler_options():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    config = _CONFIG.value
-    gan_spec.build(config)
-    shape = sample_shape(config)
-    batch_size, n_critic = config.data.batch_size, config.optim.n_critic
-    program = step_program.build(config, shape, _compiler_options())
+    spec = gan_spec.build(_CONFIG.value)
+    shape = sample_shape(spec)
+    batch_size, n_critic = spec.data.batch_size, spec.optim.n_critic
+    program = step_program.build(spec, shape, _compiler_options())
     compiled, state = program.compiled, program.state
     batch, train_key = program.batch, program.key
 
@@ -79,7 +78,7 @@ def main(argv):
         jax.block_until_ready((state, metrics))
         rates.append(_STEPS.value / (time.perf_counter() - start))
     median = statistics.median(rates)
-    print(f"config: {config.model.name}, batch {batch_size}, sample {shape}, "
+    print(f"config: {spec.model.name}, batch {batch_size}, sample {shape}, "
           f"n_critic {n_critic}, {jax.device_count()} {jax.default_backend()} "
           f"device(s), compiler options "
           f"{_compiler_options()}")

@@ -36,9 +36,9 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats (median reported)."
 _SETTING = flags.DEFINE_integer("setting", 0, "Index of the grid setting to use.")
 
 
-def _host_batches(dataset, config, seeds, steps):
+def _host_batches(dataset, spec, seeds, steps):
     streams = input_pipeline.seeded_streams(
-        dataset, config.data, n_critic=config.optim.n_critic, seeds=seeds)
+        dataset, spec.data, n_critic=spec.optim.n_critic, seeds=seeds)
     return [[next(stream) for _ in range(steps)] for stream in streams]
 
 
@@ -68,7 +68,7 @@ def _vmapped(states, setting, per_seed, seeds, steps):
                                for name in per_seed[0][i]}) for i in range(steps)]
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    step = jax.jit(gan_task.phases(setting.config, vmapped=True)[0].step_fn,
+    step = jax.jit(gan_task.phases(setting.spec, vmapped=True)[0].step_fn,
                    donate_argnums=0,
                    compiler_options=compile_options.for_training())
 
@@ -83,9 +83,9 @@ def _vmapped(states, setting, per_seed, seeds, steps):
     return compile_s, _median_time(make_states, run)
 
 
-def _sequential(states, config, per_seed, seeds, steps):
+def _sequential(states, spec, per_seed, seeds, steps):
     batches = [[jax.device_put(b) for b in stream[:steps]] for stream in per_seed]
-    step = jax.jit(experiment.make_train_step(config), donate_argnums=0,
+    step = jax.jit(experiment.make_train_step(spec), donate_argnums=0,
                    compiler_options=compile_options.for_training())
     keys = [experiment.run_keys(seed).train for seed in seeds]
 
@@ -107,10 +107,10 @@ def main(argv):
     del argv
     ablation = flags.FLAGS.config
     setting = grid.settings(ablation)[_SETTING.value]
-    config, steps = setting.config, _STEPS.value
-    dataset, sample_shape = experiment.load_dataset(config)
-    print(f"Setting {setting.name}: {config.data.name}, model {config.model.name}, "
-          f"batch {config.data.batch_size}, n_critic {config.optim.n_critic}; "
+    spec, steps = setting.spec, _STEPS.value
+    dataset, sample_shape = experiment.load_dataset(spec)
+    print(f"Setting {setting.name}: {spec.data.name}, model {spec.model.name}, "
+          f"batch {spec.data.batch_size}, n_critic {spec.optim.n_critic}; "
           f"{steps} steps per seed; {jax.device_count()} {jax.devices()[0].platform} "
           f"device(s); median of {_REPEATS.value}.")
     print("| K | vmapped s | sequential s | speed-up | vmapped member-steps/s | "
@@ -118,15 +118,15 @@ def main(argv):
     print("|---|---|---|---|---|---|---|")
     for k in map(int, _KS.value):
         seeds = list(range(k))
-        per_seed = _host_batches(dataset, config, seeds, steps)
+        per_seed = _host_batches(dataset, spec, seeds, steps)
         # Every state below is a copy of these (member k's initial state is
         # what `create_state` gives seed k): fresh objects from `create_state`
         # would carry a new optimizer object, a new pytree structure and so a
         # recompilation inside the timed loop.
         states = members_lib.create_states(
-            config, sample_shape, members_lib.create(seeds, [setting.numeric()] * k))
+            spec, sample_shape, members_lib.create(seeds, [setting.numeric()] * k))
         v_compile, v = _vmapped(states, setting, per_seed, seeds, steps)
-        s_compile, s = _sequential(states, config, per_seed, seeds, steps)
+        s_compile, s = _sequential(states, spec, per_seed, seeds, steps)
         print(f"| {k} | {v:.2f} | {s:.2f} | {s / v:.2f}x | {k * steps / v:.0f} | "
               f"{k * steps / s:.0f} | {v_compile:.1f} / {s_compile:.1f} |", flush=True)
 

@@ -20,6 +20,7 @@ its baseline) on `config.eval.num_examples` images of `config.eval.split`
 of its first images as `strip_<step>.png`.
 """
 
+import dataclasses
 import json
 import sys
 
@@ -122,9 +123,9 @@ def main(argv):
     if run.image_to_image:
         _evaluate_image_to_image(run, workdir)
         return
+    spec = run.spec
     try:
-        eval_config = run.spec.eval
-        feature_name = _FEATURES.value or eval_config.features
+        feature_name = _FEATURES.value or spec.eval.features
         if feature_name == "none":
             raise ValueError(
                 "This run has no feature network (config.eval.features=none). "
@@ -132,13 +133,11 @@ def main(argv):
                 "or --features=inception --feature_path=weights/"
                 "pt_inception-2015-12-05.npz.")
         extractor = features_lib.create(
-            feature_name, _FEATURE_PATH.value or eval_config.feature_path)
+            feature_name, _FEATURE_PATH.value or spec.eval.feature_path)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
-    # The checked spec; the data section stays the ConfigDict the pipeline reads.
-    config, data_config = run.spec, run.config.data
-    num = _NUM_SAMPLES.value or config.eval.num_samples
-    dataset = input_pipeline.load(data_config).dataset
+    num = _NUM_SAMPLES.value or spec.eval.num_samples
+    dataset = input_pipeline.load(spec.data).dataset
     real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
     real = features_lib.extract_all(extractor, [real_images])
 
@@ -151,25 +150,24 @@ def main(argv):
         source = _IMAGES.value
     else:
         labels = None
-        if config.model.num_classes:
-            labels = sampling.balanced_labels(num, config.model.num_classes)
-        state = standing_stats.with_standing_stats(run.state, jax.random.fold_in(key, 2),
-                                             config)
+        if spec.model.num_classes:
+            labels = sampling.balanced_labels(num, spec.model.num_classes)
+        state = standing_stats.with_standing_stats(
+            run.state, jax.random.fold_in(key, 2), spec)
         fake_images = sampling.generate(
             state, jax.random.fold_in(key, 0), num,
-            latent_dim=config.model.latent_dim,
-            batch_size=min(config.eval.batch_size, num), labels=labels,
-            categories=config.tricks.infogan_categories)
+            latent_dim=spec.model.latent_dim,
+            batch_size=min(spec.eval.batch_size, num), labels=labels,
+            categories=spec.tricks.infogan_categories)
         source = f"{workdir} step {run.step}"
     fake = features_lib.extract_all(extractor, [fake_images])
-    scalars = suite.compute(real, fake, metrics=tuple(config.eval.metrics),
+    scalars = suite.compute(real, fake, metrics=tuple(spec.eval.metrics),
                             key=jax.random.fold_in(key, 1))
 
     if _HELD_OUT_SPLIT.value:
-        held_out_config = data_config.copy_and_resolve_references()
-        held_out_config.split = _HELD_OUT_SPLIT.value
+        held_out_data = dataclasses.replace(spec.data, split=_HELD_OUT_SPLIT.value)
         held_out = features_lib.extract_all(extractor, evaluator.real_image_batches(
-            input_pipeline.load(held_out_config).dataset, num))
+            input_pipeline.load(held_out_data).dataset, num))
         scalars.update({f"memorization_{k}": v for k, v in
                         memorization.memorization_gap(
                             fake["features"], real["features"],
@@ -188,20 +186,21 @@ def main(argv):
 
 
 def _evaluate_image_to_image(run: train.TrainedRun, workdir: epath.Path) -> None:
-    config = run.config
+    spec = run.spec
     if _NUM_SAMPLES.value:
-        config.eval.num_examples = _NUM_SAMPLES.value
+        spec = dataclasses.replace(spec, eval=dataclasses.replace(
+            spec.eval, num_examples=_NUM_SAMPLES.value))
     with cli.user_errors_as_messages("gan_jax.evaluate"):
-        evaluation = translation_task.HeldOutEvaluator(config)(run.state)
+        evaluation = translation_task.HeldOutEvaluator(spec)(run.state)
     visualize.save_png(evaluation.images["strip"],
                        workdir / f"strip_{run.step:07d}.png")
     source = f"{workdir} step {run.step}"
     report = dict(evaluation.scalars, step=run.step, source=source,
-                  split=config.eval.split, num_examples=config.eval.num_examples)
+                  split=spec.eval.split, num_examples=spec.eval.num_examples)
     (workdir / f"evaluation_{run.step:07d}.json").write_text(
         json.dumps(report, indent=2) + "\n")
     print_table(evaluation.scalars, f"{source}: held-out measures on "
-                f"{config.eval.num_examples} images of {config.eval.split!r}")
+                f"{spec.eval.num_examples} images of {spec.eval.split!r}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ images of its held-out split (`config.eval.split`) and writes
 A | G(A) | F(G(A)), then B | F(B) | G(F(B))), as its evaluations draw them.
 """
 
+import dataclasses
 import sys
 
 from absl import app
@@ -72,15 +73,15 @@ def main(argv):
 
 
 def _write_strip(run: train.TrainedRun) -> None:
-    config = run.config
-    config.eval.num_examples = config.eval.strip_examples = _NUM.value
-    config.eval.batch_size = min(_BATCH_SIZE.value, _NUM.value)
+    spec = dataclasses.replace(run.spec, eval=dataclasses.replace(
+        run.spec.eval, num_examples=_NUM.value, strip_examples=_NUM.value,
+        batch_size=min(_BATCH_SIZE.value, _NUM.value)))
     with cli.user_errors_as_messages("gan_jax.sample"):
-        evaluation = translation_task.HeldOutEvaluator(config)(run.state)
+        evaluation = translation_task.HeldOutEvaluator(spec)(run.state)
     path = epath.Path(_OUT.value) / "strip.png"
     visualize.save_png(evaluation.images["strip"], path)
     logging.info("Wrote the strip of %d held-out images (%s) from step %d to %s.",
-                 _NUM.value, config.eval.split, run.step, path)
+                 _NUM.value, spec.eval.split, run.step, path)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,16 @@ from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
 
 
-def create_task(config, workdir: epath.PathLike) -> task_lib.Task:
+def create_task(config: ml_collections.ConfigDict,
+                workdir: epath.PathLike) -> task_lib.Task:
     """The task of `config`: image-to-image configs name theirs (`task`)."""
     if "task" in config:
         return translation_task.TranslationTask(config, workdir)
     return gan_task.GANTask(config, workdir)
 
 
-def train_and_evaluate(config, workdir: epath.PathLike) -> dict[str, float]:
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: epath.PathLike) -> dict[str, float]:
     """Trains (or resumes) the run of `config` in `workdir`.
 
     Returns:
@@ -60,11 +62,11 @@ def train_and_evaluate(config, workdir: epath.PathLike) -> dict[str, float]:
 
 
 class TrainedRun(NamedTuple):
-    """A trained run: its config (and `spec`, the config checked), newest
+    """A trained run: the checked spec of its saved config, its newest
     checkpointed state and data spec. `image_to_image` tells a
-    pix2pix/CycleGAN/SRGAN run from a GAN's."""
-    config: ml_collections.ConfigDict
-    spec: Any
+    pix2pix/CycleGAN/SRGAN run (a `TranslationSpec`) from a GAN's (a
+    `GanSpec`)."""
+    spec: gan_spec.GanSpec | translation_spec.TranslationSpec
     state: Any
     step: int
     data_spec: run_dir.DataSpec
@@ -72,7 +74,7 @@ class TrainedRun(NamedTuple):
 
 
 def restore_trained(workdir: epath.PathLike) -> TrainedRun:
-    """The config and newest checkpointed state of the run in `workdir`.
+    """The spec and newest checkpointed state of the run in `workdir`.
 
     Raises:
       FileNotFoundError: `workdir` holds no trained run, with what is missing
@@ -102,6 +104,6 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
             "its first save. Resume it with the same gan_jax.main command.")
     task_module = translation_task if image_to_image else gan_task
     # The template only supplies the structure; shapes come from the data spec.
-    template = task_module.template_state(config, data_spec)
+    template = task_module.template_state(spec, data_spec)
     state, step = checkpoint.restore_latest(manager, template)
-    return TrainedRun(config, spec, state, step, data_spec, image_to_image)
+    return TrainedRun(spec, state, step, data_spec, image_to_image)

@@ -22,6 +22,7 @@ import jax
 from gan_jax import defaults
 from gan_jax import parallel
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 import gradient_checks  # tests/gradient_checks.py, beside this script.
 
 GLOBAL_BATCH = 16  # Two samples per device.
@@ -62,14 +63,14 @@ def _gradients(state):
 
 
 def compare(name: str) -> dict:
-    config = _config(name)
+    spec = gan_spec.build(_config(name))
     init_key, train_key, _ = experiment.run_keys(0)
     batch = {"x": jax.random.uniform(jax.random.key(1), (1, GLOBAL_BATCH, *SAMPLE_SHAPE),
                                      minval=-1.0, maxval=1.0)}
-    step = experiment.make_train_step(config)
+    step = experiment.make_train_step(spec)
 
     one_device = jax.devices()[0]
-    state = jax.device_put(experiment.create_state(config, SAMPLE_SHAPE, init_key),
+    state = jax.device_put(experiment.create_state(spec, SAMPLE_SHAPE, init_key),
                            one_device)
     single, single_metrics = jax.jit(step)(state, jax.device_put(batch, one_device),
                                            train_key)
@@ -82,7 +83,7 @@ def compare(name: str) -> dict:
     batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
     sharded_step = jax.jit(step, in_shardings=(replicated, batch_sharding, replicated),
                            out_shardings=(replicated, replicated))
-    state = jax.device_put(experiment.create_state(config, SAMPLE_SHAPE, init_key),
+    state = jax.device_put(experiment.create_state(spec, SAMPLE_SHAPE, init_key),
                            replicated)
     sharded_batch = jax.device_put(batch, batch_sharding)
     sharded, sharded_metrics = sharded_step(state, sharded_batch, train_key)

@@ -154,9 +154,9 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
     # A folder of images as gan_jax.sample writes them (its grid.png is
     # skipped); the sample command itself runs in test_train_images.py.
     run = train.restore_trained(workdir)
-    labels = sampling.requested_labels(20, run.config.model.num_classes, None)
+    labels = sampling.requested_labels(20, run.spec.model.num_classes, None)
     images = sampling.generate(run.state, jax.random.key(0), 20,
-                               latent_dim=run.config.model.latent_dim,
+                               latent_dim=run.spec.model.latent_dim,
                                batch_size=20, labels=labels)
     visualize.save_samples(images, labels, epath.Path(tmp_path / "samples"))
     folder = subprocess.run(

@@ -2,13 +2,14 @@
 
 import itertools
 
-import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_jax import defaults
 from gan_jax.data import in_memory
 from gan_jax.data import input_pipeline
+from gan_jax.run import gan_spec
 
 
 def _arrays(num):
@@ -45,10 +46,11 @@ def test_seeded_and_resume_reproduces_the_uninterrupted_stream():
 
 def test_loader_streams_per_seed_are_independent_of_company():
     dataset = tf.data.Dataset.from_tensor_slices(_arrays(10))
-    config = ml_collections.ConfigDict({"loader": "in_memory", "batch_size": 4,
-                                        "shuffle_buffer": 8, "cache": True})
-    alone = input_pipeline.seeded_streams(dataset, config, n_critic=1, seeds=[5])[0]
-    both = input_pipeline.seeded_streams(dataset, config, n_critic=1, seeds=[1, 5])[1]
+    config = defaults.base_config().data
+    config.update(loader="in_memory", batch_size=4, shuffle_buffer=8)
+    data = gan_spec.Data.read(config, "config.data")
+    alone = input_pipeline.seeded_streams(dataset, data, n_critic=1, seeds=[5])[0]
+    both = input_pipeline.seeded_streams(dataset, data, n_critic=1, seeds=[1, 5])[1]
     for a, b in itertools.islice(zip(alone, both), 4):
         np.testing.assert_array_equal(a["x"], b["x"])
 

@@ -8,17 +8,18 @@ import pytest
 from gan_jax import defaults
 from gan_jax import models
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 
 SHAPES = {"mlp": (2,), "dcgan": (28, 28, 1), "sngan": (32, 32, 3)}
 
 
-def _config(name, dtype):
+def _spec(name, dtype):
     config = defaults.base_config() if name == "mlp" else defaults.image_config()
     defaults.make_tiny(config)
     config.model.name = name
     config.model.dtype = dtype
     config.optim.n_critic = 1
-    return config
+    return gan_spec.build(config)
 
 
 def _float_dtypes(tree):
@@ -26,17 +27,17 @@ def _float_dtypes(tree):
             if jnp.issubdtype(leaf.dtype, jnp.floating)}
 
 
-def _batch(name, config):
-    shape = (1, config.data.batch_size, *SHAPES[name])
+def _batch(name, spec):
+    shape = (1, spec.data.batch_size, *SHAPES[name])
     return {"x": jax.random.uniform(jax.random.key(1), shape, minval=-1.0, maxval=1.0)}
 
 
 @pytest.mark.parametrize("name", ["dcgan", "mlp"])
 def test_bfloat16_computes_in_bfloat16_and_keeps_float32_state(name):
-    config = _config(name, "bfloat16")
-    state = experiment.create_state(config, SHAPES[name], jax.random.key(0))
-    step = experiment.make_train_step(config)
-    batch, key = _batch(name, config), jax.random.key(2)
+    spec = _spec(name, "bfloat16")
+    state = experiment.create_state(spec, SHAPES[name], jax.random.key(0))
+    step = experiment.make_train_step(spec)
+    batch, key = _batch(name, spec), jax.random.key(2)
 
     jaxpr = str(jax.make_jaxpr(step)(state, batch, key))
     # The MLPs' matmuls, the image models' convolutions (SNGAN's spectral
@@ -67,10 +68,10 @@ def test_bfloat16_networks_match_float32_to_bfloat16_precision(name):
     bfloat16's 8 bits of mantissa."""
     outputs = {}
     for dtype in ("float32", "bfloat16"):
-        config = _config(name, dtype)
-        state = experiment.create_state(config, SHAPES[name], jax.random.key(0))
-        generator, discriminator = models.create(config.model, SHAPES[name])
-        latents = jax.random.normal(jax.random.key(3), (8, config.model.latent_dim))
+        spec = _spec(name, dtype)
+        state = experiment.create_state(spec, SHAPES[name], jax.random.key(0))
+        generator, discriminator = models.create(spec.model, SHAPES[name])
+        latents = jax.random.normal(jax.random.key(3), (8, spec.model.latent_dim))
         samples = generator.apply(_variables(state.generator), latents)
         logits = discriminator.apply(_variables(state.discriminator), samples)
         assert samples.dtype == logits.dtype == jnp.float32
@@ -84,6 +85,5 @@ def test_bfloat16_networks_match_float32_to_bfloat16_precision(name):
 
 
 def test_unknown_compute_dtype_lists_the_valid_ones():
-    config = _config("mlp", "float16")
     with pytest.raises(ValueError, match="float32, bfloat16.*model.dtype"):
-        models.create(config.model, (2,))
+        _spec("mlp", "float16")

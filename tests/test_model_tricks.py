@@ -38,7 +38,7 @@ def _config(name, **overrides):
     config.g_channels = 4
     config.d_channels = 4
     config.update(overrides)
-    return config
+    return models.read_options(config, "config.model")
 
 
 @functools.lru_cache(maxsize=None)

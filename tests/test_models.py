@@ -37,7 +37,7 @@ def _config(name, **overrides):
     config.g_channels = 8
     config.d_channels = 8
     config.update(overrides)
-    return config
+    return models.read_options(config, "config.model")
 
 
 def _init(module, example):

@@ -189,9 +189,10 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
 
 
 def _guarded_step(config, skip):
-    train_step = experiment.make_train_step(config)
-    state = experiment.create_state(config, (2,), jax.random.key(0))
-    batch = {"x": jnp.zeros((config.optim.n_critic, 8, 2), jnp.float32)}
+    spec = gan_spec.build(config)
+    train_step = experiment.make_train_step(spec)
+    state = experiment.create_state(spec, (2,), jax.random.key(0))
+    batch = {"x": jnp.zeros((spec.optim.n_critic, 8, 2), jnp.float32)}
     names = divergence.watched_names(
         jax.eval_shape(train_step, state, batch, jax.random.key(1))[1],
         part_names=tuple(gan_task.state_parts(state)))
@@ -270,12 +271,12 @@ def test_unknown_dataset_names_list_the_valid_ones(tmp_path):
     config.data.name = "ring9"
     with pytest.raises(ValueError, match=r"Unknown toy mixture 'ring9'\. Valid "
                        r"names: grid25, ring8\. Set --config.data.name"):
-        experiment.load_dataset(config)
+        experiment.load_dataset(gan_spec.build(config))
     config.data.source = "tfds"
     config.data.name = "mnistt"
     with pytest.raises(ValueError, match=r"TFDS has no dataset named 'mnistt'.*"
                        r"Did you mean .*mnist"):
-        experiment.load_dataset(config)
+        experiment.load_dataset(gan_spec.build(config))
 
 
 def test_image_size_the_architecture_cannot_make():

@@ -127,9 +127,10 @@ def test_generate_batches_and_labels_match_one_big_call():
     """Batched generation with a padded last batch equals a single call."""
     from gan_jax import defaults
     from gan_jax.run import experiment  # pylint: disable=g-import-not-at-top
+    from gan_jax.run import gan_spec  # pylint: disable=g-import-not-at-top
     config = defaults.base_config()
     config.model.hidden_dim, config.model.num_layers = 8, 1
-    state = experiment.create_state(config, (2,), jax.random.key(0))
+    state = experiment.create_state(gan_spec.build(config), (2,), jax.random.key(0))
     key = jax.random.key(9)
     batched = sampling.generate(state, key, 5, latent_dim=16, batch_size=2)
     expected = np.concatenate([

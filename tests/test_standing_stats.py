@@ -20,6 +20,7 @@ from gan_jax.game.state import GANState
 from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
+from gan_jax.run import gan_spec
 
 LATENT_DIM = 8
 BATCH = 16
@@ -31,14 +32,16 @@ BN_INPUTS = {"BatchNorm_0": "ConvTranspose_0",
              "BatchNorm_1": "DoublingConvTranspose_0"}
 
 
-def _dcgan_config(num_classes: int = 0):
+def _dcgan_spec(num_classes: int = 0, standing_stats_batches: int = NUM_BATCHES,
+                infogan_categories: int = 0):
     config = defaults.image_config()
     defaults.make_tiny(config)
     config.model.latent_dim = LATENT_DIM
     config.model.num_classes = num_classes
     config.eval.batch_size = BATCH
-    config.eval.standing_stats_batches = NUM_BATCHES
-    return config
+    config.eval.standing_stats_batches = standing_stats_batches
+    config.tricks.infogan_categories = infogan_categories
+    return gan_spec.build(config)
 
 
 def _random_running_stats(batch_stats, key):
@@ -80,7 +83,7 @@ def _gan_state(generator: nn.Module, latent_dim: int, sample_shape) -> GANState:
 
 
 def _dcgan_state(num_classes: int = 0) -> GANState:
-    """The tiny DCGAN generator of `_dcgan_config(num_classes)`."""
+    """The tiny DCGAN generator of `_dcgan_spec(num_classes)`."""
     generator = dcgan.DCGANGenerator(sample_shape=SHAPE, base_channels=8,
                                      num_classes=num_classes)
     return _trained_looking(_gan_state(generator, LATENT_DIM, SHAPE))
@@ -234,21 +237,22 @@ def test_a_generator_without_batch_norm_keeps_its_batch_stats():
     config = defaults.base_config()
     config.model.hidden_dim, config.model.num_layers = 8, 1
     config.eval.standing_stats_batches = 2
+    spec = gan_spec.build(config)
     generator = mlp.MLPGenerator(sample_shape=(2,), hidden_dim=8, num_layers=1)
-    state = _gan_state(generator, config.model.latent_dim, (2,))
+    state = _gan_state(generator, spec.model.latent_dim, (2,))
     stats = standing_stats.standing_batch_stats(
         state, jax.random.key(1), num_batches=2, batch_size=4,
-        latent_dim=config.model.latent_dim)
+        latent_dim=spec.model.latent_dim)
     assert stats is state.generator.batch_stats
-    new = standing_stats.with_standing_stats(state, jax.random.key(1), config)
+    new = standing_stats.with_standing_stats(state, jax.random.key(1), spec)
     assert new.generator.batch_stats is state.generator.batch_stats
 
 
 def test_conditional_standing_stats_use_balanced_labels():
-    config = _dcgan_config(num_classes=3)
+    spec = _dcgan_spec(num_classes=3)
     state = _dcgan_state(num_classes=3)
     key = jax.random.key(5)
-    new = standing_stats.with_standing_stats(state, key, config)
+    new = standing_stats.with_standing_stats(state, key, spec)
     labels = sampling.balanced_labels(NUM_BATCHES * BATCH, 3)
     expected, _ = _direct_standing(state, key, state.ema_params, labels)
     _assert_stats_close(new.generator.batch_stats, expected)
@@ -263,14 +267,13 @@ def test_conditional_standing_stats_use_balanced_labels():
 
 def test_standing_stats_off_returns_the_state_and_evaluations_unchanged(dcgan_state):
     key = jax.random.key(11)
-    off = _dcgan_config()
-    off.eval.standing_stats_batches = 0
+    off = _dcgan_spec(standing_stats_batches=0)
     assert standing_stats.with_standing_stats(dcgan_state, key, off) is dcgan_state
     before = evaluator.sample_grid(dcgan_state, key, off)
     np.testing.assert_array_equal(
         evaluator.evaluate(dcgan_state, key, off, step=0).images["samples"], before)
 
-    on = _dcgan_config()
+    on = _dcgan_spec()
     standing = standing_stats.with_standing_stats(
         dcgan_state, jax.random.fold_in(key, 2), on)
     grid = evaluator.evaluate(dcgan_state, key, on, step=0).images["samples"]
@@ -337,13 +340,11 @@ def test_generate_and_the_evaluator_grid_draw_infogan_codes(dcgan_state):
                               batch_size=BATCH)
     assert not np.allclose(samples, plain)
 
-    config = _dcgan_config()
-    config.eval.standing_stats_batches = 0
-    config.tricks.infogan_categories = 4
+    spec = _dcgan_spec(standing_stats_batches=0, infogan_categories=4)
     inputs = sampling.grid_inputs(key, LATENT_DIM, 0, categories=4)
     expected_grid = visualize.image_grid(
         np.asarray(sampling.generate_from(dcgan_state, inputs.latents,
                                           inputs.labels)), 4,
         sampling.GRID_COLUMNS)
-    np.testing.assert_array_equal(evaluator.sample_grid(dcgan_state, key, config),
+    np.testing.assert_array_equal(evaluator.sample_grid(dcgan_state, key, spec),
                                   expected_grid)

@@ -31,12 +31,16 @@ def _config(**overrides):
     return config
 
 
-def _state(config, seed=0):
-    return experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(seed))
+def _spec(**overrides):
+    return gan_spec.build(_config(**overrides))
 
 
-def _batch(config, seed=1):
-    shape = (config.optim.n_critic, 8, *SAMPLE_SHAPE)
+def _state(spec, seed=0):
+    return experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(seed))
+
+
+def _batch(spec, seed=1):
+    shape = (spec.optim.n_critic, 8, *SAMPLE_SHAPE)
     return {"x": jax.random.normal(jax.random.key(seed), shape, jnp.float32)}
 
 
@@ -56,10 +60,10 @@ def _assert_same_gradients(a, b, reduced_terms=MLP_REDUCED_TERMS):
 
 
 def test_one_step_changes_both_networks_and_counts_updates():
-    config = _config(**{"optim.n_critic": 3})
-    state = _state(config)
-    step = jax.jit(experiment.make_train_step(config))
-    new_state, metrics = step(state, _batch(config), jax.random.key(2))
+    spec = _spec(**{"optim.n_critic": 3})
+    state = _state(spec)
+    step = jax.jit(experiment.make_train_step(spec))
+    new_state, metrics = step(state, _batch(spec), jax.random.key(2))
     assert int(new_state.step) == 1
     assert int(new_state.generator.step) == 1
     assert int(new_state.discriminator.step) == 3
@@ -71,10 +75,10 @@ def test_one_step_changes_both_networks_and_counts_updates():
 
 
 def test_n_critic_step_equals_that_many_discriminator_steps_then_one_generator_step():
-    config = _config(**{"optim.n_critic": 3})
-    objectives = objectives_lib.create(config)
-    state, batch, key = _state(config), _batch(config), jax.random.key(5)
-    fused, _ = jax.jit(experiment.make_train_step(config))(state, batch, key)
+    spec = _spec(**{"optim.n_critic": 3})
+    objectives = objectives_lib.create(spec)
+    state, batch, key = _state(spec), _batch(spec), jax.random.key(5)
+    fused, _ = jax.jit(experiment.make_train_step(spec))(state, batch, key)
 
     step_key = jax.random.fold_in(key, 0)  # fold_in(key, state.step) at step 0.
     critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), 3)
@@ -86,7 +90,7 @@ def test_n_critic_step_equals_that_many_discriminator_steps_then_one_generator_s
     manual, _ = steps.generator_step(manual, {"x": batch["x"][-1]},
                                      jax.random.fold_in(step_key, 1),
                                      objectives=objectives, latent_dim=4,
-                                     ema_decay=config.optim.ema_decay)
+                                     ema_decay=spec.optim.ema_decay)
     _assert_same_gradients(fused.discriminator, manual.discriminator)
     _assert_same_gradients(fused.generator, manual.generator)
     # And it is not the same as doing a single critic update.
@@ -96,11 +100,11 @@ def test_n_critic_step_equals_that_many_discriminator_steps_then_one_generator_s
 
 
 def test_simultaneous_step_takes_the_generator_gradient_before_the_critic_moved():
-    config = _config(**{"optim.n_critic": 2, "optim.simultaneous": True})
-    objectives = objectives_lib.create(config)
-    state, batch, key = _state(config), _batch(config), jax.random.key(5)
-    fused, metrics = jax.jit(experiment.make_train_step(config))(state, batch, key)
-    alternating, alternating_metrics = jax.jit(experiment.make_train_step(_config(
+    spec = _spec(**{"optim.n_critic": 2, "optim.simultaneous": True})
+    objectives = objectives_lib.create(spec)
+    state, batch, key = _state(spec), _batch(spec), jax.random.key(5)
+    fused, metrics = jax.jit(experiment.make_train_step(spec))(state, batch, key)
+    alternating, alternating_metrics = jax.jit(experiment.make_train_step(_spec(
         **{"optim.n_critic": 2})))(state, batch, key)
 
     step_key = jax.random.fold_in(key, 0)
@@ -114,7 +118,7 @@ def test_simultaneous_step_takes_the_generator_gradient_before_the_critic_moved(
     generator, g_metrics = steps.generator_step(state, {"x": batch["x"][-1]},
                                         jax.random.fold_in(step_key, 1),
                                         objectives=objectives, latent_dim=4,
-                                        ema_decay=config.optim.ema_decay)
+                                        ema_decay=spec.optim.ema_decay)
     _assert_same_gradients(fused.discriminator, critic.discriminator)
     _assert_same_gradients(fused.generator, generator.generator)
     _assert_same_gradients(fused.discriminator, alternating.discriminator)
@@ -137,10 +141,10 @@ def test_simultaneous_updates_refuse_shared_fakes():
                                   "wasserstein", "relativistic_average"])
 def test_each_phase_lowers_its_own_loss(loss):
     """On fixed inputs, a small D step lowers the D loss and a G step the G loss."""
-    config = _config(**{"loss.name": loss, "optim.d_lr": 1e-3, "optim.g_lr": 1e-3})
-    objectives = objectives_lib.create(config)
-    state = _state(config)
-    real = _batch(config)["x"][0]
+    spec = _spec(**{"loss.name": loss, "optim.d_lr": 1e-3, "optim.g_lr": 1e-3})
+    objectives = objectives_lib.create(spec)
+    state = _state(spec)
+    real = _batch(spec)["x"][0]
     latents = latents_lib.sample_latents(jax.random.key(3), real.shape[0], 4)
     fake, _ = apply_network(state.generator, state.generator.params, latents,
                             train=True)
@@ -165,10 +169,10 @@ def test_each_phase_lowers_its_own_loss(loss):
 
 def test_ema_follows_its_formula():
     decay = 0.9
-    config = _config(**{"optim.ema_decay": decay})
-    state = _state(config)
-    new_state, _ = jax.jit(experiment.make_train_step(config))(
-        state, _batch(config), jax.random.key(0))
+    spec = _spec(**{"optim.ema_decay": decay})
+    state = _state(spec)
+    new_state, _ = jax.jit(experiment.make_train_step(spec))(
+        state, _batch(spec), jax.random.key(0))
     expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p,
                             state.ema_params, new_state.generator.params)
     assert _leaves_close(new_state.ema_params, expected)
@@ -176,17 +180,17 @@ def test_ema_follows_its_formula():
 
 
 def test_weight_clipping_bounds_discriminator_params():
-    config = _config(**{"optim.d_weight_clip": 0.01, "loss.name": "wasserstein"})
-    new_state, _ = jax.jit(experiment.make_train_step(config))(
-        _state(config), _batch(config), jax.random.key(0))
+    spec = _spec(**{"optim.d_weight_clip": 0.01, "loss.name": "wasserstein"})
+    new_state, _ = jax.jit(experiment.make_train_step(spec))(
+        _state(spec), _batch(spec), jax.random.key(0))
     leaves = jax.tree.leaves(new_state.discriminator.params)
     assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= 0.01 + 1e-9
 
 
 def test_same_key_same_result_and_step_changes_the_draw():
-    config = _config()
-    state, batch = _state(config), _batch(config)
-    step = jax.jit(experiment.make_train_step(config))
+    spec = _spec()
+    state, batch = _state(spec), _batch(spec)
+    step = jax.jit(experiment.make_train_step(spec))
     a, _ = step(state, batch, jax.random.key(7))
     b, _ = step(state, batch, jax.random.key(7))
     assert all(np.array_equal(x, y) for x, y in
@@ -197,32 +201,34 @@ def test_same_key_same_result_and_step_changes_the_draw():
     assert not _leaves_close(a.generator.params, c.generator.params)
 
 
-def _dcgan_config():
+def _dcgan_spec(reuse_fakes=False):
     config = defaults.image_config()
     defaults.make_tiny(config)
     config.data.image_size = 32
     config.model.latent_dim = 4
-    return config
+    config.train.generator_reuses_fakes = reuse_fakes
+    return gan_spec.build(config)
 
 
-@pytest.mark.parametrize("make_config, sample_shape, reduced_terms", [
-    (lambda: _config(**{"optim.n_critic": 2}), SAMPLE_SHAPE, MLP_REDUCED_TERMS),
+@pytest.mark.parametrize("make_spec, sample_shape, reduced_terms", [
+    (lambda reuse_fakes=False: _spec(**{"optim.n_critic": 2,
+                                        "train.generator_reuses_fakes": reuse_fakes}),
+     SAMPLE_SHAPE, MLP_REDUCED_TERMS),
     # A kernel gradient of the generator's last layer sums over every pixel.
-    (_dcgan_config, (32, 32, 1), 8 * 32 * 32)], ids=["mlp_n_critic_2", "dcgan_batchnorm"])
+    (_dcgan_spec, (32, 32, 1), 8 * 32 * 32)], ids=["mlp_n_critic_2", "dcgan_batchnorm"])
 @pytest.mark.slow
 def test_reused_fakes_step_is_the_critic_step_then_a_generator_step_on_its_latents(
-        make_config, sample_shape, reduced_terms):
+        make_spec, sample_shape, reduced_terms):
     """The PyTorch example's schedule: D on G(z), then G on D_new(G(z)), same z."""
-    config = make_config()
-    config.train.generator_reuses_fakes = True
-    objectives = objectives_lib.create(config)
-    latent_dim = config.model.latent_dim
-    n_critic = config.optim.n_critic
-    state = experiment.create_state(config, sample_shape, jax.random.key(0))
+    spec = make_spec(reuse_fakes=True)
+    objectives = objectives_lib.create(spec)
+    latent_dim = spec.model.latent_dim
+    n_critic = spec.optim.n_critic
+    state = experiment.create_state(spec, sample_shape, jax.random.key(0))
     batch = {"x": jax.random.uniform(jax.random.key(1), (n_critic, 8, *sample_shape),
                                      jnp.float32, -1.0, 1.0)}
     key = jax.random.key(5)
-    fused, metrics = jax.jit(experiment.make_train_step(config))(state, batch, key)
+    fused, metrics = jax.jit(experiment.make_train_step(spec))(state, batch, key)
 
     step_key = jax.random.fold_in(key, 0)
     critic_keys = jax.random.split(jax.random.fold_in(step_key, 0), n_critic)
@@ -243,20 +249,20 @@ def test_reused_fakes_step_is_the_critic_step_then_a_generator_step_on_its_laten
     grads, aux = jax.jit(jax.grad(objectives.generator, has_aux=True))(
         g_state.params, g_state, fused.discriminator, batch["x"][-1], latents,
         key=jax.random.fold_in(g_key, 2), step=state.step, tricks_state=state.tricks)
-    gradient_checks.assert_took_one_step_on(fused.generator, grads, config.optim.g_b1,
+    gradient_checks.assert_took_one_step_on(fused.generator, grads, spec.optim.g_b1,
                                             reduced_terms)
     gradient_checks.assert_norms_close(fused.generator.batch_stats, aux["batch_stats"],
                                        reduced_terms)
     np.testing.assert_allclose(metrics["g_loss"], aux["metrics"]["g_loss"],
                                rtol=reduced_terms * 2.0**-24)
     # Fresh latents would have given a different generator update.
-    fresh, _ = jax.jit(experiment.make_train_step(make_config()))(state, batch, key)
+    fresh, _ = jax.jit(experiment.make_train_step(make_spec()))(state, batch, key)
     assert not _leaves_close(fresh.generator.params, fused.generator.params)
 
 
 def test_reused_fakes_refuse_the_generator_zcr_term():
-    config = _config(**{"tricks.zcr_g_weight": 0.5})
-    config.train.generator_reuses_fakes = True
     with pytest.raises(ValueError, match="zcr_g_weight=0"):
-        jax.eval_shape(experiment.make_train_step(config), _state(config),
-                       _batch(config), jax.random.key(0))
+        spec = _spec(**{"tricks.zcr_g_weight": 0.5,
+                        "train.generator_reuses_fakes": True})
+        jax.eval_shape(experiment.make_train_step(spec), _state(spec),
+                       _batch(spec), jax.random.key(0))

@@ -16,6 +16,7 @@ import jax
 
 from gan_jax import train
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.run import run_dir
 import idx_digits  # tests/idx_digits.py
 
@@ -115,8 +116,8 @@ def test_reference_config_is_pytorch_examples_dcgan():
     without bias, BatchNorm scale and shift; nz = 100, ngf = ndf = 64) and
     both players' optimizers step as its `optim.Adam(lr=0.0002,
     betas=(0.5, 0.999))` does, at a constant rate."""
-    config = _load_config("dcgan64_reference", variant="")
-    state = jax.eval_shape(lambda key: experiment.create_state(config, (64, 64, 3), key),
+    spec = gan_spec.build(_load_config("dcgan64_reference", variant=""))
+    state = jax.eval_shape(lambda key: experiment.create_state(spec, (64, 64, 3), key),
                            jax.random.key(0))
 
     def pytorch_adam(g, m, v, t):
@@ -128,7 +129,7 @@ def test_reference_config_is_pytorch_examples_dcgan():
     # depends on both betas) and the run's last (a decaying rate would be
     # 1 / 79,150 of its start there).
     g1, g2, zero = np.array([1.0, -2.0, 0.5]), np.array([0.3, 0.1, -1.0]), np.zeros(3)
-    num_updates = config.train.num_steps  # For both players: one critic update per step.
+    num_updates = spec.train.num_steps  # For both players: one critic update per step.
     first, m, v = pytorch_adam(g1, zero, zero, 1)
     second, _, _ = pytorch_adam(g2, m, v, 2)
     last, _, _ = pytorch_adam(g1, zero, zero, num_updates)

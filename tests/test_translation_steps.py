@@ -10,6 +10,7 @@ from gan_jax import losses
 from gan_jax.image_to_image import defaults
 from gan_jax.image_to_image import experiment
 from gan_jax.image_to_image import objectives
+from gan_jax.image_to_image import spec as translation_spec
 from gan_jax.image_to_image.state import apply
 import gradient_checks  # tests/gradient_checks.py
 
@@ -23,13 +24,17 @@ REDUCED_TERMS = 4 * 28 * 28
 pytestmark = pytest.mark.slow
 
 
-def _config(task, **model):
+def _spec(task, overrides=None, **model):
+    """The tiny `task`'s spec; `overrides` sets other fields by dotted name."""
     config = defaults.base_config(task)
     defaults.make_tiny(config)
     config.model.g_downsamples = 2 if task != "srgan" else 0
     config.model.d_layers = 2
     config.model.update(model)
-    return config
+    for path, value in (overrides or {}).items():
+        section, name = path.split(".")
+        config[section][name] = value
+    return translation_spec.build(config)
 
 
 def _batch(seed=0, batch_size=4, size=28):
@@ -56,15 +61,15 @@ def _assert_kernels_took_one_step_on(network, grads, b1):
 
 
 def test_pix2pix_step_equals_a_direct_d_then_g_update():
-    config = _config("pix2pix")
+    spec = _spec("pix2pix")
     batch, key = _batch(), jax.random.key(3)
-    state = experiment.create_state(config, batch, jax.random.key(0))
-    new_state, metrics = jax.jit(experiment.phases(config)["train"])(state, batch, key)
+    state = experiment.create_state(spec, batch, jax.random.key(0))
+    new_state, metrics = jax.jit(experiment.phases(spec)["train"])(state, batch, key)
 
     # The same step written out directly: G's gradient by differentiating the
     # whole objective through G (no vjp of a cached pass).
     loss = losses.get("non_saturating")
-    examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
+    examples = experiment.make_examples_fn(spec)(jax.tree.map(lambda x: x[0], batch))
     x, y = examples["source"], examples["target"]
     step_key = jax.random.fold_in(key, 0)
     g, d = state.networks["generator"], state.networks["discriminator"]
@@ -90,7 +95,7 @@ def test_pix2pix_step_equals_a_direct_d_then_g_update():
         return total, moved
 
     g_grads, g_moved = jax.jit(jax.grad(g_loss, has_aux=True))(g.params)
-    b1 = config.optim.b1
+    b1 = spec.optim.b1
     gradient_checks.assert_took_one_step_on(d_new, d_grads, b1, REDUCED_TERMS)
     gradient_checks.assert_took_one_step_on(new_state.networks["generator"], g_grads,
                                             b1, REDUCED_TERMS)
@@ -104,10 +109,10 @@ def test_pix2pix_step_equals_a_direct_d_then_g_update():
 
 def test_step_is_deterministic_and_the_key_drives_dropout():
     # Five levels capped at width 8: dropout on the two inner decoder levels.
-    config = _config("pix2pix", g_downsamples=5, g_max_channels=8)
+    spec = _spec("pix2pix", g_downsamples=5, g_max_channels=8)
     batch = _batch(size=32)
-    state = experiment.create_state(config, batch, jax.random.key(0))
-    step = jax.jit(experiment.phases(config)["train"])
+    state = experiment.create_state(spec, batch, jax.random.key(0))
+    step = jax.jit(experiment.phases(spec)["train"])
     copy = lambda: jax.tree.map(jnp.copy, state)  # noqa: E731
     first, _ = step(copy(), batch, jax.random.key(1))
     again, _ = step(copy(), batch, jax.random.key(1))
@@ -119,14 +124,13 @@ def test_step_is_deterministic_and_the_key_drives_dropout():
 
 
 def test_srgan_pretraining_moves_only_the_generator_and_lowers_mse():
-    config = _config("srgan", g_blocks=1)
-    config.objective.pretrain_steps = 2
-    config.optim.g_lr = 1e-3
+    spec = _spec("srgan", {"objective.pretrain_steps": 2, "optim.g_lr": 1e-3},
+                     g_blocks=1)
     # Smooth targets (a blurred random field), which a 4x enlargement can fit.
     rough = jax.random.normal(jax.random.key(0), (8, 7, 7, 1))
     batch = {"x": jnp.tanh(jax.image.resize(rough, (8, 28, 28, 1), "bicubic"))[None]}
-    state = experiment.create_state(config, batch, jax.random.key(0))
-    pretrain = jax.jit(experiment.phases(config)["pretrain"])
+    state = experiment.create_state(spec, batch, jax.random.key(0))
+    pretrain = jax.jit(experiment.phases(spec)["pretrain"])
     first_mse = None
     for _ in range(30):
         state_before = state
@@ -139,12 +143,12 @@ def test_srgan_pretraining_moves_only_the_generator_and_lowers_mse():
 
 
 def test_cyclegan_discriminators_train_on_the_pool_which_fills_first():
-    config = _config("cyclegan", g_blocks=1)
-    config.objective.pool_size = 4  # Larger than one step's 2 fakes per domain.
+    # A pool larger than one step's 2 fakes per domain.
+    spec = _spec("cyclegan", {"objective.pool_size": 4}, g_blocks=1)
     batch, key = _batch(batch_size=4), jax.random.key(5)
-    state = experiment.create_state(config, batch, jax.random.key(0))
-    new_state, metrics = jax.jit(experiment.phases(config)["train"])(state, batch, key)
-    examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
+    state = experiment.create_state(spec, batch, jax.random.key(0))
+    new_state, metrics = jax.jit(experiment.phases(spec)["train"])(state, batch, key)
+    examples = experiment.make_examples_fn(spec)(jax.tree.map(lambda x: x[0], batch))
     nets = state.networks
     # The references are jitted as wholes: op by op, each op would compile.
     fake_b = jax.jit(lambda p: apply(nets["g_ab"], p, examples["a"], train=True)[0])(
@@ -164,7 +168,7 @@ def test_cyclegan_discriminators_train_on_the_pool_which_fills_first():
 
     _assert_kernels_took_one_step_on(new_state.networks["d_b"],
                                      jax.jit(jax.grad(d_b_loss))(nets["d_b"].params),
-                                     config.optim.b1)
+                                     spec.optim.b1)
     np.testing.assert_allclose(metrics["d_b_loss"], jax.jit(d_b_loss)(nets["d_b"].params),
                                rtol=1e-5)
     assert {"g_cycle", "g_identity", "g_adversarial_ab", "g_adversarial_ba",
@@ -174,12 +178,11 @@ def test_cyclegan_discriminators_train_on_the_pool_which_fills_first():
 def test_cyclegan_generators_descend_the_full_objective():
     """The generators' update is Adam on the gradient of eq. 3 + identity,
     assembled here from the networks directly."""
-    config = _config("cyclegan", g_blocks=1)
-    config.objective.pool_size = 0
+    spec = _spec("cyclegan", {"objective.pool_size": 0}, g_blocks=1)
     batch, key = _batch(batch_size=4), jax.random.key(5)
-    state = experiment.create_state(config, batch, jax.random.key(0))
-    new_state, _ = jax.jit(experiment.phases(config)["train"])(state, batch, key)
-    examples = experiment.make_examples_fn(config)(jax.tree.map(lambda x: x[0], batch))
+    state = experiment.create_state(spec, batch, jax.random.key(0))
+    new_state, _ = jax.jit(experiment.phases(spec)["train"])(state, batch, key)
+    examples = experiment.make_examples_fn(spec)(jax.tree.map(lambda x: x[0], batch))
     a, b = examples["a"], examples["b"]
     nets = state.networks
     run = lambda name, p, x: apply(nets[name], p, x, train=True)[0]  # noqa: E731
@@ -199,5 +202,5 @@ def test_cyclegan_generators_descend_the_full_objective():
     grads = jax.jit(jax.grad(total))({"g_ab": nets["g_ab"].params, "g_ba": nets["g_ba"].params})
     for name in ("g_ab", "g_ba"):
         _assert_kernels_took_one_step_on(new_state.networks[name], grads[name],
-                                         config.optim.b1)
+                                         spec.optim.b1)
     assert new_state.pools == {}

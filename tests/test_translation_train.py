@@ -267,7 +267,7 @@ def test_cyclegan_between_two_local_folders(tmp_path):
     config.data.split = config.eval.split = "train"
     final = train.train_and_evaluate(config, tmp_path / "run")
     assert set(final) == {"cycle_a", "cycle_b", "step", "wall_seconds"}
-    images = experiment.held_out_images(config)
+    images = experiment.held_out_images(translation_spec.build(config))
     assert images["x"].shape == images["x_b"].shape == (12, 32, 32, 3)
     # A is the first sub-folder, B the second: no image is in both.
     assert not any(np.array_equal(a, b) for a in images["x"] for b in images["x_b"])

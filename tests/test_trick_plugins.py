@@ -178,9 +178,10 @@ TOY = Trick(
 
 
 def _step(config):
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    spec = gan_spec.build(config)
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
     batch = {"x": jax.random.normal(jax.random.key(1), (1, BATCH, *SAMPLE_SHAPE))}
-    return jax.jit(experiment.make_train_step(config))(state, batch, jax.random.key(2))
+    return jax.jit(experiment.make_train_step(spec))(state, batch, jax.random.key(2))
 
 
 def test_a_trick_registered_in_a_test_is_composed_by_the_objectives():

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 import flax.linen as nn
-import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -56,13 +55,17 @@ def _config(**overrides):
     return config
 
 
+def _spec(**overrides):
+    return gan_spec.build(_config(**overrides))
+
+
 def _batch(seed=1):
     return {"x": jax.random.normal(jax.random.key(seed), (1, BATCH, *SAMPLE_SHAPE))}
 
 
-def _train_step(config, state=None, num_steps=1):
-    state = state or experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
-    step = jax.jit(experiment.make_train_step(config))
+def _train_step(spec, state=None, num_steps=1):
+    state = state or experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
+    step = jax.jit(experiment.make_train_step(spec))
     for _ in range(num_steps):
         state, metrics = step(state, _batch(), jax.random.key(2))
     return state, metrics
@@ -71,13 +74,13 @@ def _train_step(config, state=None, num_steps=1):
 def test_the_default_step_is_the_plain_gan_step():
     """With every trick off, one train step equals a hand-written non-saturating
     GAN step with R1 (same keys, same optimizers), and keeps no trick state."""
-    config = _config()
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    spec = _spec()
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
     assert state.tricks == {}
-    new_state, metrics = _train_step(config, state)
+    new_state, metrics = _train_step(spec, state)
 
     g, d = state.generator, state.discriminator
-    real, key, weight = _batch()["x"][0], jax.random.key(2), config.penalty.weight
+    real, key, weight = _batch()["x"][0], jax.random.key(2), spec.penalty.weight
     step_key = jax.random.fold_in(key, 0)
     critic_key = jax.random.split(jax.random.fold_in(step_key, 0), 1)[0]
     latent_key, _ = jax.random.split(critic_key)
@@ -106,10 +109,10 @@ def test_the_default_step_is_the_plain_gan_step():
 
     gradient_checks.assert_took_one_step_on(
         new_state.discriminator, jax.jit(jax.grad(d_loss))(d.params),
-        config.optim.d_b1, MLP_REDUCED_TERMS)
+        spec.optim.d_b1, MLP_REDUCED_TERMS)
     gradient_checks.assert_took_one_step_on(
         new_state.generator, jax.jit(jax.grad(g_loss))(g.params),
-        config.optim.g_b1, MLP_REDUCED_TERMS)
+        spec.optim.g_b1, MLP_REDUCED_TERMS)
     assert new_state.tricks == {}
     assert not any(name.startswith(("g_adversarial", "ada", "lecam", "began"))
                    for name in metrics)
@@ -138,7 +141,7 @@ TRICKS_ON = {
 
 @pytest.fixture(scope="module")
 def plain_step():
-    return _train_step(_config())
+    return _train_step(_spec())
 
 
 # Float error of the step against the hand computations below: n 2^-24 (n the
@@ -169,7 +172,7 @@ def _softplus(x):
 class _Step(NamedTuple):
     """One `_train_step` from `state` and, derived by hand as in the test
     above, what its critic step (n_critic = 1) and generator step drew."""
-    config: ml_collections.ConfigDict
+    spec: gan_spec.GanSpec
     state: GANState  # Before the step.
     new: GANState
     metrics: dict
@@ -183,19 +186,19 @@ class _Step(NamedTuple):
     g_key: jax.Array  # The key of the generator objective.
 
 
-def _one_step(config, state=None):
-    state = state or experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
-    new, metrics = _train_step(config, state)
+def _one_step(spec, state=None):
+    state = state or experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
+    new, metrics = _train_step(spec, state)
     step_key = jax.random.fold_in(jax.random.key(2), int(state.step))
     critic_key = jax.random.split(jax.random.fold_in(step_key, 0), 1)[0]
     latent_key, penalty_key = jax.random.split(critic_key)
     g_step_key = jax.random.fold_in(step_key, 1)
-    categories = config.tricks.infogan_categories
+    categories = spec.tricks.infogan_categories
     d_latents = latents_lib.sample_latents(latent_key, BATCH, 4, categories)
     g_latents = latents_lib.sample_latents(g_step_key, BATCH, 4, categories)
     g = state.generator
     generate = lambda z: g.apply_fn({"params": g.params}, z)  # noqa: E731
-    return _Step(config, state, new, {k: float(v) for k, v in metrics.items()},
+    return _Step(spec, state, new, {k: float(v) for k, v in metrics.items()},
                  _batch()["x"][0], generate(d_latents), d_latents, latent_key,
                  penalty_key, g_latents, generate(g_latents),
                  jax.random.fold_in(g_step_key, 2))
@@ -364,7 +367,7 @@ def _check_infogan(s, plain):
     _assert_close(s.metrics["d_infogan"], d_term)
     _assert_close(s.metrics["g_infogan"], g_term)
     _assert_close(s.metrics["d_loss"], s.metrics["d_adversarial"]
-                  + s.config.penalty.weight * s.metrics["d_penalty"] + d_term,
+                  + s.spec.penalty.weight * s.metrics["d_penalty"] + d_term,
                   s.metrics["d_adversarial"], s.metrics["d_penalty"])
     _assert_close(s.metrics["g_loss"], s.metrics["g_adversarial"] + g_term,
                   s.metrics["g_adversarial"])
@@ -406,12 +409,12 @@ def test_each_trick_acts_in_the_step_as_its_formula_says(name, plain_step):
     update computed by hand (the plain step being the one tested above).
     (ADA starts at p = 0, so its first step is the plain one; its state is
     tested below.)"""
-    config = _config(**TRICKS_ON[name])
+    spec = _spec(**TRICKS_ON[name])
     state = None
     if name == "top_k":  # k first drops at step 1.
-        state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+        state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
         state = state.replace(generator=state.generator.replace(step=1))
-    s = _one_step(config, state)
+    s = _one_step(spec, state)
     assert all(np.isfinite(v) for v in s.metrics.values())
     plain = {k: float(v) for k, v in plain_step[1].items()}
     TRICK_CHECKS[name](s, plain)
@@ -448,7 +451,6 @@ class _LinearGenerator(nn.Module):
 
 def _tiny_unrolled_problem():
     """A linear generator of 2-D latents against a tanh critic trained by SGD."""
-    config = _config(**{"model.latent_dim": 2})
     states = []
     for module, shape, seed in ((_LinearGenerator(), (1, 2), 3),
                                 (_SmoothCritic(), (1, 2), 4)):
@@ -457,20 +459,20 @@ def _tiny_unrolled_problem():
                                           batch_stats={}, tx=optax.sgd(0.5)))
     real = jax.random.normal(jax.random.key(4), (6, 2)) + 1.0
     latents = jax.random.normal(jax.random.key(5), (6, 2))
-    return (config, *states, real, latents)
+    return (*states, real, latents)
 
 
-def _generator_loss(config, g_state, d_state, real, latents, unrolled_steps):
-    config.tricks.unrolled_steps = unrolled_steps
-    objective = objectives_lib.create(config).generator
+def _generator_loss(g_state, d_state, real, latents, unrolled_steps):
+    spec = _spec(**{"model.latent_dim": 2, "tricks.unrolled_steps": unrolled_steps})
+    objective = objectives_lib.create(spec).generator
     return lambda params: objective(params, g_state, d_state, real, latents)[0]
 
 
 @pytest.mark.slow
 def test_unrolled_gradient_differs_from_plain_and_matches_finite_differences():
-    config, g_state, d_state, real, latents = _tiny_unrolled_problem()
-    loss_unrolled = _generator_loss(config, g_state, d_state, real, latents, 3)
-    loss_plain = _generator_loss(config, g_state, d_state, real, latents, 0)
+    g_state, d_state, real, latents = _tiny_unrolled_problem()
+    loss_unrolled = _generator_loss(g_state, d_state, real, latents, 3)
+    loss_plain = _generator_loss(g_state, d_state, real, latents, 0)
     params = g_state.params
     grad_unrolled = jax.grad(loss_unrolled)(params)
     grad_plain = jax.grad(loss_plain)(params)
@@ -515,8 +517,8 @@ def test_packing_concatenates_m_samples_along_the_last_axis():
     np.testing.assert_array_equal(packed[1, 2, 0], [*images[2, 2, 0], *images[3, 2, 0]])
     assert packing.packed_shape((28, 28, 1), 4) == (28, 28, 4)
     # The discriminator is built for the packed input and scores B / m packs.
-    config = _config(**{"tricks.pack": 2})
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    spec = _spec(**{"tricks.pack": 2})
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
     first = jax.tree.leaves(state.discriminator.params["Dense_0"])
     assert any(leaf.shape == (4, 16) for leaf in first)
     with pytest.raises(ValueError, match="must divide"):
@@ -547,13 +549,13 @@ def test_zcr_generator_term_is_the_mean_squared_difference():
 
 
 def _lazy_objectives(interval):
-    return objectives_lib.create(_config(**{"penalty.lazy_interval": interval,
+    return objectives_lib.create(_spec(**{"penalty.lazy_interval": interval,
                                             "penalty.weight": 0.3}))
 
 
 def test_lazy_r1_phase_is_the_penalty_times_the_interval():
-    config = _config()
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    spec = _spec()
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
     d = state.discriminator
     real, fake = _batch()["x"][0], _batch(2)["x"][0]
     key = jax.random.key(3)
@@ -583,9 +585,9 @@ def test_top_k_averages_the_k_best_rated_fakes():
 
 
 def test_generator_objective_needs_a_key_when_a_trick_draws_randomness():
-    config = _config(**{"tricks.augment": "jitter"})
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
-    objectives = objectives_lib.create(config)
+    spec = _spec(**{"tricks.augment": "jitter"})
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
+    objectives = objectives_lib.create(spec)
     latents = jnp.zeros((BATCH, 4), jnp.float32)
     with pytest.raises(ValueError, match="needs a PRNG `key`.*augmentation"):
         objectives.generator(state.generator.params, state.generator,
@@ -617,12 +619,12 @@ def test_began_equilibrium_and_convergence_measure():
 
 
 def test_running_statistics_live_in_the_state_and_move_each_critic_step():
-    config = _config(**{"tricks.augment": "jitter", "tricks.ada": True,
+    spec = _spec(**{"tricks.augment": "jitter", "tricks.ada": True,
                         "tricks.lecam_weight": 0.1, "optim.n_critic": 2})
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
     assert set(state.tricks) == {"ada", "lecam"}
     batch = {"x": jax.random.normal(jax.random.key(1), (2, BATCH, *SAMPLE_SHAPE))}
-    new_state, metrics = jax.jit(experiment.make_train_step(config))(
+    new_state, metrics = jax.jit(experiment.make_train_step(spec))(
         state, batch, jax.random.key(2))
     assert float(new_state.tricks["ada"]["count"]) == 2.0
     assert {"ada_p", "ada_r_t", "lecam_real_ema", "lecam_fake_ema"} <= set(metrics)
@@ -643,9 +645,9 @@ def test_feature_matching_loss_is_the_squared_distance_of_means():
     fake = np.array([[0.0, 0.0], [2.0, 2.0]], np.float32)   # mean (1, 1)
     assert float(feature_matching.loss(real, fake)) == pytest.approx(1.0 + 4.0)
     # Replacing the adversarial loss leaves feature matching alone.
-    config = _config(**{"tricks.feature_matching_weight": 1.0,
+    spec = _spec(**{"tricks.feature_matching_weight": 1.0,
                         "tricks.feature_matching_replace": True})
-    _, metrics = _train_step(config)
+    _, metrics = _train_step(spec)
     assert float(metrics["g_adversarial"]) == 0.0
     assert float(metrics["g_loss"]) == pytest.approx(float(metrics["g_feature_matching"]))
 
@@ -692,8 +694,8 @@ def test_bad_trick_settings_fail_with_the_fix(overrides, message):
 
 def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):
     from gan_jax.run import checkpoint
-    config = _config()
-    state = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(0))
+    spec = _spec()
+    state = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(0))
     manager = checkpoint.create_manager(tmp_path, save_every=1)
     # An old GANState had exactly these three fields.
     old = {"generator": state.generator, "discriminator": state.discriminator,
@@ -701,7 +703,7 @@ def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):
     import orbax.checkpoint as ocp
     manager.save(7, args=ocp.args.StandardSave(old))
     manager.wait_until_finished()
-    template = experiment.create_state(config, SAMPLE_SHAPE, jax.random.key(1))
+    template = experiment.create_state(spec, SAMPLE_SHAPE, jax.random.key(1))
     restored, step = checkpoint.restore_latest(manager, template)
     assert step == 7 and restored.tricks == {}
     for a, b in zip(jax.tree.leaves(restored.generator.params),
@@ -713,26 +715,26 @@ def test_lazy_phase_over_vmapped_members_equals_each_member_alone():
     """The ablation runner's lazy phase: each member with its own penalty weight."""
     from gan_jax.sweep import members as members_lib
     from gan_jax.run import gan_task
-    config = _config(**{"penalty.lazy_interval": 2})
+    spec = _spec(**{"penalty.lazy_interval": 2})
     members = members_lib.create([0, 1], [
         {"optim.g_lr": 2e-3, "optim.d_lr": 2e-3, "penalty.weight": w,
          "loss.label_smoothing": 0.0} for w in (0.1, 1.0)])
-    states = members_lib.create_states(config, SAMPLE_SHAPE, members)
+    states = members_lib.create_states(spec, SAMPLE_SHAPE, members)
     batches = jnp.stack([_batch(1)["x"], _batch(2)["x"]])
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    [_, lazy_phase] = gan_task.phases(config, vmapped=True)
+    [_, lazy_phase] = gan_task.phases(spec, vmapped=True)
     assert lazy_phase.every == 2 and not lazy_phase.ends_step
     together, _ = jax.jit(lazy_phase.step_fn)(states, {"x": batches}, keys, numeric)
     for k, weight in enumerate((0.1, 1.0)):
-        config.penalty.weight = weight
-        alone, _ = jax.jit(experiment.make_regularizer_step(config))(
+        alone_spec = _spec(**{"penalty.lazy_interval": 2, "penalty.weight": weight})
+        alone, _ = jax.jit(experiment.make_regularizer_step(alone_spec))(
             members_lib.member_state(states, k), {"x": batches[k]}, keys[k])
         # vmap batches the members' matrix products: other reduction orders.
         gradient_checks.assert_same_gradients(
             alone.discriminator, members_lib.member_state(together, k).discriminator,
             MLP_REDUCED_TERMS)
-    assert [p.name for p in gan_task.phases(_config(), vmapped=True)] == ["train"]
+    assert [p.name for p in gan_task.phases(_spec(), vmapped=True)] == ["train"]
 
 
 @pytest.mark.slow
@@ -745,13 +747,13 @@ def test_image_tricks_train_a_conditional_dcgan_step():
     config.tricks.acgan_weight = 1.0
     config.tricks.augment = "color,translation,cutout"
     config.optim.n_critic = 1
-    gan_spec.build(config)
-    state = experiment.create_state(config, (28, 28, 1), jax.random.key(0))
+    spec = gan_spec.build(config)
+    state = experiment.create_state(spec, (28, 28, 1), jax.random.key(0))
     assert state.discriminator.params["aux_head"]["kernel"].shape[-1] == 10
     batch = {"x": jax.random.uniform(jax.random.key(1), (1, 8, 28, 28, 1),
                                      minval=-1.0, maxval=1.0),
              "label": jnp.arange(8, dtype=jnp.int32)[None]}
-    _, metrics = jax.jit(experiment.make_train_step(config))(
+    _, metrics = jax.jit(experiment.make_train_step(spec))(
         state, batch, jax.random.key(2))
     # An untrained head is near chance on 10 classes: cross-entropy ~ log 10,
     # summed over the real and fake terms for D.

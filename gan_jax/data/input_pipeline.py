@@ -19,7 +19,6 @@ import itertools
 from typing import NamedTuple
 
 import jax
-import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -139,14 +138,14 @@ def _prepared_tfds(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
 
 
 def _image_source(builder: tfds.core.DatasetBuilder,
-                  config: ml_collections.ConfigDict,
+                  data,
                   stored_shape: tuple[int, ...] | None = None) -> Source:
     """Reads a builder's "image" (and "label") features as model inputs.
 
     Args:
       builder: a prepared builder with an `Image` feature "image" of uint8 and
         optionally a `ClassLabel` feature "label".
-      config: the `config.data` with split, image_size, center_crop.
+      data: the run's data section (split, image_size, center_crop).
       stored_shape: the images' shape when the builder's feature leaves it
         open but every image is known to share it.
     """
@@ -164,7 +163,7 @@ def _image_source(builder: tfds.core.DatasetBuilder,
     wanted = {"image": True,
               **({"label": True} if label_feature is not None else {})}
     dataset = builder.as_dataset(
-        split=_process_split(config.split), shuffle_files=False,
+        split=_process_split(data.split), shuffle_files=False,
         # Skip parsing features the model never sees (CelebA's attributes).
         decoders=tfds.decode.PartialDecoding(wanted))
 
@@ -173,7 +172,7 @@ def _image_source(builder: tfds.core.DatasetBuilder,
         if stored_shape is not None:
             image = tf.ensure_shape(image, stored_shape)
         processed = {"x": image_preprocessing.to_model_input(
-            image, image_size=config.image_size, center_crop=config.center_crop)}
+            image, image_size=data.image_size, center_crop=data.center_crop)}
         if label_feature is not None:
             processed["label"] = tf.cast(example["label"], tf.int32)
         return processed
@@ -188,42 +187,42 @@ def _image_source(builder: tfds.core.DatasetBuilder,
                   else label_feature.num_classes)
 
 
-def _load_toy(config: ml_collections.ConfigDict) -> Source:
-    ds = toy_mixtures.load_toy_mixture(config.name, _process_split(config.split),
-                                       config.data_dir)
+def _load_toy(data) -> Source:
+    ds = toy_mixtures.load_toy_mixture(data.name, _process_split(data.split),
+                                       data.data_dir)
     # The mixture component is not a class label: models stay unconditional.
     ds = ds.map(lambda example: {"x": example["point"]},
                 num_parallel_calls=tf.data.AUTOTUNE)
     return Source(ds, None)
 
 
-def _load_tfds(config: ml_collections.ConfigDict) -> Source:
-    return _image_source(_prepared_tfds(config.name, config.data_dir), config)
+def _load_tfds(data) -> Source:
+    return _image_source(_prepared_tfds(data.name, data.data_dir), data)
 
 
-def _require_path(config: ml_collections.ConfigDict) -> str:
-    if not config.path:
-        raise ValueError(f"The {config.source} source reads the folder "
+def _require_path(data) -> str:
+    if not data.path:
+        raise ValueError(f"The {data.source} source reads the folder "
                          "--config.data.path, which is not set.")
-    return config.path
+    return data.path
 
 
-def _load_idx(config: ml_collections.ConfigDict) -> Source:
-    path = _require_path(config)
+def _load_idx(data) -> Source:
+    path = _require_path(data)
     builder_config = idx_folder.make_config(path)
-    _check_split(config.split, builder_config.splits, f"IDX folder {path!r}")
+    _check_split(data.split, builder_config.splits, f"IDX folder {path!r}")
     builder = _prepared_local(idx_folder.IdxFolder, builder_config,
-                              config.data_dir)
-    return _image_source(builder, config)
+                              data.data_dir)
+    return _image_source(builder, data)
 
 
-def _load_folder(config: ml_collections.ConfigDict) -> Source:
-    path = _require_path(config)
-    skip_corrupt = config.corrupt_images == "skip"
+def _load_folder(data) -> Source:
+    path = _require_path(data)
+    skip_corrupt = data.corrupt_images == "skip"
     builder_config = image_folder.make_config(path, skip_corrupt)
-    _check_split(config.split, builder_config.splits, f"Image folder {path!r}")
+    _check_split(data.split, builder_config.splits, f"Image folder {path!r}")
     builder = _prepared_local(image_folder.LabeledImageFolder, builder_config,
-                              config.data_dir)
+                              data.data_dir)
     skipped = image_folder.skipped_files(builder.info)
     if skipped and not skip_corrupt:
         # Prepared earlier by a run that skipped them.
@@ -231,7 +230,7 @@ def _load_folder(config: ml_collections.ConfigDict) -> Source:
             path, [(name, "skipped when prepared") for name in skipped],
             skipped=False))
     num_sizes, sizes = image_folder.image_sizes(builder.info)
-    if num_sizes > 1 and config.image_size is None:
+    if num_sizes > 1 and data.image_size is None:
         listed = ", ".join(f"{h}x{w}" for h, w in sizes)
         raise ValueError(
             f"The images in {path!r} come in {num_sizes} different sizes (e.g. "
@@ -240,20 +239,21 @@ def _load_folder(config: ml_collections.ConfigDict) -> Source:
             "keep the aspect ratio).")
     # One size for all: a static shape, so `sample_shape` can read it.
     stored_shape = (*sizes[0], 3) if num_sizes == 1 else None
-    return _image_source(builder, config, stored_shape)
+    return _image_source(builder, data, stored_shape)
 
 
-def _load_stacked_mnist(config: ml_collections.ConfigDict) -> Source:
+def _load_stacked_mnist(data) -> Source:
     """Stacked MNIST from the IDX files in `path`, or TFDS `mnist` without one."""
-    digits = _load_idx(config) if config.path else _image_source(
-        _prepared_tfds("mnist", config.data_dir), config)
+    digits = _load_idx(data) if data.path else _image_source(
+        _prepared_tfds("mnist", data.data_dir), data)
     shape = tuple(digits.dataset.element_spec["x"].shape)
     if shape != (28, 28, 1):
         raise ValueError(f"Stacked MNIST needs 28x28 grey digits, got {shape}.")
     return Source(stacked_mnist.stack(digits.dataset), stacked_mnist.NUM_MODES)
 
 
-SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Source]] = {
+# Each reads the run's data section (`spec.data`).
+SOURCES: dict[str, Callable[..., Source]] = {
     "toy": _load_toy,
     "tfds": _load_tfds,
     "idx": _load_idx,
@@ -262,27 +262,29 @@ SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Source]] = {
 }
 
 
-def load(config: ml_collections.ConfigDict) -> Source:
-    """This process's preprocessed, unbatched examples of `config.data`.
+def load(data) -> Source:
+    """This process's preprocessed, unbatched examples of `data`.
 
     Args:
-      config: a `config.data` (see `gan_jax.defaults`).
+      data: the run's data section, `spec.data` (a
+        `gan_jax.run.gan_spec.Data`, checked; the type is not imported for a
+        hint, the run's layer sits above this one).
 
     Raises:
       ValueError, FileNotFoundError, RuntimeError: the source cannot be read;
         the message says why and which `--config.data.*` flag to change.
     """
-    if config.source not in SOURCES:
-        raise ValueError(f"Unknown data source {config.source!r}. Valid sources: "
+    if data.source not in SOURCES:
+        raise ValueError(f"Unknown data source {data.source!r}. Valid sources: "
                          f"{', '.join(sorted(SOURCES))}. Set --config.data.source.")
     try:
-        return SOURCES[config.source](config)
+        return SOURCES[data.source](data)
     except ValueError as error:
         # TFDS's words for a split (or slice) with no examples.
         if "corresponds to no data" not in str(error):
             raise
         raise ValueError(
-            f"The split {config.split!r} of {config.name!r} ({config.source}) "
+            f"The split {data.split!r} of {data.name!r} ({data.source}) "
             "selects no examples: the dataset is empty, so there is nothing to "
             "train on. Check --config.data.split (e.g. 'train' or "
             "'train[:90%]').") from None
@@ -332,27 +334,28 @@ def check_loader(name: str) -> None:
                          f"{', '.join(LOADERS)}. Set --config.data.loader.")
 
 
-def seeded_streams(dataset: tf.data.Dataset, config: ml_collections.ConfigDict, *,
+def seeded_streams(dataset: tf.data.Dataset, data, *,
                    n_critic: int, seeds: Sequence[int], start_step: int = 0
                    ) -> list[Iterator[dict[str, np.ndarray]]]:
-    """One stream of host batches per seed, read by `config.loader`.
+    """One stream of host batches per seed, read by `data.loader` (`data` is
+    the run's `spec.data`).
 
     `tf_data` streams with a shuffle buffer (`train_batches`); `in_memory`
     holds the split in host memory once, shared by all seeds, and permutes it
     every epoch (`gan_jax.data.in_memory`). Either way a seed's stream is the
     same whether it is read alone or beside others.
     """
-    check_loader(config.loader)
-    if config.loader == "in_memory":
-        parallel.check_batch_size(config.batch_size)
+    check_loader(data.loader)
+    if data.loader == "in_memory":
+        parallel.check_batch_size(data.batch_size)
         arrays = in_memory.load_arrays(dataset)
         return [in_memory.batches(
-            arrays, batch_size=config.batch_size // jax.process_count(),
+            arrays, batch_size=data.batch_size // jax.process_count(),
             n_critic=n_critic, seed=seed, start_step=start_step) for seed in seeds]
     return [iter(tfds.as_numpy(train_batches(
-        dataset, batch_size=config.batch_size, n_critic=n_critic, seed=seed,
-        start_step=start_step, shuffle_buffer=config.shuffle_buffer,
-        cache=config.cache))) for seed in seeds]
+        dataset, batch_size=data.batch_size, n_critic=n_critic, seed=seed,
+        start_step=start_step, shuffle_buffer=data.shuffle_buffer,
+        cache=data.cache))) for seed in seeds]
 
 
 def prefetch_to_device(host_batches: Iterable[dict[str, np.ndarray]],

@@ -4,21 +4,24 @@ Samples come from the EMA generator in inference mode. For the 2-D mixtures:
 mode coverage and a scatter plot. For images: a grid from a fixed batch of
 latents (one row per class for conditional models), so successive grids show
 the same latents as training goes on, and, with a feature extractor
-(`config.eval.features`), FID, KID, IS, precision/recall and density/coverage
-of `config.eval.num_samples` samples against as many real images.
+(`spec.eval.features`), FID, KID, IS, precision/recall and density/coverage
+of `spec.eval.num_samples` samples against as many real images.
 
-With `config.eval.standing_stats_batches > 0` every evaluation first replaces
+With `spec.eval.standing_stats_batches > 0` every evaluation first replaces
 the generator's BatchNorm statistics by standing statistics of the EMA weights
 (Brock et al. 2019; `standing_stats.with_standing_stats`), once, and measures and
-draws with those. InfoGAN latents (`config.tricks.infogan_categories`) carry
+draws with those. InfoGAN latents (`spec.tricks.infogan_categories`) carry
 their categorical code in every draw.
+
+`spec` is the run's `gan_jax.run.gan_spec.GanSpec`, of which these functions
+read the `eval`, `model`, `tricks` and `data` sections (the type is not
+imported for a hint: the run's layer sits above this one).
 """
 
 from typing import NamedTuple
 
 from absl import logging
 import jax
-import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -52,47 +55,44 @@ def real_image_batches(dataset: tf.data.Dataset, num: int,
         yield batch["x"]
 
 
-def load_extractor(eval_config: ml_collections.ConfigDict
-                   ) -> features_lib.FeatureExtractor | None:
-    """The configured extractor, or None (with a warning saying how to get its
-    weights) when it is off or its weights are missing: a run without metrics
-    still trains and draws its grids."""
-    if eval_config.features == "none":
+def load_extractor(eval_options) -> features_lib.FeatureExtractor | None:
+    """The extractor of `eval_options` (`spec.eval`), or None (with a warning
+    saying how to get its weights) when it is off or its weights are missing:
+    a run without metrics still trains and draws its grids."""
+    if eval_options.features == "none":
         return None
     try:
-        return features_lib.create(eval_config.features, eval_config.feature_path)
+        return features_lib.create(eval_options.features, eval_options.feature_path)
     except FileNotFoundError as error:
         logging.warning("Sample-quality metrics are off for this run: %s", error)
         return None
 
 
-def prepare_reference(config: ml_collections.ConfigDict,
-                      dataset: tf.data.Dataset) -> ImageReference | None:
-    """Features of the first `config.eval.num_samples` real images, once per run."""
-    extractor = load_extractor(config.eval)
+def prepare_reference(spec, dataset: tf.data.Dataset) -> ImageReference | None:
+    """Features of the first `spec.eval.num_samples` real images, once per run."""
+    extractor = load_extractor(spec.eval)
     if extractor is None:
         return None
     real = features_lib.extract_all(
-        extractor, real_image_batches(dataset, config.eval.num_samples))
+        extractor, real_image_batches(dataset, spec.eval.num_samples))
     if len(real["features"]) < 2:
         raise ValueError("The dataset has fewer than 2 images to compare with.")
     return ImageReference(extractor, real)
 
 
-def image_metrics(state: GANState, key: jax.Array,
-                  config: ml_collections.ConfigDict,
+def image_metrics(state: GANState, key: jax.Array, spec,
                   reference: ImageReference) -> dict[str, float]:
     """Sample-quality metrics of the EMA generator against `reference`."""
-    num = config.eval.num_samples
+    num = spec.eval.num_samples
     labels = None
-    if config.model.num_classes:
-        labels = sampling.balanced_labels(num, config.model.num_classes)
+    if spec.model.num_classes:
+        labels = sampling.balanced_labels(num, spec.model.num_classes)
     sample_key, kid_key = jax.random.split(key)
     fake = features_lib.extract_all(reference.extractor, sampling.generate_batches(
-        state, sample_key, num, latent_dim=config.model.latent_dim,
-        batch_size=min(config.eval.batch_size, num), labels=labels,
-        categories=config.tricks.infogan_categories))
-    return suite.compute(reference.real, fake, metrics=tuple(config.eval.metrics),
+        state, sample_key, num, latent_dim=spec.model.latent_dim,
+        batch_size=min(spec.eval.batch_size, num), labels=labels,
+        categories=spec.tricks.infogan_categories))
+    return suite.compute(reference.real, fake, metrics=tuple(spec.eval.metrics),
                          key=kid_key)
 
 
@@ -101,20 +101,19 @@ class Evaluation(NamedTuple):
     images: dict[str, np.ndarray]  # name -> (H, W, 3) uint8
 
 
-def _evaluate_mixture(state: GANState, key: jax.Array,
-                      config: ml_collections.ConfigDict, step: int,
+def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
                       draw: bool) -> Evaluation:
     samples = sampling.generate(
-        state, key, config.eval.num_samples, latent_dim=config.model.latent_dim,
-        batch_size=min(config.eval.batch_size, config.eval.num_samples),
-        categories=config.tricks.infogan_categories)
+        state, key, spec.eval.num_samples, latent_dim=spec.model.latent_dim,
+        batch_size=min(spec.eval.batch_size, spec.eval.num_samples),
+        categories=spec.tricks.infogan_categories)
     samples = np.asarray(samples, np.float64)
-    modes = toy_mixtures.mixture_modes(config.data.name)
-    std = toy_mixtures.mixture_std(config.data.name)
+    modes = toy_mixtures.mixture_modes(spec.data.name)
+    std = toy_mixtures.mixture_std(spec.data.name)
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
     if not draw:
         return Evaluation(scalars=scalars, images={})
-    title = (f"{config.data.name} step {step}: "
+    title = (f"{spec.data.name} step {step}: "
              f"{scalars['modes_covered']:.0f}/{len(modes)} modes, "
              f"{100 * scalars['high_quality_fraction']:.1f}% high quality")
     image = visualize.mixture_scatter(samples, modes, std, title=title)
@@ -127,38 +126,35 @@ def _render(state: GANState, inputs: sampling.GridInputs) -> np.ndarray:
                                 inputs.num_rows, inputs.num_columns)
 
 
-def sample_grid(state: GANState, key: jax.Array,
-                config: ml_collections.ConfigDict) -> np.ndarray:
+def sample_grid(state: GANState, key: jax.Array, spec) -> np.ndarray:
     """The fixed-latent sample grid of `key`, as a uint8 image."""
     return _render(state, sampling.grid_inputs(
-        key, config.model.latent_dim, config.model.num_classes,
-        categories=config.tricks.infogan_categories))
+        key, spec.model.latent_dim, spec.model.num_classes,
+        categories=spec.tricks.infogan_categories))
 
 
-def interpolation_strips(state: GANState, key: jax.Array,
-                         config: ml_collections.ConfigDict) -> np.ndarray:
+def interpolation_strips(state: GANState, key: jax.Array, spec) -> np.ndarray:
     """Rows of spherical interpolations between pairs of latents."""
     return _render(state, sampling.interpolation_inputs(
-        key, latent_dim=config.model.latent_dim,
-        num_classes=config.model.num_classes,
-        categories=config.tricks.infogan_categories))
+        key, latent_dim=spec.model.latent_dim,
+        num_classes=spec.model.num_classes,
+        categories=spec.tricks.infogan_categories))
 
 
-def evaluation_state(state: GANState, key: jax.Array,
-                     config: ml_collections.ConfigDict) -> GANState:
+def evaluation_state(state: GANState, key: jax.Array, spec) -> GANState:
     """The state `evaluate(state, key, ...)` measures: `state` itself, or with
-    `config.eval.standing_stats_batches > 0` its generator with standing
+    `spec.eval.standing_stats_batches > 0` its generator with standing
     statistics drawn from `fold_in(key, 2)`.
 
     Pictures made outside `evaluate` (e.g. the final interpolation strips)
     should come from this state to show the generator that was measured.
     """
     return standing_stats.with_standing_stats(
-        state, jax.random.fold_in(key, _STANDING_STATS_STREAM), config)
+        state, jax.random.fold_in(key, _STANDING_STATS_STREAM), spec)
 
 
-def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
-             step: int, reference: ImageReference | None = None, *,
+def evaluate(state: GANState, key: jax.Array, spec, step: int,
+             reference: ImageReference | None = None, *,
              draw: bool = True) -> Evaluation:
     """Measures (and, with `draw`, draws) the generator of `state` at `step`.
 
@@ -166,11 +162,11 @@ def evaluate(state: GANState, key: jax.Array, config: ml_collections.ConfigDict,
     an image evaluation only draws the sample grid. Metrics and pictures share
     one `evaluation_state` (standing statistics are estimated once).
     """
-    state = evaluation_state(state, key, config)
-    if config.data.source == "toy":
-        return _evaluate_mixture(state, key, config, step, draw)
+    state = evaluation_state(state, key, spec)
+    if spec.data.source == "toy":
+        return _evaluate_mixture(state, key, spec, step, draw)
     scalars = {}
     if reference is not None:
-        scalars = image_metrics(state, jax.random.fold_in(key, 1), config, reference)
-    images = {"samples": sample_grid(state, key, config)} if draw else {}
+        scalars = image_metrics(state, jax.random.fold_in(key, 1), spec, reference)
+    images = {"samples": sample_grid(state, key, spec)} if draw else {}
     return Evaluation(scalars=scalars, images=images)

@@ -190,29 +190,25 @@ def standing_batch_stats(state: GANState, key: jax.Array, *, num_batches: int,
     return _replace_leaves(network.batch_stats, standing)
 
 
-def with_standing_stats(state: GANState, key: jax.Array, config) -> GANState:
-    """`state` with standing generator statistics when the config asks for them.
+def with_standing_stats(state: GANState, key: jax.Array, spec) -> GANState:
+    """`state` with standing generator statistics when the run's spec (a
+    `gan_jax.run.gan_spec.GanSpec`) asks for them.
 
-    `config` is a run's spec (gan_jax.run.gan_spec.GanSpec) or, from the training
-    loop, its ConfigDict: the fields read have the same names in both.
-
-    With `config.eval.standing_stats_batches > 0`, the generator's
+    With `spec.eval.standing_stats_batches > 0`, the generator's
     `batch_stats` become `standing_batch_stats` of that many batches of
-    `config.eval.batch_size` latents (balanced labels for a conditional
+    `spec.eval.batch_size` latents (balanced labels for a conditional
     model); otherwise `state` itself is returned and nothing is computed.
     """
-    num_batches = config.eval.standing_stats_batches
+    num_batches = spec.eval.standing_stats_batches
     if num_batches <= 0:
         return state
-    batch_size = config.eval.batch_size
-    num_classes = config.model.num_classes
+    batch_size = spec.eval.batch_size
+    num_classes = spec.model.num_classes
     labels = (balanced_labels(num_batches * batch_size, num_classes)
               if num_classes else None)
     batch_stats = standing_batch_stats(
         state, key, num_batches=num_batches, batch_size=batch_size,
-        latent_dim=config.model.latent_dim,
-        categories=config.tricks.infogan_categories, labels=labels)
+        latent_dim=spec.model.latent_dim,
+        categories=spec.tricks.infogan_categories, labels=labels)
     return state.replace(
         generator=state.generator.replace(batch_stats=batch_stats))
-
-

@@ -1,4 +1,4 @@
-"""The discriminator and generator objectives of one GAN, built from the config.
+"""The discriminator and generator objectives of one GAN, built from its spec.
 
 An objective is a pure function of the parameters being optimised and of
 arrays: `(params, ...) -> (loss, aux)`, where `aux` holds the updated BatchNorm
@@ -19,7 +19,6 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from gan_jax import losses
 from gan_jax import penalties
@@ -289,45 +288,38 @@ def _generator_total(adversarial, terms, extra_metrics):
     return total, metrics
 
 
-def lazy_interval(config: ml_collections.ConfigDict) -> int:
-    """`config.penalty.lazy_interval`, checked: lazy regularisation is a
-    penalty option (1 = the penalty in every discriminator step)."""
-    interval = int(config.penalty.lazy_interval)
-    if interval < 1:
-        raise ValueError(f"--config.penalty.lazy_interval={interval} must be "
-                         ">= 1, e.g. 1 (the penalty in every discriminator step).")
-    if interval > 1 and config.penalty.name == "none":
-        raise ValueError(f"--config.penalty.lazy_interval={interval} schedules a "
-                         "penalty, but --config.penalty.name is none: set "
-                         "--config.penalty.name to a penalty, e.g. "
-                         "--config.penalty.name=r1, or "
-                         "--config.penalty.lazy_interval=1.")
-    return interval
+def create(spec, *, penalty_weight=None, label_smoothing=None) -> Objectives:
+    """Objectives for the run's spec (a `gan_jax.run.gan_spec.GanSpec`; this
+    layer sits below the run's and reads its `loss`, `penalty` and `tricks`).
 
-
-def create(config: ml_collections.ConfigDict, *, penalty_weight=None,
-           label_smoothing=None) -> Objectives:
-    """Objectives for `config.loss`, `config.penalty` and `config.tricks`.
-
-    `penalty_weight` and `label_smoothing`, when given, replace the config's
+    `penalty_weight` and `label_smoothing`, when given, replace the spec's
     values and may be traced arrays, so that settings differing only in them
-    share one compiled program; the config's own values are validated either way.
+    share one compiled program; the spec's own values are checked either way
+    (building the spec builds these objectives once, as its check).
     """
-    loss_name = config.loss.name
-    loss = losses.get(loss_name, label_smoothing=float(config.loss.label_smoothing))
+    loss_name = spec.loss.name
+    loss = losses.get(loss_name, label_smoothing=spec.loss.label_smoothing)
     if (label_smoothing is not None
             and "label_smoothing" in losses.accepted_options(loss_name)):
         loss = losses.LOSSES[loss_name](label_smoothing=label_smoothing)
     # `target` is one config field shared by the penalties that have a target
     # norm; penalties without one (R1, R2) must not receive it.
     penalty_options = {}
-    if "target" in penalties.accepted_options(config.penalty.name):
-        penalty_options["target"] = float(config.penalty.target)
-    penalty = penalties.get(config.penalty.name, **penalty_options)
+    if "target" in penalties.accepted_options(spec.penalty.name):
+        penalty_options["target"] = spec.penalty.target
+    penalty = penalties.get(spec.penalty.name, **penalty_options)
     if penalty_weight is None:
-        penalty_weight = float(config.penalty.weight)
-    interval = lazy_interval(config)
-    options = options_lib.from_config(config)
+        penalty_weight = spec.penalty.weight
+    # Lazy regularisation is a penalty option (1 = the penalty in every
+    # discriminator step); the declaration keeps it >= 1.
+    interval = spec.penalty.lazy_interval
+    if interval > 1 and spec.penalty.name == "none":
+        raise ValueError(f"--config.penalty.lazy_interval={interval} schedules a "
+                         "penalty, but --config.penalty.name is none: set "
+                         "--config.penalty.name to a penalty, e.g. "
+                         "--config.penalty.name=r1, or "
+                         "--config.penalty.lazy_interval=1.")
+    options = spec.tricks
     regularizer = None
     if interval > 1:
         regularizer = functools.partial(

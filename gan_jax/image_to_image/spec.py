@@ -8,16 +8,21 @@ the learning rates and the loop's fields are the GAN spec's declarations.
 
 import dataclasses
 
+from etils import epath
 import ml_collections
 
 from gan_jax import fields
 from gan_jax import losses
 from gan_jax import parallel
 from gan_jax.fields import field
-from gan_jax.image_to_image import experiment
 from gan_jax.image_to_image import pairings
 from gan_jax.image_to_image import TASKS
 from gan_jax.run import gan_spec
+
+
+SCHEDULES = ("constant", "linear", "linear_second_half")
+NORMS = ("batch", "instance")
+CONTENT_NETWORKS = ("pixels", "mnist_classifier", "vgg19")
 
 
 def _power_of_two(value: int) -> str | None:
@@ -63,7 +68,7 @@ class Model(fields.Section):
                                 fields.UNIT_INTERVAL)
     d_layers: int = field(3, "PatchGAN depth (3: 70x70 patches)", fields.NON_NEGATIVE)
     norm: str = field("batch", "pix2pix/CycleGAN normalisation",
-                      fields.OneOf(experiment.NORMS, "norms"))
+                      fields.OneOf(NORMS, "norms"))
     d_dense_units: int = field(1024, "the SRGAN discriminator's dense layer",
                                fields.AT_LEAST_ONE)
 
@@ -89,7 +94,7 @@ class Objective(fields.Section):
     # gan_jax.train_classifier; vgg19: the Keras weights file (README,
     # "SRGAN with VGG19 features"), at `content_layer`.
     content: str = field("pixels", "SRGAN's content features",
-                         fields.OneOf(experiment.CONTENT_NETWORKS, "content networks"))
+                         fields.OneOf(CONTENT_NETWORKS, "content networks"))
     content_path: str = field("", "the content network's weights")
     content_layer: str = field("block5_conv4", "vgg19's content layer")
 
@@ -101,7 +106,7 @@ class Optim(gan_spec.LearningRates):
     # linear: to 0 over the run; linear_second_half (CycleGAN): constant,
     # then linearly to 0 over the second half of the steps.
     schedule: str = field("constant", "the learning-rate schedule",
-                          fields.OneOf(experiment.SCHEDULES))
+                          fields.OneOf(SCHEDULES))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,39 +145,64 @@ def build(config: ml_collections.ConfigDict, flag: str = "config") -> Translatio
     missing content network) of one paragraph naming the flag to set."""
     sections = {name: section.read(config[name], f"{flag}.{name}")
                 for name, section in SECTIONS.items()}
-    _check_combinations(config)
-    return TranslationSpec.read(config, flag, **sections)
+    spec = TranslationSpec.read(config, flag, **sections)
+    _check_combinations(spec)
+    return spec
 
 
-def _check_combinations(config: ml_collections.ConfigDict) -> None:
+def loss_options(loss: gan_spec.AdversarialLoss) -> dict:
+    """The options of `losses.get` for the spec's `loss` section: label
+    smoothing only for the losses that have it."""
+    options = {"label_smoothing": loss.label_smoothing}
+    return {k: v for k, v in options.items()
+            if k in losses.accepted_options(loss.name)}
+
+
+def _check_combinations(spec: TranslationSpec) -> None:
     """The checks across fields; each field's own range is checked already."""
-    pairings.check_pairing(config.task.pairing, config.task.name)
-    parallel.check_batch_size(config.data.batch_size)
-    losses.get(config.loss.name, **experiment.loss_options(config))
-    if config.objective.pretrain_steps > config.train.num_steps:
+    pairings.check_pairing(spec.task.pairing, spec.task.name)
+    parallel.check_batch_size(spec.data.batch_size)
+    losses.get(spec.loss.name, **loss_options(spec.loss))
+    if spec.objective.pretrain_steps > spec.train.num_steps:
         raise ValueError(
-            f"--config.objective.pretrain_steps={config.objective.pretrain_steps} "
-            f"exceeds --config.train.num_steps={config.train.num_steps}: the "
+            f"--config.objective.pretrain_steps={spec.objective.pretrain_steps} "
+            f"exceeds --config.train.num_steps={spec.train.num_steps}: the "
             "pre-training steps are counted in the run's steps. Set "
-            f"--config.objective.pretrain_steps to at most {config.train.num_steps}, "
+            f"--config.objective.pretrain_steps to at most {spec.train.num_steps}, "
             "or raise --config.train.num_steps.")
-    if config.task.pairing == "two_folders" and config.data.source != "folder":
+    if spec.task.pairing == "two_folders" and spec.data.source != "folder":
         raise ValueError("--config.task.pairing=two_folders reads a folder of "
                          "images (--config.data.source=folder "
                          "--config.data.path=DIR with sub-folders A and B); "
-                         f"--config.data.source is {config.data.source!r}. Set "
+                         f"--config.data.source is {spec.data.source!r}. Set "
                          "those, or --config.task.pairing=two_splits for two "
                          "splits of a TFDS dataset.")
-    if config.task.pairing == "colourise" and config.data.batch_size % 2:
-        raise ValueError(f"--config.data.batch_size={config.data.batch_size} must "
+    if spec.task.pairing == "colourise" and spec.data.batch_size % 2:
+        raise ValueError(f"--config.data.batch_size={spec.data.batch_size} must "
                          "be even: the colourise pairing splits every batch "
                          "into its A and B halves. Set it to an even size, e.g. "
-                         f"--config.data.batch_size={config.data.batch_size + 1}.")
-    if config.objective.content != "pixels" and not config.objective.content_path:
+                         f"--config.data.batch_size={spec.data.batch_size + 1}.")
+    if spec.objective.content != "pixels" and not spec.objective.content_path:
         raise ValueError(
-            f"--config.objective.content={config.objective.content!r} needs "
+            f"--config.objective.content={spec.objective.content!r} needs "
             "--config.objective.content_path: the directory of a classifier "
             "from `python -m gan_jax.train_classifier` (mnist_classifier) or "
             "the Keras VGG19 weights file (vgg19; README, \"SRGAN with VGG19 "
             "features\").")
-    experiment.check_content_path(config.objective)
+    _check_content_path(spec.objective)
+
+
+def _check_content_path(objective: Objective) -> None:
+    if objective.content == "pixels" or epath.Path(objective.content_path).exists():
+        return
+    if objective.content == "mnist_classifier":
+        raise FileNotFoundError(
+            f"No MNIST classifier at {objective.content_path!r} "
+            "(--config.objective.content_path). Train one first (a few minutes "
+            "on a CPU): python -m gan_jax.train_classifier "
+            f"--out={objective.content_path} --offline")
+    raise FileNotFoundError(
+        f"No VGG19 weights file at {objective.content_path!r} "
+        "(--config.objective.content_path). Download "
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (README, \"SRGAN "
+        "with VGG19 features\") and pass its path.")

@@ -14,6 +14,7 @@ from absl import logging
 from etils import epath
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from gan_jax.data import input_pipeline
@@ -22,6 +23,7 @@ from gan_jax.image_to_image import defaults
 from gan_jax.image_to_image import experiment
 from gan_jax.image_to_image import measures
 from gan_jax.image_to_image import spec as translation_spec
+from gan_jax.image_to_image.spec import TranslationSpec
 from gan_jax.run import experiment as gan_experiment
 from gan_jax.run import loop
 from gan_jax.run import run_dir
@@ -42,24 +44,27 @@ def state_parts(state) -> dict:
 _TWO_SOURCE_PAIRINGS = ("two_splits", "two_folders")
 
 
-def example_batch_of(config, data_spec: run_dir.DataSpec) -> dict:
+def example_batch_of(spec: TranslationSpec, data_spec: run_dir.DataSpec) -> dict:
     """A pipeline batch's shapes from the run's data spec."""
-    names = ("x", "x_b") if config.task.pairing in _TWO_SOURCE_PAIRINGS else ("x",)
+    names = ("x", "x_b") if spec.task.pairing in _TWO_SOURCE_PAIRINGS else ("x",)
     return {name: jax.ShapeDtypeStruct(
-                (1, config.data.batch_size, *data_spec.sample_shape), jnp.float32)
+                (1, spec.data.batch_size, *data_spec.sample_shape), jnp.float32)
             for name in names}
 
 
-def template_state(config, data_spec: run_dir.DataSpec):
+def template_state(spec: TranslationSpec, data_spec: run_dir.DataSpec):
     """A state of the structure, shapes and dtypes a checkpoint of a run of
-    `config` on images of `data_spec` restores into."""
-    return experiment.create_state(config, example_batch_of(config, data_spec),
+    `spec` on images of `data_spec` restores into."""
+    return experiment.create_state(spec, example_batch_of(spec, data_spec),
                                    jax.random.key(0))
 
 
-def state_layout(config, data_spec: run_dir.DataSpec):
-    """The state's leaves (path, shape, dtype), for the resume check."""
-    abstract = jax.eval_shape(lambda: template_state(config, data_spec))
+def state_layout(config: ml_collections.ConfigDict, data_spec: run_dir.DataSpec):
+    """The state's leaves (path, shape, dtype), for the resume check;
+    `config` is a recorded config (saved or current), so its spec is built
+    here."""
+    spec = translation_spec.build(config)
+    abstract = jax.eval_shape(lambda: template_state(spec, data_spec))
     return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
             for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
 
@@ -71,9 +76,9 @@ def _ignore_numeric(step_fn):
     return step
 
 
-def phases(config) -> tuple[loop.Phase, ...]:
-    by_name = experiment.phases(config)
-    pretrain_steps = config.objective.pretrain_steps
+def phases(spec: TranslationSpec) -> tuple[loop.Phase, ...]:
+    by_name = experiment.phases(spec)
+    pretrain_steps = spec.objective.pretrain_steps
     result = []
     if "pretrain" in by_name:
         result.append(loop.Phase("pretrain", _ignore_numeric(by_name["pretrain"]),
@@ -86,16 +91,16 @@ def phases(config) -> tuple[loop.Phase, ...]:
 class HeldOutEvaluator:
     """The held-out measures, computed batch by batch with one jitted program."""
 
-    def __init__(self, config):
-        self._images = experiment.held_out_images(config)
-        self._batch_size = config.eval.batch_size
-        self._strip_examples = config.eval.strip_examples
-        self._pair_halves = config.task.pairing == "colourise"
-        self._two_domains = config.task.name == "cyclegan"
-        make_examples = experiment.make_examples_fn(config)
+    def __init__(self, spec: TranslationSpec):
+        self._images = experiment.held_out_images(spec)
+        self._batch_size = spec.eval.batch_size
+        self._strip_examples = spec.eval.strip_examples
+        self._pair_halves = spec.task.pairing == "colourise"
+        self._two_domains = spec.task.name == "cyclegan"
+        make_examples = experiment.make_examples_fn(spec)
         measure = functools.partial(
-            measures.measure, task=config.task.name,
-            pairing=config.task.pairing, upscale=config.task.upscale)
+            measures.measure, task=spec.task.name,
+            pairing=spec.task.pairing, upscale=spec.task.upscale)
         self._measure = jax.jit(lambda state, batch: measure(
             state, make_examples(batch)))
 
@@ -121,45 +126,50 @@ class HeldOutEvaluator:
         return evaluator.Evaluation(scalars=scalars, images={"strip": strip})
 
 
-def example_batch(config, datasets) -> dict:
+def example_batch(spec: TranslationSpec, datasets) -> dict:
     return {name: jax.ShapeDtypeStruct(
-                (1, config.data.batch_size, *input_pipeline.sample_shape(dataset)),
+                (1, spec.data.batch_size, *input_pipeline.sample_shape(dataset)),
                 jnp.float32)
             for name, dataset in datasets.items()}
 
 
 class TranslationTask(task_lib.Task):
-    """One pix2pix, CycleGAN or SRGAN run in `workdir`."""
+    """One pix2pix, CycleGAN or SRGAN run in `workdir`.
+
+    `config` is kept only to record it (config.json) and to check a resume
+    against the saved one; everything else reads `spec`.
+    """
 
     evaluates_at_start = True
     state_parts = staticmethod(state_parts)
 
-    def __init__(self, config, workdir: epath.PathLike):
+    def __init__(self, config: ml_collections.ConfigDict, workdir: epath.PathLike):
         self.config = config
         self.workdir = epath.Path(workdir)
-        self.phases = phases(config)
-        self.describe_data = (f"{config.data.name!r} ({config.data.source}, split "
-                              f"{config.data.split!r})")
         self._evaluate = None
 
     def prepare(self) -> None:
-        config = self.config
-        self.spec = translation_spec.build(config)  # Every check, before any work.
+        # Every check, before any work.
+        spec = self.spec = translation_spec.build(self.config)
+        self.phases = phases(spec)
+        self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "
+                              f"{spec.data.split!r})")
         # Before anything compiles: JAX reads the cache setting once.
-        experiment.use_compilation_cache(config)
-        self._init_key, self._train_key, _ = gan_experiment.run_keys(config.seed)
-        self._datasets = experiment.load_images(config)
-        self.example_batch = example_batch(config, self._datasets)
+        experiment.use_compilation_cache(spec)
+        self._init_key, self._train_key, _ = gan_experiment.run_keys(spec.seed)
+        self._datasets = experiment.load_images(spec)
+        self.example_batch = example_batch(spec, self._datasets)
         changed = run_dir.check_resumable(
-            self.workdir, config, layout=state_layout, data_spec=self.data_spec(),
-            defaults=defaults.base_config(config.task.name))
+            self.workdir, self.config, layout=state_layout,
+            data_spec=self.data_spec(),
+            defaults=defaults.base_config(spec.task.name))
         if changed:
             logging.warning("Resuming with a config that differs from the saved "
                             "one in fields that change no shape: %s",
                             "; ".join(changed))
 
     def create_state(self):
-        return experiment.create_state(self.config, self.example_batch,
+        return experiment.create_state(self.spec, self.example_batch,
                                        self._init_key)
 
     def data_spec(self) -> run_dir.DataSpec:
@@ -170,12 +180,12 @@ class TranslationTask(task_lib.Task):
         run_dir.write_data_spec(self.workdir, self.data_spec())
 
     def host_batches(self, start_step: int):
-        return experiment.train_batches(self.config, self._datasets, start_step)
+        return experiment.train_batches(self.spec, self._datasets, start_step)
 
     def train_key(self):
         return self._train_key
 
     def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:
         if self._evaluate is None:
-            self._evaluate = HeldOutEvaluator(self.config)
+            self._evaluate = HeldOutEvaluator(self.spec)
         return self._evaluate(state)

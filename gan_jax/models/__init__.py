@@ -1,6 +1,6 @@
 """Generator/discriminator pairs, looked up by name.
 
-`create(model_config, sample_shape, aux_outputs=0)` returns two Flax modules
+`create(options, sample_shape, aux_outputs=0)` returns two Flax modules
 with the calling convention every trainer relies on:
 
     generator(z, labels=None, train=False) -> samples (batch, *sample_shape)
@@ -19,7 +19,7 @@ penultimate per-sample features as "features" and, with `aux_outputs > 0`, the
 output `(batch, aux_outputs)` of an auxiliary linear head on them as
 "aux_logits" (ACGAN's class logits, InfoGAN's Q head).
 
-Stabilisation options of `config.model`, all off by default, where the
+Stabilisation options of the model (`spec.model`), all off by default, where the
 networks are then exactly the plain ones (same variables, same values for the
 same key, same outputs):
     g_spectral_norm: every Dense/Conv/ConvTranspose of the mlp and dcgan
@@ -51,21 +51,20 @@ from gan_jax.models import sngan
 from gan_jax.models import strided_conv
 
 
-def _discriminator_options(config: ml_collections.ConfigDict,
-                           aux_outputs: int) -> dict:
+def _discriminator_options(options: "CommonOptions", aux_outputs: int) -> dict:
     """The discriminator keyword arguments shared by every model."""
     return dict(aux_outputs=aux_outputs,
-                minibatch_stddev_group=config.d_minibatch_stddev_group,
-                minibatch_kernels=config.d_minibatch_kernels,
-                minibatch_kernel_dim=config.d_minibatch_kernel_dim)
+                minibatch_stddev_group=options.d_minibatch_stddev_group,
+                minibatch_kernels=options.d_minibatch_kernels,
+                minibatch_kernel_dim=options.d_minibatch_kernel_dim)
 
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
-def compute_dtype(config: ml_collections.ConfigDict):
+def compute_dtype(options: "CommonOptions"):
     """The networks' computation dtype; parameters stay float32 either way."""
-    name = config.dtype
+    name = options.dtype
     if name not in COMPUTE_DTYPES:
         raise ValueError(f"Unknown --config.model.dtype={name!r}. Valid dtypes: "
                          f"{', '.join(COMPUTE_DTYPES)}. Set --config.model.dtype "
@@ -73,70 +72,70 @@ def compute_dtype(config: ml_collections.ConfigDict):
     return COMPUTE_DTYPES[name]
 
 
-def _mlp(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
+def _mlp(options: "MlpOptions", sample_shape, aux_outputs: int):
     # The MLPs ignore labels; failing here beats silently training an
     # unconditional model under a conditional config.
-    if config.num_classes:
+    if options.num_classes:
         raise ValueError("--config.model.name=mlp is unconditional: set "
                          "--config.model.num_classes=0, or "
                          "--config.model.name=dcgan (or sngan).")
-    mlp_options = dict(activation=config.mlp_activation,
-                       orthogonal_gain=config.mlp_orthogonal_gain)
+    mlp_options = dict(activation=options.mlp_activation,
+                       orthogonal_gain=options.mlp_orthogonal_gain)
     generator = mlp.MLPGenerator(sample_shape=tuple(sample_shape),
-                                 hidden_dim=config.hidden_dim,
-                                 num_layers=config.num_layers,
+                                 hidden_dim=options.hidden_dim,
+                                 num_layers=options.num_layers,
                                  **mlp_options,
-                                 spectral_norm=config.g_spectral_norm,
-                                 dtype=compute_dtype(config))
-    if config.d_autoencoder:
+                                 spectral_norm=options.g_spectral_norm,
+                                 dtype=compute_dtype(options))
+    if options.d_autoencoder:
         # BEGAN's code size N_h equals its latent size N_z (Berthelot et al.
         # 2017, Sec. 3.3).
         discriminator = mlp.MLPAutoencoderDiscriminator(
-            hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-            code_dim=config.latent_dim, aux_outputs=aux_outputs,
-            dtype=compute_dtype(config))
+            hidden_dim=options.hidden_dim, num_layers=options.num_layers,
+            code_dim=options.latent_dim, aux_outputs=aux_outputs,
+            dtype=compute_dtype(options))
     else:
         discriminator = mlp.MLPDiscriminator(
-            hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-            **mlp_options, dtype=compute_dtype(config),
-            **_discriminator_options(config, aux_outputs))
+            hidden_dim=options.hidden_dim, num_layers=options.num_layers,
+            **mlp_options, dtype=compute_dtype(options),
+            **_discriminator_options(options, aux_outputs))
     return generator, discriminator
 
 
-def _dcgan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
+def _dcgan(options: "DcganOptions", sample_shape, aux_outputs: int):
     return (
         dcgan.DCGANGenerator(sample_shape=tuple(sample_shape),
-                             base_channels=config.g_channels,
-                             num_classes=config.num_classes,
-                             label_embed_dim=config.label_embed_dim,
-                             spectral_norm=config.g_spectral_norm,
-                             upsample=config.upsample,
-                             dtype=compute_dtype(config)),
+                             base_channels=options.g_channels,
+                             num_classes=options.num_classes,
+                             label_embed_dim=options.label_embed_dim,
+                             spectral_norm=options.g_spectral_norm,
+                             upsample=options.upsample,
+                             dtype=compute_dtype(options)),
         dcgan.DCGANDiscriminator(sample_shape=tuple(sample_shape),
-                                 base_channels=config.d_channels,
-                                 norm=config.d_norm,
-                                 num_classes=config.num_classes,
-                                 conditioning=config.d_conditioning,
-                                 bias=config.d_bias,
-                                 downsample=config.downsample,
-                                 dtype=compute_dtype(config),
-                                 **_discriminator_options(config, aux_outputs)),
+                                 base_channels=options.d_channels,
+                                 norm=options.d_norm,
+                                 num_classes=options.num_classes,
+                                 conditioning=options.d_conditioning,
+                                 bias=options.d_bias,
+                                 downsample=options.downsample,
+                                 dtype=compute_dtype(options),
+                                 **_discriminator_options(options, aux_outputs)),
     )
 
 
-def _sngan(config: ml_collections.ConfigDict, sample_shape, aux_outputs: int):
+def _sngan(options: "SnganOptions", sample_shape, aux_outputs: int):
     return (
         sngan.SNGANGenerator(sample_shape=tuple(sample_shape),
-                             channels=config.g_channels,
-                             num_classes=config.num_classes,
-                             label_embed_dim=config.label_embed_dim,
-                             dtype=compute_dtype(config)),
+                             channels=options.g_channels,
+                             num_classes=options.num_classes,
+                             label_embed_dim=options.label_embed_dim,
+                             dtype=compute_dtype(options)),
         sngan.SNGANDiscriminator(sample_shape=tuple(sample_shape),
-                                 channels=config.d_channels,
-                                 num_classes=config.num_classes,
-                                 conditioning=config.d_conditioning,
-                                 dtype=compute_dtype(config),
-                                 **_discriminator_options(config, aux_outputs)),
+                                 channels=options.d_channels,
+                                 num_classes=options.num_classes,
+                                 conditioning=options.d_conditioning,
+                                 dtype=compute_dtype(options),
+                                 **_discriminator_options(options, aux_outputs)),
     )
 
 
@@ -249,20 +248,20 @@ def fill_options(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
 
 
 def read_options(config: ml_collections.ConfigDict, flag: str) -> CommonOptions:
-    """The chosen model's options from `config` (the `model` part), checked;
-    `flag` is its path ("config.model")."""
+    """The chosen model's options from `config` (the `model` part), checked,
+    also across fields; `flag` is its path ("config.model").
+
+    The checks across fields read the ConfigDict, which holds every model's
+    options: an option the chosen model lacks (sngan's g_spectral_norm) is
+    refused here, not silently dropped with the other models' options.
+    """
     name = CommonOptions.read(config, flag).name
+    _check_combinations(config)
     return OPTIONS[name].read(config, flag)
+
 
 def _check_combinations(config: ml_collections.ConfigDict):
     """Raises ValueError, saying what to set, for options a model lacks."""
-    for field, valid in (("upsample", strided_conv.UPSAMPLE_IMPLEMENTATIONS),
-                         ("downsample", strided_conv.DOWNSAMPLE_IMPLEMENTATIONS)):
-        if config[field] not in valid:
-            raise ValueError(f"Unknown --config.model.{field}={config[field]!r}. "
-                             f"Valid: {', '.join(valid)}. Set "
-                             f"--config.model.{field} to one of them (auto is the "
-                             "fastest).")
     if config.g_spectral_norm and config.name == "sngan":
         # SNGAN's generator is the paper's: BatchNorm without spectral norm.
         raise ValueError("--config.model.g_spectral_norm=True is implemented for "
@@ -289,23 +288,13 @@ def _check_combinations(config: ml_collections.ConfigDict):
                          "--config.model.d_autoencoder=False.")
 
 
-def check_options(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError, saying what to set, for an unknown model name or
-    options that `config` (the `model` part) cannot have; no shapes needed."""
-    if config.name not in MODELS:
-        raise ValueError(f"Unknown --config.model.name={config.name!r}. Valid "
-                         f"models: {', '.join(sorted(MODELS))}. Set "
-                         "--config.model.name to one of them.")
-    _check_combinations(config)
-    compute_dtype(config)
-
-
-def create(config: ml_collections.ConfigDict, sample_shape: Sequence[int], *,
+def create(options: CommonOptions, sample_shape: Sequence[int], *,
            aux_outputs: int = 0) -> tuple[nn.Module, nn.Module]:
-    """Builds `(generator, discriminator)` for `config.name`.
+    """Builds `(generator, discriminator)` for `options.name`.
 
     Args:
-        config: The `model` part of the config (`gan_jax.defaults`).
+        options: The run's model options (`spec.model`, from `read_options`,
+            which checked them).
         sample_shape: Shape of one sample, e.g. `(H, W, C)` for images.
         aux_outputs: > 0 gives the discriminator an auxiliary linear head
             "aux_head" on its sown "features"; its `(batch, aux_outputs)`
@@ -313,10 +302,9 @@ def create(config: ml_collections.ConfigDict, sample_shape: Sequence[int], *,
             head). The discriminator still returns `(batch,)` logits.
 
     Raises:
-        ValueError: For an unknown model, bad sizes, or options the model
-            lacks; the message says which flag to set.
+        ValueError: For sizes the model cannot make, or an auxiliary head it
+            cannot have; the message says which flag to set.
     """
-    check_options(config)
     layers.check_discriminator_options(
-        **_discriminator_options(config, aux_outputs))
-    return MODELS[config.name](config, sample_shape, aux_outputs)
+        **_discriminator_options(options, aux_outputs))
+    return MODELS[options.name](options, sample_shape, aux_outputs)

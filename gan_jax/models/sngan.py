@@ -17,7 +17,7 @@ the above): the minibatch layers and an auxiliary head (see `layers`), all
 spectrally normalised like the rest of D. They act on the sum-pooled
 features h rather than inside the last ResBlock, so that h, the sown
 "features", stays per-sample. The generator has no spectral-normalisation
-option: `models.create` refuses `g_spectral_norm` for sngan.
+option: `models.read_options` refuses `g_spectral_norm` for sngan.
 """
 
 from collections.abc import Sequence

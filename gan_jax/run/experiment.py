@@ -1,8 +1,9 @@
-"""From a config to the pieces of an experiment: optimizers, state, train step.
+"""From a run's spec to the pieces of an experiment: optimizers, state, train step.
 
 Shared by every job that needs them (training, sampling, evaluation), so that
 a checkpoint written by one is restored by another into the same structure.
-The config is checked before (gan_jax.run.gan_spec.build).
+Everything here reads the checked spec (gan_jax.run.gan_spec.build), never
+the ConfigDict.
 """
 
 import functools
@@ -11,7 +12,6 @@ from typing import NamedTuple
 from etils import epath
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 import tensorflow as tf
 
@@ -21,6 +21,7 @@ from gan_jax.game import objectives as objectives_lib
 from gan_jax.game import steps
 from gan_jax.game.state import create_gan_state
 from gan_jax.game.state import GANState
+from gan_jax.run import gan_spec
 from gan_jax.tricks import options as tricks_options
 from gan_jax.tricks import packing
 
@@ -42,32 +43,30 @@ def run_keys(seed: int) -> RunKeys:
     return RunKeys(*(jax.random.fold_in(root, stream) for stream in range(3)))
 
 
-def _check_labels(config: ml_collections.ConfigDict,
-                  source: input_pipeline.Source) -> None:
-    wanted = config.model.num_classes
+def _check_labels(spec: gan_spec.GanSpec, source: input_pipeline.Source) -> None:
+    wanted = spec.model.num_classes
     if wanted and source.num_classes is None:
         raise ValueError(
             f"config.model.num_classes={wanted} asks for a conditional model, but "
-            f"the dataset {config.data.name!r} ({config.data.source}) has no class "
+            f"the dataset {spec.data.name!r} ({spec.data.source}) has no class "
             "labels. Set --config.model.num_classes=0 or use a labelled dataset.")
     if wanted and wanted != source.num_classes:
         raise ValueError(
             f"config.model.num_classes={wanted} does not match the "
-            f"{source.num_classes} classes of the dataset {config.data.name!r}. Set "
+            f"{source.num_classes} classes of the dataset {spec.data.name!r}. Set "
             f"--config.model.num_classes={source.num_classes}.")
 
 
-def load_dataset(config: ml_collections.ConfigDict
-                 ) -> tuple[tf.data.Dataset, tuple[int, ...]]:
+def load_dataset(spec: gan_spec.GanSpec) -> tuple[tf.data.Dataset, tuple[int, ...]]:
     """This process's training examples and the shape of one sample.
 
     Labels are kept only for conditional models, and must then match
-    `config.model.num_classes`.
+    `spec.model.num_classes`.
     """
-    source = input_pipeline.load(config.data)
-    _check_labels(config, source)
+    source = input_pipeline.load(spec.data)
+    _check_labels(spec, source)
     dataset = source.dataset
-    if not config.model.num_classes and "label" in dataset.element_spec:
+    if not spec.model.num_classes and "label" in dataset.element_spec:
         dataset = dataset.map(lambda example: {"x": example["x"]})
     return dataset, input_pipeline.sample_shape(dataset)
 
@@ -97,20 +96,20 @@ def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
             num_updates=num_updates)
 
 
-def create_state(config: ml_collections.ConfigDict, sample_shape, key) -> GANState:
-    """A freshly initialised `GANState` for `config`."""
-    tricks = tricks_options.from_config(config)
+def create_state(spec: gan_spec.GanSpec, sample_shape, key) -> GANState:
+    """A freshly initialised `GANState` for the run of `spec`."""
+    tricks = spec.tricks
     model_options = {"aux_outputs": tricks.aux_outputs} if tricks.aux_outputs else {}
-    generator, discriminator = models.create(config.model, sample_shape,
+    generator, discriminator = models.create(spec.model, sample_shape,
                                              **model_options)
-    optim, num_steps = config.optim, config.train.num_steps
+    optim, num_steps = spec.optim, spec.train.num_steps
     d_updates = num_steps * optim.n_critic
-    lazy_interval = objectives_lib.lazy_interval(config)
+    lazy_interval = spec.penalty.lazy_interval
     if lazy_interval > 1:
         d_updates += num_steps // lazy_interval
     return create_gan_state(
         key, generator, discriminator,
-        latent_dim=config.model.latent_dim, sample_shape=sample_shape,
+        latent_dim=spec.model.latent_dim, sample_shape=sample_shape,
         generator_tx=create_optimizer(optim.g_lr, optim.g_b1, optim.g_b2,
                                       schedule=optim.schedule,
                                       num_updates=num_steps),
@@ -133,19 +132,19 @@ def adopt_hyperparameters(restored: GANState, fresh: GANState) -> GANState:
         discriminator=adopt(restored.discriminator, fresh.discriminator))
 
 
-def numeric_hyperparameters(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
+def numeric_hyperparameters(spec: gan_spec.GanSpec) -> dict[str, jax.Array]:
     """The numbers the trainer passes to its compiled programs as arguments
     (the learning rates are arrays in the optimizer state already)."""
-    return {"penalty.weight": jnp.float32(config.penalty.weight),
-            "loss.label_smoothing": jnp.float32(config.loss.label_smoothing)}
+    return {"penalty.weight": jnp.float32(spec.penalty.weight),
+            "loss.label_smoothing": jnp.float32(spec.loss.label_smoothing)}
 
 
-def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
-    """Keeps compiled programs in `config.train.compilation_cache_dir` (None
-    or "" turns it off), so that a rerun, a resumed run, or a run whose
-    config changes no shape and no static option loads them instead of
-    compiling again."""
-    directory = config.train.compilation_cache_dir
+def use_compilation_cache(train: gan_spec.Schedule) -> None:
+    """Keeps compiled programs in `train.compilation_cache_dir` (a spec's
+    `train` section, any task's; None or "" turns it off), so that a rerun, a
+    resumed run, or a run whose config changes no shape and no static option
+    loads them instead of compiling again."""
+    directory = train.compilation_cache_dir
     if directory:
         jax.config.update("jax_compilation_cache_dir",
                           str(epath.Path(directory).expanduser()))
@@ -153,38 +152,39 @@ def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def make_train_step(config: ml_collections.ConfigDict, *, penalty_weight=None,
+def make_train_step(spec: gan_spec.GanSpec, *, penalty_weight=None,
                     label_smoothing=None):
-    """`train_step(state, batch, key)` with the config's objectives bound.
+    """`train_step(state, batch, key)` with the spec's objectives bound.
 
-    `penalty_weight` and `label_smoothing` override the config's values and may
-    be traced (see `objectives.create`).
+    `penalty_weight` and `label_smoothing` override the spec's values and may
+    be traced (see `objectives.create`): the tasks pass them as arguments of
+    the compiled program, so the objectives are built inside its trace.
     """
-    objectives = objectives_lib.create(config, penalty_weight=penalty_weight,
+    objectives = objectives_lib.create(spec, penalty_weight=penalty_weight,
                                        label_smoothing=label_smoothing)
-    latent_dim = config.model.latent_dim
+    latent_dim = spec.model.latent_dim
     share_fakes_fn = None
-    if config.train.generator_reuses_fakes:
+    if spec.train.generator_reuses_fakes:
         share_fakes_fn = functools.partial(
             steps.share_fakes, latent_dim=latent_dim,
             categories=objectives.options.latent_categories)
     return functools.partial(
         steps.train_step, share_fakes_fn=share_fakes_fn,
-        simultaneous=config.optim.simultaneous,
+        simultaneous=spec.optim.simultaneous,
         discriminator_step_fn=functools.partial(
             steps.discriminator_step, objectives=objectives, latent_dim=latent_dim,
-            weight_clip=float(config.optim.d_weight_clip)),
+            weight_clip=float(spec.optim.d_weight_clip)),
         generator_step_fn=functools.partial(
             steps.generator_step, objectives=objectives, latent_dim=latent_dim,
-            ema_decay=float(config.optim.ema_decay)))
+            ema_decay=float(spec.optim.ema_decay)))
 
 
-def make_regularizer_step(config: ml_collections.ConfigDict, *, penalty_weight=None):
+def make_regularizer_step(spec: gan_spec.GanSpec, *, penalty_weight=None):
     """The lazy penalty phase `step(state, batch, key)`, or None when the
     penalty is applied in every discriminator step (`penalty.lazy_interval`
     is 1). The loop runs it after every `lazy_interval`-th train step."""
-    objectives = objectives_lib.create(config, penalty_weight=penalty_weight)
-    if objectives.regularizer is None:
+    if spec.penalty.lazy_interval == 1:
         return None
+    objectives = objectives_lib.create(spec, penalty_weight=penalty_weight)
     return functools.partial(steps.regularizer_step, objectives=objectives,
-                             latent_dim=config.model.latent_dim)
+                             latent_dim=spec.model.latent_dim)

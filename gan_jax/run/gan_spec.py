@@ -245,35 +245,33 @@ def build(config: ml_collections.ConfigDict, flag: str = "config", *,
     sections = {name: section.read(config[name], f"{flag}.{name}")
                 for name, section in SECTIONS.items()}
     model = models.read_options(config.model, f"{flag}.model")
-    # Before the checks across fields, which read the tricks again (through
-    # the objectives) and would name them under "config" whatever `flag` is.
-    tricks = tricks_options.from_config(config, flag)
+    spec = GanSpec.read(config, flag, model=model,
+                        tricks=tricks_options.from_config(config, flag), **sections)
     if check_devices:
-        parallel.check_batch_size(config.data.batch_size)
-    _check_combinations(config)
-    spec = GanSpec.read(config, flag, model=model, tricks=tricks, **sections)
+        parallel.check_batch_size(spec.data.batch_size)
+    _check_combinations(spec)
     _warn_penalty_with_batch_norm(spec)
     return spec
 
 
-def _check_image_size(config: ml_collections.ConfigDict) -> None:
-    supported = models.SUPPORTED_IMAGE_SIZES.get(config.model.name)
-    size = config.data.image_size
+def _check_image_size(spec: GanSpec) -> None:
+    supported = models.SUPPORTED_IMAGE_SIZES.get(spec.model.name)
+    size = spec.data.image_size
     if supported and size is not None and size not in supported:
         raise ValueError(
-            f"--config.data.image_size={size}: model {config.model.name!r} makes "
+            f"--config.data.image_size={size}: model {spec.model.name!r} makes "
             f"only {', '.join(map(str, supported))}-pixel square images. Set "
             "--config.data.image_size to one of them (images are resized), e.g. "
             f"--config.data.image_size={supported[-1]}.")
 
 
-def _check_combinations(config: ml_collections.ConfigDict) -> None:
-    """The checks across fields; each field's own range is checked already."""
-    models.check_options(config.model)
-    _check_image_size(config)
+def _check_combinations(spec: GanSpec) -> None:
+    """The checks across sections; each field's own range, the model's
+    options and the tricks' are checked already."""
+    _check_image_size(spec)
     # Building the objectives checks the loss's and penalty's options.
-    objectives_lib.create(config)
-    if config.train.generator_reuses_fakes and config.optim.simultaneous:
+    objectives_lib.create(spec)
+    if spec.train.generator_reuses_fakes and spec.optim.simultaneous:
         raise ValueError("--config.train.generator_reuses_fakes=True scores the "
                          "fakes after the critic's update, which "
                          "--config.optim.simultaneous=True excludes: set one of "

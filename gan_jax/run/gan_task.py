@@ -11,6 +11,7 @@ strips and a GIF of its sample grids.
 from absl import logging
 from etils import epath
 import jax
+import ml_collections
 
 from gan_jax import defaults
 from gan_jax.data import input_pipeline
@@ -37,43 +38,48 @@ def state_parts(state) -> dict:
     }
 
 
-def template_state(config, data_spec: run_dir.DataSpec):
+def template_state(spec: gan_spec.GanSpec, data_spec: run_dir.DataSpec):
     """A state of the structure, shapes and dtypes a checkpoint of a run of
-    `config` on data of `data_spec` restores into."""
-    return experiment.create_state(config, data_spec.sample_shape,
-                                   jax.random.key(0))
+    `spec` on data of `data_spec` restores into."""
+    return experiment.create_state(spec, data_spec.sample_shape, jax.random.key(0))
 
 
-def state_layout(config, data_spec: run_dir.DataSpec):
+def state_layout(config: ml_collections.ConfigDict, data_spec: run_dir.DataSpec):
     """The state's leaves (path, shape, dtype), for the resume check.
 
-    Paths, not the treedef: it also holds static fields (the optimizer
-    functions), which differ between any two builds.
+    `config` is a recorded config (the saved one or the current one), so its
+    spec is built here. Paths, not the treedef: the state also holds static
+    fields (the optimizer functions), which differ between any two builds.
     """
-    abstract = jax.eval_shape(lambda: template_state(config, data_spec))
+    spec = gan_spec.build(config, check_devices=False)
+    abstract = jax.eval_shape(lambda: template_state(spec, data_spec))
     return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
             for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
 
 
-def phases(config, *, vmapped: bool = False) -> tuple[loop.Phase, ...]:
+def phases(spec: gan_spec.GanSpec, *, vmapped: bool = False) -> tuple[loop.Phase, ...]:
     """The GAN's phases; `vmapped`: over members stacked on axis 0 (each
-    with its own key and numbers)."""
+    with its own key and numbers).
+
+    The penalty weight and label smoothing are arguments of the compiled
+    programs (`numeric`), so the objectives are built inside each trace.
+    """
 
     def train_step(state, batch, key, numeric):
         return experiment.make_train_step(
-            config, penalty_weight=numeric["penalty.weight"],
+            spec, penalty_weight=numeric["penalty.weight"],
             label_smoothing=numeric["loss.label_smoothing"])(state, batch, key)
 
     def regularizer_step(state, batch, key, numeric):
         return experiment.make_regularizer_step(
-            config, penalty_weight=numeric["penalty.weight"])(state, batch, key)
+            spec, penalty_weight=numeric["penalty.weight"])(state, batch, key)
 
     wrap = jax.vmap if vmapped else (lambda fn: fn)
     result = [loop.Phase("train", wrap(train_step))]
-    if experiment.make_regularizer_step(config) is not None:
+    if spec.penalty.lazy_interval > 1:
         # A whole program every `lazy_interval` steps, none in between.
         result.append(loop.Phase("regularizer", wrap(regularizer_step),
-                                 every=config.penalty.lazy_interval,
+                                 every=spec.penalty.lazy_interval,
                                  ends_step=False))
     return tuple(result)
 
@@ -89,38 +95,42 @@ _NOT_READ = object()
 
 
 class GANTask(task_lib.Task):
-    """One GAN run in `workdir` (see the module docstring)."""
+    """One GAN run in `workdir` (see the module docstring).
+
+    `config` is kept only to record it (config.json) and to check a resume
+    against the saved one; everything else reads `spec`.
+    """
 
     state_parts = staticmethod(state_parts)
 
-    def __init__(self, config, workdir: epath.PathLike):
+    def __init__(self, config: ml_collections.ConfigDict, workdir: epath.PathLike):
         self.config = config
         self.workdir = epath.Path(workdir)
-        self.phases = phases(config)
-        self.describe_data = (f"{config.data.name!r} ({config.data.source}, split "
-                              f"{config.data.split!r})")
         self._reference = _NOT_READ
 
     def prepare(self) -> None:
-        config = self.config
-        self.spec = gan_spec.build(config)  # Every check, before any work or file.
+        # Every check, before any work or file.
+        spec = self.spec = gan_spec.build(self.config)
+        self.phases = phases(spec)
+        self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "
+                              f"{spec.data.split!r})")
         # Before anything compiles: JAX reads the cache setting once.
-        experiment.use_compilation_cache(config)
-        keys = experiment.run_keys(config.seed)
+        experiment.use_compilation_cache(spec.train)
+        keys = experiment.run_keys(spec.seed)
         self._init_key, self._train_key, self._eval_key = keys
-        self._dataset, self._sample_shape = experiment.load_dataset(config)
+        self._dataset, self._sample_shape = experiment.load_dataset(spec)
         changed = run_dir.check_resumable(
-            self.workdir, config, layout=state_layout, data_spec=self.data_spec(),
-            defaults=defaults.base_config())
+            self.workdir, self.config, layout=state_layout,
+            data_spec=self.data_spec(), defaults=defaults.base_config())
         if changed:
             logging.warning("Resuming with a config that differs from the saved "
                             "one in fields that change no shape (saved -> now): "
                             "%s", "; ".join(changed))
-        self.example_batch = example_batch(self._dataset, config.data.batch_size,
-                                           config.optim.n_critic)
+        self.example_batch = example_batch(self._dataset, spec.data.batch_size,
+                                           spec.optim.n_critic)
 
     def create_state(self):
-        return experiment.create_state(self.config, self._sample_shape,
+        return experiment.create_state(self.spec, self._sample_shape,
                                        self._init_key)
 
     def adopt(self, restored, fresh):
@@ -129,7 +139,7 @@ class GANTask(task_lib.Task):
 
     def data_spec(self) -> run_dir.DataSpec:
         return run_dir.DataSpec(self._sample_shape,
-                                self.config.model.num_classes or None)
+                                self.spec.model.num_classes or None)
 
     def write_run_files(self, start_step: int) -> None:
         run_dir.write_config(self.workdir, self.config, start_step=start_step)
@@ -137,32 +147,32 @@ class GANTask(task_lib.Task):
 
     def host_batches(self, start_step: int):
         [batches] = input_pipeline.seeded_streams(
-            self._dataset, self.config.data, n_critic=self.config.optim.n_critic,
-            seeds=[self.config.seed], start_step=start_step)
+            self._dataset, self.spec.data, n_critic=self.spec.optim.n_critic,
+            seeds=[self.spec.seed], start_step=start_step)
         return batches
 
     def train_key(self):
         return self._train_key
 
     def numeric(self):
-        return experiment.numeric_hyperparameters(self.config)
+        return experiment.numeric_hyperparameters(self.spec)
 
     def _image_reference(self):
         """The real images' features, read at the first evaluation; None for
         points, or when the metrics are off (warned about once)."""
         if self._reference is _NOT_READ:
             self._reference = (
-                evaluator.prepare_reference(self.config, self._dataset)
-                if self.config.data.source != "toy" else None)
+                evaluator.prepare_reference(self.spec, self._dataset)
+                if self.spec.data.source != "toy" else None)
         return self._reference
 
     def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:
-        return evaluator.evaluate(state, self._eval_key, self.config, step,
+        return evaluator.evaluate(state, self._eval_key, self.spec, step,
                                   self._image_reference())
 
     def finish(self, state, step, writer, diverged_members):
         scalars = super().finish(state, step, writer, diverged_members)
-        if self.config.data.source != "toy":
+        if self.spec.data.source != "toy":
             self._write_final_pictures(writer, state, step)
         return scalars
 
@@ -172,9 +182,9 @@ class GANTask(task_lib.Task):
         The GIF is assembled from the PNG files on disk, so a resumed run's
         animation includes the grids written before the interruption.
         """
-        key, config = self._eval_key, self.config
+        key, spec = self._eval_key, self.spec
         strips = evaluator.interpolation_strips(
-            evaluator.evaluation_state(state, key, config), key, config)
+            evaluator.evaluation_state(state, key, spec), key, spec)
         writer.write_images(step, {"eval/interpolation": strips[None]})
         if jax.process_index() == 0:
             visualize.save_png(strips, self.samples_dir /

@@ -135,7 +135,7 @@ class _Programs:
         self.batch_sharding = parallel.batch_sharding(mesh, batch_axis=task.batch_axis)
         self.members = task.members
         self.member_shape = () if task.members is None else (task.members,)
-        self._skip = task.config.train.on_nonfinite == "skip"
+        self._skip = task.spec.train.on_nonfinite == "skip"
         self._state_parts = task.state_parts
         # Jitted once here and called inside the compiled programs, so that
         # reading the metric names (eval_shape) and compiling share one trace.
@@ -181,7 +181,7 @@ class _HealthCheck:
     """
 
     def __init__(self, task, manager, names, start_step: int):
-        self._skip = task.config.train.on_nonfinite == "skip"
+        self._skip = task.spec.train.on_nonfinite == "skip"
         self._members = task.members is not None
         self._manager = manager
         self._names = names
@@ -236,7 +236,7 @@ def _save_and_stop(task, manager, step: int, state, signal_name: str):
 
 
 def run(task) -> dict[str, float] | None:
-    """Trains (or resumes) `task` to `task.config.train.num_steps`.
+    """Trains (or resumes) `task` to `task.spec.train.num_steps`.
 
     The task's data is read and its workdir checked (`task.prepare()`) before
     any file is written.
@@ -259,7 +259,7 @@ def run(task) -> dict[str, float] | None:
     task.workdir.mkdir(parents=True, exist_ok=True)
     mesh = parallel.create_mesh()
     fresh = jax.device_put(task.create_state(), parallel.replicated(mesh))
-    train = task.config.train
+    train = task.spec.train
     manager = checkpoint.create_manager(
         task.checkpoint_root, save_every=train.checkpoint_every,
         max_to_keep=task.max_checkpoints)
@@ -281,8 +281,8 @@ def run(task) -> dict[str, float] | None:
 
 
 def _train(task, state, start_step, manager, mesh):
-    config = task.config
-    num_steps = config.train.num_steps
+    train = task.spec.train
+    num_steps = train.num_steps
     replicated = parallel.replicated(mesh)
     batches = _first_batch(parallel_batches(task, start_step, mesh),
                            task.describe_data)
@@ -294,11 +294,11 @@ def _train(task, state, start_step, manager, mesh):
     programs = _Programs(task, state, task.example_batch, key, numeric, mesh)
     health = programs.initial_health(start_step)
     check_health = _HealthCheck(task, manager, programs.health_names, start_step)
-    skip = config.train.on_nonfinite == "skip"
+    skip = train.on_nonfinite == "skip"
 
     writer = task.create_writer()
     report_progress = periodic_actions.ReportProgress(
-        num_train_steps=num_steps, writer=writer, every_steps=config.train.log_every)
+        num_train_steps=num_steps, writer=writer, every_steps=train.log_every)
     run_start = time.time()
     multi_process = jax.process_count() > 1
     with metric_writers.ensure_flushes(writer):
@@ -322,8 +322,8 @@ def _train(task, state, start_step, manager, mesh):
                     _save_and_stop(task, manager, step, state,
                                    stop.signal_name or "SIGTERM")
                 last = step == num_steps
-                log_due = step % config.train.log_every == 0 or last
-                save_due = step % config.train.checkpoint_every == 0 or last
+                log_due = step % train.log_every == 0 or last
+                save_due = step % train.checkpoint_every == 0 or last
                 if log_due or save_due:
                     skipped = check_health(health, step, end_of_window=log_due)
                 if log_due:
@@ -334,7 +334,7 @@ def _train(task, state, start_step, manager, mesh):
                         means["skipped_updates"] = np.float32(skipped)
                     task.write_train_metrics(writer, step, means,
                                              check_health.diverged_members)
-                if step % config.train.eval_every == 0 and not last:
+                if step % train.eval_every == 0 and not last:
                     task.write_evaluation(
                         writer, task.evaluate(state, step, final=False), step)
                 if save_due and checkpoint.save(manager, step, state, force=last):

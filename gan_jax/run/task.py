@@ -32,7 +32,8 @@ class Task:
     """The loop's questions, answered for a run directory; subclasses fill in
     the model-specific ones (those raising NotImplementedError)."""
 
-    config: Any            # The validated run config.
+    config: Any            # The user's config, only to record it (config.json).
+    spec: Any              # The checked spec of the run (after prepare).
     workdir: epath.Path    # Where the run's files go.
     members: int | None = None  # K for states stacked on a member axis.
     batch_axis: int = 1    # The batch axis of a host batch (after n_critic).
@@ -40,7 +41,7 @@ class Task:
     log_label: str = ""    # Prefix of the loop's log lines.
     describe_data: str = "of this run"  # The dataset, for "is empty" errors.
     example_batch: Any = None  # ShapeDtypeStructs of one batch (after prepare).
-    phases: tuple = ()     # The `loop.Phase`s, in the order they run.
+    phases: tuple = ()     # The `loop.Phase`s, in the order they run (after prepare).
 
     @property
     def checkpoint_root(self) -> epath.Path:
@@ -49,10 +50,11 @@ class Task:
 
     @property
     def max_checkpoints(self) -> int:
-        return self.config.train.max_checkpoints
+        return self.spec.train.max_checkpoints
 
     def prepare(self) -> None:
-        """Reads the data and checks the workdir; writes no file."""
+        """Builds the spec (every check), then reads the data and checks the
+        workdir; writes no file. Sets `spec`, `phases` and `example_batch`."""
         raise NotImplementedError
 
     def create_state(self):

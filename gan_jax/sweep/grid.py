@@ -34,20 +34,32 @@ NUMERIC_FIELDS = ("optim.g_lr", "optim.d_lr", "penalty.weight",
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One cell of the grid: its level on every axis and its full config."""
+    """One cell of the grid: its level on every axis, its full config (which
+    results.json records and the groups are keyed by) and that config's
+    checked spec (what its runs read)."""
     levels: tuple[tuple[str, str], ...]  # ((axis, level), ...)
     config: ml_collections.ConfigDict
+    spec: gan_spec.GanSpec
 
     @property
     def name(self) -> str:
-        return ",".join(f"{axis}={level}" for axis, level in self.levels)
+        return _name(self.levels)
 
     @property
     def dirname(self) -> str:
         return "__".join(f"{axis}-{level}" for axis, level in self.levels)
 
     def numeric(self) -> dict[str, float]:
-        return {field: float(_get(self.config, field)) for field in NUMERIC_FIELDS}
+        """The setting's values of `NUMERIC_FIELDS`, read from its spec."""
+        values = {}
+        for field in NUMERIC_FIELDS:
+            section, name = field.split(".")
+            values[field] = getattr(getattr(self.spec, section), name)
+        return values
+
+
+def _name(levels: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{axis}={level}" for axis, level in levels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +86,6 @@ def parse_overrides(text: str) -> dict[str, object]:
                              "field=value, e.g. loss.name=hinge.")
         overrides[field.strip()] = _parse_value(value.strip())
     return overrides
-
-
-def _get(config: ml_collections.ConfigDict, field: str):
-    node = config
-    for part in field.split("."):
-        node = node[part]
-    return node
 
 
 def apply_overrides(config: ml_collections.ConfigDict,
@@ -135,7 +140,8 @@ def seeds(ablation: ml_collections.ConfigDict) -> tuple[int, ...]:
 
 
 def settings(ablation: ml_collections.ConfigDict) -> list[Setting]:
-    """Every setting of the grid with its validated config, in grid order."""
+    """Every setting of the grid with its config and checked spec, in grid
+    order; a setting whose config does not build fails naming it."""
     axes = _axes(ablation.grid)
     result = []
     for combination in itertools.product(*(levels for _, levels in axes)):
@@ -144,12 +150,12 @@ def settings(ablation: ml_collections.ConfigDict) -> list[Setting]:
         overrides = {}
         for _, text in combination:
             overrides.update(parse_overrides(text))
-        setting = Setting(levels, apply_overrides(ablation.experiment, overrides))
+        config = apply_overrides(ablation.experiment, overrides)
         try:
-            gan_spec.build(setting.config, "config.experiment")
+            spec = gan_spec.build(config, "config.experiment")
         except ValueError as error:
-            raise ValueError(f"Setting {setting.name}: {error}") from None
-        result.append(setting)
+            raise ValueError(f"Setting {_name(levels)}: {error}") from None
+        result.append(Setting(levels, config, spec))
     return result
 
 

@@ -12,11 +12,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from gan_jax.game.state import GANState
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 
 
 class Members(NamedTuple):
@@ -37,11 +37,15 @@ def _set_learning_rate(network_state, learning_rates: jax.Array):
     return network_state.replace(opt_state=opt_state._replace(hyperparams=hyperparams))
 
 
-def create_states(config: ml_collections.ConfigDict, sample_shape,
+def create_states(spec: gan_spec.GanSpec, sample_shape,
                   members: Members) -> GANState:
-    """The members' initial states, stacked: leaves get a leading axis of K."""
+    """The members' initial states, stacked: leaves get a leading axis of K.
+
+    `spec` is the group's (any of its settings'): they differ only in the
+    members' numbers, and the learning rates are set from those here.
+    """
     init_keys = jnp.stack([experiment.run_keys(seed).init for seed in members.seeds])
-    state = jax.vmap(lambda key: experiment.create_state(config, sample_shape, key)
+    state = jax.vmap(lambda key: experiment.create_state(spec, sample_shape, key)
                      )(init_keys)
     return state.replace(
         generator=_set_learning_rate(state.generator,

@@ -35,6 +35,7 @@ from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import visualize
 from gan_jax.run import experiment
+from gan_jax.run import gan_spec
 from gan_jax.run import gan_task
 from gan_jax.run import loop
 from gan_jax.run import task as task_lib
@@ -82,13 +83,13 @@ def is_finished(workdir: epath.Path, setting: grid.Setting,
     return True
 
 
-def _member_batches(dataset: tf.data.Dataset, config: ml_collections.ConfigDict,
+def _member_batches(dataset: tf.data.Dataset, spec: gan_spec.GanSpec,
                     seeds: tuple[int, ...], start_step: int):
     """`(K, n_critic, batch, ...)` host batches: member k gets the stream that
     a separate run with seed `seeds[k]` reads."""
     distinct = sorted(set(seeds))
     streams = input_pipeline.seeded_streams(
-        dataset, config.data, n_critic=config.optim.n_critic, seeds=distinct,
+        dataset, spec.data, n_critic=spec.optim.n_critic, seeds=distinct,
         start_step=start_step)
     index = np.array([distinct.index(seed) for seed in seeds])
     for per_seed in zip(*streams):
@@ -129,14 +130,15 @@ def _write_setting_means(writers, group: grid.Group, num_seeds: int, step: int,
             for name, v in values.items()})
 
 
-def _evaluate_members(states, members: members_lib.Members, configs, step: int,
-                      reference, *, draw: bool) -> list[evaluator.Evaluation]:
+def _evaluate_members(states, members: members_lib.Members,
+                      specs: list[gan_spec.GanSpec], step: int, reference, *,
+                      draw: bool) -> list[evaluator.Evaluation]:
     """Each member's evaluation, as its separate run would make it; a member
     with non-finite parameters gets no image metrics (its samples are NaN)."""
     keys = members_lib.eval_keys(members)
     finite = np.asarray(members_lib.finite_members(states))
     return [evaluator.evaluate(members_lib.member_state(states, k), keys[k],
-                               configs[k], step, reference if finite[k] else None,
+                               specs[k], step, reference if finite[k] else None,
                                draw=draw)
             for k in range(len(members.seeds))]
 
@@ -185,15 +187,18 @@ class _GroupTask(task_lib.Task):
     def __init__(self, group: grid.Group, seeds: tuple[int, ...],
                  workdir: epath.Path, label: str):
         self.group, self.seeds, self.workdir = group, seeds, workdir
-        self.config = config = group.settings[0].config
+        # The settings' specs differ only in the members' numbers, which the
+        # phases take as (traced) arguments: the first setting's spec serves
+        # the whole group. results.json records each setting's config.
+        self.spec = spec = group.settings[0].spec
         self.log_label = f"{label}: "
-        self.describe_data = f"{config.data.name!r} ({config.data.source})"
-        self._member_configs = [s.config for s in group.settings for _ in seeds]
+        self.describe_data = f"{spec.data.name!r} ({spec.data.source})"
+        self._member_specs = [s.spec for s in group.settings for _ in seeds]
         self._members = members_lib.create(
             [seed for _ in group.settings for seed in seeds],
             [s.numeric() for s in group.settings for _ in seeds])
         self.members = len(self._members.seeds)
-        self.phases = gan_task.phases(config, vmapped=True)
+        self.phases = gan_task.phases(spec, vmapped=True)
         self._group_dir = workdir / "groups" / group.key
         self._is_writer = jax.process_index() == 0
 
@@ -202,16 +207,16 @@ class _GroupTask(task_lib.Task):
         return self._group_dir
 
     def prepare(self) -> None:
-        config = self.config
-        self._dataset, self._sample_shape = experiment.load_dataset(config)
+        spec = self.spec  # Built and checked by the sweep's spec.
+        self._dataset, self._sample_shape = experiment.load_dataset(spec)
         self.example_batch = gan_task.example_batch(
-            self._dataset, config.data.batch_size, config.optim.n_critic,
+            self._dataset, spec.data.batch_size, spec.optim.n_critic,
             leading=(self.members,))
-        self._reference = (evaluator.prepare_reference(config, self._dataset)
-                           if config.data.source != "toy" else None)
+        self._reference = (evaluator.prepare_reference(spec, self._dataset)
+                           if spec.data.source != "toy" else None)
 
     def create_state(self):
-        return members_lib.create_states(self.config, self._sample_shape,
+        return members_lib.create_states(self.spec, self._sample_shape,
                                          self._members)
 
     def write_run_files(self, start_step: int) -> None:
@@ -230,7 +235,7 @@ class _GroupTask(task_lib.Task):
         self._start = time.time()
 
     def host_batches(self, start_step: int):
-        return _member_batches(self._dataset, self.config, self._members.seeds,
+        return _member_batches(self._dataset, self.spec, self._members.seeds,
                                start_step)
 
     def train_key(self):
@@ -261,13 +266,13 @@ class _GroupTask(task_lib.Task):
         rate = (step - last_step) / max(time.time() - last_time, 1e-9)
         logging.info("%sstep %d/%d, %.1f steps/s (%.0f member-steps/s), mean "
                      "d_loss %.4g, g_loss %.4g, diverged %d/%d", self.log_label,
-                     step, self.config.train.num_steps, rate, rate * self.members,
+                     step, self.spec.train.num_steps, rate, rate * self.members,
                      np.nanmean(means["d_loss"]), np.nanmean(means["g_loss"]),
                      self._diverged.sum(), self.members)
         self._rate = (step, time.time())
 
     def evaluate(self, state, step: int, *, final: bool):
-        return _evaluate_members(state, self._members, self._member_configs, step,
+        return _evaluate_members(state, self._members, self._member_specs, step,
                                  self._reference, draw=final)
 
     def write_evaluation(self, writer, evaluation, step: int) -> None:
@@ -344,7 +349,7 @@ def run_sweep(ablation: ml_collections.ConfigDict, workdir: epath.PathLike,
     spec = ablation_spec.build(ablation)  # Every setting checked, before any work.
     seeds, all_settings = spec.seeds, list(spec.settings)
     all_groups = grid.groups(all_settings, seeds)
-    experiment.use_compilation_cache(ablation.experiment)
+    experiment.use_compilation_cache(spec.experiment.train)
     workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if jax.process_index() == 0:
