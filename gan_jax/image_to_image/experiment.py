@@ -194,8 +194,3 @@ def phases(spec: TranslationSpec) -> dict[str, Callable]:
         programs["pretrain"] = functools.partial(steps.pretrain_step,
                                                  make_examples=make_examples)
     return programs
-
-
-def use_compilation_cache(spec: TranslationSpec) -> None:
-    gan_experiment.use_compilation_cache(spec.train)
-

@@ -10,7 +10,6 @@ measured at step 0, where "falls" starts from.
 
 import functools
 
-from absl import logging
 from etils import epath
 import jax
 import jax.numpy as jnp
@@ -142,31 +141,27 @@ class TranslationTask(task_lib.Task):
 
     evaluates_at_start = True
     state_parts = staticmethod(state_parts)
+    state_layout = staticmethod(state_layout)
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: epath.PathLike):
         self.config = config
         self.workdir = epath.Path(workdir)
         self._evaluate = None
 
-    def prepare(self) -> None:
-        # Every check, before any work.
+    def build_spec(self) -> None:
         spec = self.spec = translation_spec.build(self.config)
         self.phases = phases(spec)
         self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "
                               f"{spec.data.split!r})")
-        # Before anything compiles: JAX reads the cache setting once.
-        experiment.use_compilation_cache(spec)
+
+    def prepare(self) -> None:
+        spec = self.spec
         self._init_key, self._train_key, _ = gan_experiment.run_keys(spec.seed)
         self._datasets = experiment.load_images(spec)
         self.example_batch = example_batch(spec, self._datasets)
-        changed = run_dir.check_resumable(
-            self.workdir, self.config, layout=state_layout,
-            data_spec=self.data_spec(),
-            defaults=defaults.base_config(spec.task.name))
-        if changed:
-            logging.warning("Resuming with a config that differs from the saved "
-                            "one in fields that change no shape: %s",
-                            "; ".join(changed))
+
+    def default_config(self) -> ml_collections.ConfigDict:
+        return defaults.base_config(self.spec.task.name)
 
     def create_state(self):
         return experiment.create_state(self.spec, self.example_batch,
@@ -174,10 +169,6 @@ class TranslationTask(task_lib.Task):
 
     def data_spec(self) -> run_dir.DataSpec:
         return run_dir.DataSpec(tuple(self.example_batch["x"].shape[2:]), None)
-
-    def write_run_files(self, start_step: int) -> None:
-        run_dir.write_config(self.workdir, self.config, start_step=start_step)
-        run_dir.write_data_spec(self.workdir, self.data_spec())
 
     def host_batches(self, start_step: int):
         return experiment.train_batches(self.spec, self._datasets, start_step)

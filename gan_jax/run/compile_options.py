@@ -1,4 +1,5 @@
-"""XLA compiler options for the training programs, per backend.
+"""XLA compiler options for the training programs, per backend, and the
+persistent compilation cache they are kept in.
 
 On XLA:CPU, XLA hands each large convolution to its experimental YNNPACK
 library on its own (`individual_convolution` library fusions) by default.
@@ -21,6 +22,7 @@ option in `XLA_FLAGS` wins: this module then adds nothing.
 
 import os
 
+from etils import epath
 import jax
 
 LIBRARY_FUSIONS_OPTION = "xla_cpu_experimental_ynn_fusion_type"
@@ -39,3 +41,16 @@ def for_training(backend: str | None = None,
     if backend != "cpu" or LIBRARY_FUSIONS_OPTION in environ.get("XLA_FLAGS", ""):
         return {}
     return {LIBRARY_FUSIONS_OPTION: CPU_LIBRARY_FUSIONS}
+
+
+def use_compilation_cache(train) -> None:
+    """Keeps compiled programs in `train.compilation_cache_dir` (a spec's
+    `train` section, any task's; None or "" turns it off), so that a rerun, a
+    resumed run, or a run whose config changes no shape and no static option
+    loads them instead of compiling again."""
+    directory = train.compilation_cache_dir
+    if directory:
+        jax.config.update("jax_compilation_cache_dir",
+                          str(epath.Path(directory).expanduser()))
+        # Every program: even short compiles add up over evaluations.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -9,7 +9,6 @@ the ConfigDict.
 import functools
 from typing import NamedTuple
 
-from etils import epath
 import jax
 import jax.numpy as jnp
 import optax
@@ -137,19 +136,6 @@ def numeric_hyperparameters(spec: gan_spec.GanSpec) -> dict[str, jax.Array]:
     (the learning rates are arrays in the optimizer state already)."""
     return {"penalty.weight": jnp.float32(spec.penalty.weight),
             "loss.label_smoothing": jnp.float32(spec.loss.label_smoothing)}
-
-
-def use_compilation_cache(train: gan_spec.Schedule) -> None:
-    """Keeps compiled programs in `train.compilation_cache_dir` (a spec's
-    `train` section, any task's; None or "" turns it off), so that a rerun, a
-    resumed run, or a run whose config changes no shape and no static option
-    loads them instead of compiling again."""
-    directory = train.compilation_cache_dir
-    if directory:
-        jax.config.update("jax_compilation_cache_dir",
-                          str(epath.Path(directory).expanduser()))
-        # Every program: even short compiles add up over evaluations.
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def make_train_step(spec: gan_spec.GanSpec, *, penalty_weight=None,

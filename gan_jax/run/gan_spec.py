@@ -149,9 +149,10 @@ class Schedule(fields.Section):
                                   fields.AT_LEAST_ONE)
     max_checkpoints: int = field(3, "checkpoints kept", fields.AT_LEAST_ONE)
     # Non-finite losses, gradients or state (checked on the device every
-    # step of every task, fetched at every log and before every save): stop ends the run
-    # with a message, keeping the last good checkpoint; skip drops each
-    # non-finite update and stops only when every update of a log window was.
+    # step of every task, fetched at every log and before every save): stop
+    # ends the run with a message, keeping the last good checkpoint; skip
+    # drops each non-finite update and stops only when every update of a log
+    # window was.
     on_nonfinite: str = field("stop", "what a non-finite update does",
                               fields.OneOf(NONFINITE_POLICIES))
     # JAX's persistent compilation cache: compiled programs are kept here and

@@ -8,7 +8,6 @@ the EMA generator (`gan_jax.evaluation.evaluator`); an image run ends with inter
 strips and a GIF of its sample grids.
 """
 
-from absl import logging
 from etils import epath
 import jax
 import ml_collections
@@ -102,30 +101,25 @@ class GANTask(task_lib.Task):
     """
 
     state_parts = staticmethod(state_parts)
+    state_layout = staticmethod(state_layout)
+    default_config = staticmethod(defaults.base_config)
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: epath.PathLike):
         self.config = config
         self.workdir = epath.Path(workdir)
         self._reference = _NOT_READ
 
-    def prepare(self) -> None:
-        # Every check, before any work or file.
+    def build_spec(self) -> None:
         spec = self.spec = gan_spec.build(self.config)
         self.phases = phases(spec)
         self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "
                               f"{spec.data.split!r})")
-        # Before anything compiles: JAX reads the cache setting once.
-        experiment.use_compilation_cache(spec.train)
+
+    def prepare(self) -> None:
+        spec = self.spec
         keys = experiment.run_keys(spec.seed)
         self._init_key, self._train_key, self._eval_key = keys
         self._dataset, self._sample_shape = experiment.load_dataset(spec)
-        changed = run_dir.check_resumable(
-            self.workdir, self.config, layout=state_layout,
-            data_spec=self.data_spec(), defaults=defaults.base_config())
-        if changed:
-            logging.warning("Resuming with a config that differs from the saved "
-                            "one in fields that change no shape (saved -> now): "
-                            "%s", "; ".join(changed))
         self.example_batch = example_batch(self._dataset, spec.data.batch_size,
                                            spec.optim.n_critic)
 
@@ -140,10 +134,6 @@ class GANTask(task_lib.Task):
     def data_spec(self) -> run_dir.DataSpec:
         return run_dir.DataSpec(self._sample_shape,
                                 self.spec.model.num_classes or None)
-
-    def write_run_files(self, start_step: int) -> None:
-        run_dir.write_config(self.workdir, self.config, start_step=start_step)
-        run_dir.write_data_spec(self.workdir, self.data_spec())
 
     def host_batches(self, start_step: int):
         [batches] = input_pipeline.seeded_streams(

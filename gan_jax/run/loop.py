@@ -5,6 +5,9 @@ stacked members) says how to build its state, which compiled phases run at
 which steps, what an evaluation measures and draws, and which files describe
 its run. `run(task)` owns everything else, once:
 
+  * the order of the checks, all before any file: config, data, workdir
+    (a saved run resumes only with the same state layout), and the
+    compilation cache set before anything compiles;
   * the mesh, the shardings and donation of every compiled phase;
   * the data stream, resumed at the checkpoint's step;
   * the on-device non-finite guard over the whole state pytree
@@ -238,8 +241,9 @@ def _save_and_stop(task, manager, step: int, state, signal_name: str):
 def run(task) -> dict[str, float] | None:
     """Trains (or resumes) `task` to `task.spec.train.num_steps`.
 
-    The task's data is read and its workdir checked (`task.prepare()`) before
-    any file is written.
+    The task's config is checked (`task.build_spec()`), its data read
+    (`task.prepare()`) and its workdir checked (`task.check_workdir()`)
+    before any file is written.
 
     Returns:
       The final evaluation's scalars with `step` and `wall_seconds` (also in
@@ -255,7 +259,11 @@ def run(task) -> dict[str, float] | None:
       divergence.TrainingDiverged: a non-finite value; the last good
         checkpoint is kept.
     """
+    task.build_spec()
+    # Before anything compiles: JAX reads the cache setting once.
+    compile_options.use_compilation_cache(task.spec.train)
     task.prepare()
+    task.check_workdir()
     task.workdir.mkdir(parents=True, exist_ok=True)
     mesh = parallel.create_mesh()
     fresh = jax.device_put(task.create_state(), parallel.replicated(mesh))

@@ -4,19 +4,22 @@ A task is one kind of training run: the GAN of `gan_jax.run.gan_task`, the
 image-to-image models of `gan_jax.image_to_image.task`, a sweep's group of
 stacked members (`gan_jax.sweep.runner`). It says
 
-  * how to read its data and check its workdir (`prepare`, before any file),
+  * how to check its config (`build_spec`) and read its data (`prepare`),
+  * which saved runs it may resume (`state_layout`, `default_config`,
+    `data_spec`; the loop checks the workdir with them before any file),
   * how to build its state (`create_state`; `adopt` for a resumed one),
   * which compiled phases run at which steps (`phases`), on which batches
     (`host_batches`, `example_batch`, `batch_axis`) with which arguments
     (`train_key`, `numeric`),
   * how its state is laid out for the non-finite guard (`state_parts`),
   * what an evaluation measures and draws (`evaluate`), and what the run
-    leaves behind (`write_run_files`, `finish`).
+    leaves behind (`finish`; `write_run_files` only for files beyond a run
+    directory's config.json and data_spec.json).
 
 `gan_jax.run.loop.run(task)` does the rest, the same way for every task.
 """
 
-from typing import Any
+from typing import Any, Callable
 
 from absl import logging
 from clu import metric_writers
@@ -41,7 +44,10 @@ class Task:
     log_label: str = ""    # Prefix of the loop's log lines.
     describe_data: str = "of this run"  # The dataset, for "is empty" errors.
     example_batch: Any = None  # ShapeDtypeStructs of one batch (after prepare).
-    phases: tuple = ()     # The `loop.Phase`s, in the order they run (after prepare).
+    phases: tuple = ()     # The `loop.Phase`s, in the order they run (after build_spec).
+    # `state_layout(config, data_spec)`: the leaves (path, shape, dtype) of
+    # the state `config` builds, which a saved run must share to resume.
+    state_layout: Callable | None = None
 
     @property
     def checkpoint_root(self) -> epath.Path:
@@ -52,10 +58,34 @@ class Task:
     def max_checkpoints(self) -> int:
         return self.spec.train.max_checkpoints
 
-    def prepare(self) -> None:
-        """Builds the spec (every check), then reads the data and checks the
-        workdir; writes no file. Sets `spec`, `phases` and `example_batch`."""
+    def build_spec(self) -> None:
+        """Builds the spec: every check of the config, before any work. Sets
+        `spec`, `phases` and `describe_data`."""
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Reads the data; writes no file. Sets `example_batch`."""
+        raise NotImplementedError
+
+    def default_config(self) -> Any:
+        """The config whose fields a saved config.json lacks take (an older
+        version's run)."""
+        raise NotImplementedError
+
+    def data_spec(self) -> run_dir.DataSpec:
+        """Sample shape and classes of the data (after prepare)."""
+        raise NotImplementedError
+
+    def check_workdir(self) -> None:
+        """Raises `run_dir.ConfigChanged` when the workdir holds a run this
+        config cannot resume; warns about changed fields that change no shape."""
+        changed = run_dir.check_resumable(
+            self.workdir, self.config, layout=self.state_layout,
+            data_spec=self.data_spec(), defaults=self.default_config())
+        if changed:
+            logging.warning("Resuming with a config that differs from the saved "
+                            "one in fields that change no shape (saved -> now): "
+                            "%s", "; ".join(changed))
 
     def create_state(self):
         raise NotImplementedError
@@ -69,8 +99,10 @@ class Task:
         """Called on every process once the state is restored (or fresh)."""
 
     def write_run_files(self, start_step: int) -> None:
-        """The files that describe the run (config.json, data_spec.json)."""
-        raise NotImplementedError
+        """The files that describe the run: config.json (`start_step` notes
+        a resume) and data_spec.json, which sampling and evaluation read."""
+        run_dir.write_config(self.workdir, self.config, start_step=start_step)
+        run_dir.write_data_spec(self.workdir, self.data_spec())
 
     def host_batches(self, start_step: int):
         raise NotImplementedError

@@ -206,8 +206,16 @@ class _GroupTask(task_lib.Task):
     def checkpoint_root(self) -> epath.Path:
         return self._group_dir
 
+    def build_spec(self) -> None:
+        """The sweep's spec built and checked every setting's, before any run."""
+
+    def check_workdir(self) -> None:
+        """Nothing to check: a group's directory is named by a hash of its
+        shared config, settings and seeds (`grid.Group.key`), so a
+        checkpoint found there is this group's."""
+
     def prepare(self) -> None:
-        spec = self.spec  # Built and checked by the sweep's spec.
+        spec = self.spec
         self._dataset, self._sample_shape = experiment.load_dataset(spec)
         self.example_batch = gan_task.example_batch(
             self._dataset, spec.data.batch_size, spec.optim.n_critic,
@@ -349,7 +357,6 @@ def run_sweep(ablation: ml_collections.ConfigDict, workdir: epath.PathLike,
     spec = ablation_spec.build(ablation)  # Every setting checked, before any work.
     seeds, all_settings = spec.seeds, list(spec.settings)
     all_groups = grid.groups(all_settings, seeds)
-    experiment.use_compilation_cache(spec.experiment.train)
     workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if jax.process_index() == 0:
