@@ -50,7 +50,7 @@ def sample_shape(spec) -> tuple[int, ...]:
         raise app.UsageError(
             "This config keeps the dataset's stored image size; pass "
             "--sample_shape=H,W,C (e.g. 32,32,3 for CIFAR-10).")
-    return (config.data.image_size, config.data.image_size, _CHANNELS.value)
+    return (spec.data.image_size, spec.data.image_size, _CHANNELS.value)
 
 
 def _compiler_options():

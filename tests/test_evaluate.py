@@ -15,7 +15,6 @@ import tensorflow_datasets as tfds
 
 from gan_jax import defaults
 from gan_jax import train
-from gan_jax import train
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
 from gan_jax.evaluation import visualize
