@@ -175,11 +175,13 @@ def test_parameter_gradient_is_finite_where_input_gradient_vanishes(name):
     assert np.isnan(naive).any()
 
 
+@pytest.mark.parametrize("per_sample", [False, True])
 @pytest.mark.parametrize("name", sorted(penalties.PENALTIES))
-def test_empty_batch_gives_zero(name):
+def test_empty_batch_gives_zero(name, per_sample):
     empty = jnp.zeros((0, 4, 4, 3), jnp.float32)
     critic = _linear_critic(_weights(empty.shape, 2.0))
-    value = jax.jit(lambda r, f, k: penalties.get(name)(critic, r, f, k))(
+    penalty = penalties.get(name, per_sample_gradients=per_sample)
+    value = jax.jit(lambda r, f, k: penalty(critic, r, f, k))(
         empty, empty, jax.random.key(0))
     assert value.dtype == jnp.float32
     np.testing.assert_array_equal(value, 0.0)
@@ -258,3 +260,52 @@ def test_clip_weights():
     for bad in (0.0, -0.01):
         with pytest.raises(ValueError, match="positive"):
             penalties.clip_weights(params, bad)
+
+
+# --- Critics whose logits depend on other samples ---------------------------------
+
+def _batch_mean_critic(a, b):
+    """D(x)_i = a . x_i + b . mean_j x_j: sample i's own input gradient (the
+    others held fixed) is a + b / B, while the gradient of the sum of the
+    logits with respect to x_i is a + b."""
+    def critic(x):
+        flat = x.reshape(x.shape[0], a.shape[0])
+        return flat @ a + jnp.mean(flat, axis=0) @ b
+    return critic
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_per_sample_gradients_hold_the_other_samples_fixed(shape):
+    features = int(np.prod(shape[1:]))
+    rng = np.random.default_rng(20)
+    a = jnp.asarray(rng.normal(size=features), jnp.float32)
+    b = jnp.asarray(rng.normal(size=features), jnp.float32)
+    critic = _batch_mean_critic(a, b)
+    own = np.linalg.norm(np.asarray(a, np.float64) + np.asarray(b) / shape[0])
+    summed = np.linalg.norm(np.asarray(a, np.float64) + np.asarray(b))
+    real, fake = _batch(21, shape), _batch(22, shape)
+    key = jax.random.key(23)
+    for per_sample, norm in ((True, own), (False, summed)):
+        for name, target, one_sided in (("r1", 0.0, False), ("r2", 0.0, False),
+                                        ("gp", 1.0, False), ("lp", 1.0, True),
+                                        ("dragan", 1.0, False)):
+            excess = norm - target
+            expected = max(excess, 0.0) ** 2 if one_sided else excess ** 2
+            penalty = penalties.get(name, per_sample_gradients=per_sample)
+            value = jax.jit(lambda r, f, k, fn=penalty: fn(critic, r, f, k))(
+                real, fake, key)
+            np.testing.assert_allclose(
+                value, expected, rtol=0,
+                atol=_square_tolerance(norm, excess, features, shape[0]),
+                err_msg=f"{name}, per_sample_gradients={per_sample}")
+
+
+def _square_tolerance(norm, excess, features, batch):
+    """Float32 error of a batch mean of (norm - target)^2 with `excess` =
+    norm - target: the norm is off by about (features + 4) roundings of its
+    size (the gradient's sum a + b / B, the squares' sum, the square root),
+    which the square scales by 2 |excess|; the batch mean adds `batch`
+    roundings of the result."""
+    norm_error = (features + 4) * 2.0**-24 * norm
+    return (2 * abs(excess) * norm_error + norm_error ** 2
+            + batch * 2.0**-24 * excess ** 2)
