@@ -89,10 +89,17 @@ def _per_sample_uniform(key: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def _norm_penalty(norms: jax.Array, target: float, one_sided: bool) -> jax.Array:
+    """E[(||g|| - target)^2] / target^2 (relu of the excess when one-sided),
+    E[||g||^2] for target 0: see `gradient_penalty`."""
+    # `not >=` also rejects NaN; the config declares the target >= 0.
+    if not target >= 0:
+        raise ValueError(f"target={target} must be >= 0 (the target gradient "
+                         "norm; 0 is the zero-centred penalty).")
     excess = norms - target
     if one_sided:
         excess = jax.nn.relu(excess)
-    return _mean(jnp.square(excess))
+    penalty = _mean(jnp.square(excess))
+    return penalty / target ** 2 if target > 0 else penalty
 
 
 def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array,
@@ -102,8 +109,19 @@ def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array,
     """WGAN-GP (Gulrajani et al. 2017) on random interpolates.
 
     x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] per sample;
-    penalty = E[(||grad D(x_hat)|| - target)^2]. With `one_sided=True` it is
-    WGAN-LP (Petzka et al. 2018): E[relu(||grad D(x_hat)|| - target)^2].
+
+        penalty = E[(||grad D(x_hat)|| - target)^2] / target^2.
+
+    With `one_sided=True` it is WGAN-LP (Petzka et al. 2018):
+    E[relu(||grad D(x_hat)|| - target)^2] / target^2.
+
+    Dividing by target^2 is Progressive GAN's form (Karras et al. 2018,
+    whose CIFAR-10 runs use target gamma = 750 with (||grad|| - gamma)^2 /
+    gamma^2, so that the weight keeps its meaning whatever the target; the
+    official code's loss.py multiplies by wgan_lambda / wgan_target^2) and
+    TF-GAN's (`tfgan.losses.wasserstein_gradient_penalty`); at target 1 it
+    is Gulrajani et al.'s. Target 0 is the zero-centred penalty E[||grad
+    D(x_hat)||^2] (Thanh-Tung et al. 2019), where nothing is divided.
     `per_sample_gradients`: see the module docstring.
     """
     real = jnp.asarray(real, jnp.float32)
@@ -142,8 +160,9 @@ def dragan_penalty(critic_fn: CriticFn, real: jax.Array, key: jax.Array, *,
 
     x_p = real + perturbation_scale * std(real) * u, u ~ U[0, 1] elementwise;
     x_hat = alpha * real + (1 - alpha) * x_p, alpha ~ U[0, 1] per sample;
-    penalty = E[(||grad D(x_hat)|| - target)^2].
-    `per_sample_gradients`: see the module docstring.
+    penalty = E[(||grad D(x_hat)|| - target)^2] / target^2 (E[||grad
+    D(x_hat)||^2] at target 0), normalised as `gradient_penalty`; the
+    authors' target is 1. `per_sample_gradients`: see the module docstring.
     """
     real = jnp.asarray(real, jnp.float32)
     noise_key, alpha_key = jax.random.split(key)
