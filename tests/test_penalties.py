@@ -52,7 +52,8 @@ def test_linear_critic(shape, keepdims):
     for target in (1.0, 0.5):
         gp = jax.jit(lambda r, f, k, t=target: penalties.gradient_penalty(
             critic, r, f, k, target=t))(real, fake, key)
-        np.testing.assert_allclose(gp, (norm - target) ** 2, rtol=1e-5)
+        np.testing.assert_allclose(gp, (norm - target) ** 2 / target ** 2,
+                                   rtol=1e-5)
     dragan = jax.jit(lambda r, k: penalties.dragan_penalty(critic, r, k))(
         real, key)
     np.testing.assert_allclose(dragan, (norm - 1.0) ** 2, rtol=1e-5)
@@ -175,11 +176,13 @@ def test_parameter_gradient_is_finite_where_input_gradient_vanishes(name):
     assert np.isnan(naive).any()
 
 
+@pytest.mark.parametrize("per_sample", [False, True])
 @pytest.mark.parametrize("name", sorted(penalties.PENALTIES))
-def test_empty_batch_gives_zero(name):
+def test_empty_batch_gives_zero(name, per_sample):
     empty = jnp.zeros((0, 4, 4, 3), jnp.float32)
     critic = _linear_critic(_weights(empty.shape, 2.0))
-    value = jax.jit(lambda r, f, k: penalties.get(name)(critic, r, f, k))(
+    penalty = penalties.get(name, per_sample_gradients=per_sample)
+    value = jax.jit(lambda r, f, k: penalty(critic, r, f, k))(
         empty, empty, jax.random.key(0))
     assert value.dtype == jnp.float32
     np.testing.assert_array_equal(value, 0.0)
@@ -214,9 +217,10 @@ def test_registry_options():
     np.testing.assert_allclose(penalties.get("gp", target=2.0)(*args), 0.0,
                                atol=1e-6)
     np.testing.assert_allclose(penalties.get("lp", target=3.0)(*args), 0.0)
+    # (2 - 0.5)^2 / 0.5^2.
     np.testing.assert_allclose(
         penalties.get("dragan", target=0.5, perturbation_scale=1.0)(*args),
-        2.25, rtol=1e-5)
+        9.0, rtol=1e-5)
     assert penalties.accepted_options("dragan") == ("perturbation_scale",
                                                     "target")
     assert penalties.accepted_options("r1") == ()
@@ -233,6 +237,11 @@ def test_registry_errors():
         penalties.get("gp", perturbation_scale=0.5)
     with pytest.raises(ValueError, match="perturbation_scale, target"):
         penalties.get("dragan", gamma=10.0)
+    for target in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="target"):
+            penalties.get("gp", target=target)(
+                _quadratic_critic, _batch(16, (6, 2)), _batch(17, (6, 2)),
+                jax.random.key(0))
 
 
 def test_bfloat16_inputs_give_float32():
@@ -258,3 +267,102 @@ def test_clip_weights():
     for bad in (0.0, -0.01):
         with pytest.raises(ValueError, match="positive"):
             penalties.clip_weights(params, bad)
+
+
+# --- Critics whose logits depend on other samples ---------------------------------
+
+def _batch_mean_critic(a, b):
+    """D(x)_i = a . x_i + b . mean_j x_j: sample i's own input gradient (the
+    others held fixed) is a + b / B, while the gradient of the sum of the
+    logits with respect to x_i is a + b."""
+    def critic(x):
+        flat = x.reshape(x.shape[0], a.shape[0])
+        return flat @ a + jnp.mean(flat, axis=0) @ b
+    return critic
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_per_sample_gradients_hold_the_other_samples_fixed(shape):
+    features = int(np.prod(shape[1:]))
+    rng = np.random.default_rng(20)
+    a = jnp.asarray(rng.normal(size=features), jnp.float32)
+    b = jnp.asarray(rng.normal(size=features), jnp.float32)
+    critic = _batch_mean_critic(a, b)
+    own = np.linalg.norm(np.asarray(a, np.float64) + np.asarray(b) / shape[0])
+    summed = np.linalg.norm(np.asarray(a, np.float64) + np.asarray(b))
+    real, fake = _batch(21, shape), _batch(22, shape)
+    key = jax.random.key(23)
+    for per_sample, norm in ((True, own), (False, summed)):
+        for name, target, one_sided in (("r1", 0.0, False), ("r2", 0.0, False),
+                                        ("gp", 1.0, False), ("lp", 1.0, True),
+                                        ("dragan", 1.0, False)):
+            excess = norm - target
+            expected = max(excess, 0.0) ** 2 if one_sided else excess ** 2
+            penalty = penalties.get(name, per_sample_gradients=per_sample)
+            value = jax.jit(lambda r, f, k, fn=penalty: fn(critic, r, f, k))(
+                real, fake, key)
+            np.testing.assert_allclose(
+                value, expected, rtol=0,
+                atol=_square_tolerance(norm, excess, features, shape[0]),
+                err_msg=f"{name}, per_sample_gradients={per_sample}")
+
+
+def _square_tolerance(norm, excess, features, batch):
+    """Float32 error of a batch mean of (norm - target)^2 with `excess` =
+    norm - target: the norm is off by about (features + 4) roundings of its
+    size (the gradient's sum a + b / B, the squares' sum, the square root),
+    which the square scales by 2 |excess|; the batch mean adds `batch`
+    roundings of the result."""
+    norm_error = (features + 4) * 2.0**-24 * norm
+    return (2 * abs(excess) * norm_error + norm_error ** 2
+            + batch * 2.0**-24 * excess ** 2)
+
+
+# --- The target norm: normalised as Progressive GAN and TF-GAN ---------------------
+
+@pytest.mark.parametrize("target", [0.5, 1.0, 2.5, 750.0, 0.0])
+def test_target_penalties_match_numpy(target):
+    """E[(||g|| - t)^2] / t^2 (E[relu(.)^2] / t^2 one-sided), ||g||^2 at t = 0,
+    on the quadratic critic, whose input gradient at x is x."""
+    shape = (6, 4, 4, 3)
+    features = int(np.prod(shape[1:]))
+    # Gradient norms from about 0.6 to 1.4 times the target (or 1), on both
+    # sides of it.
+    spread = np.linspace(0.6, 1.4, shape[0]).reshape(-1, 1, 1, 1)
+    scale = jnp.asarray((target or 1.0) * spread / np.sqrt(features), jnp.float32)
+    real = scale * (1.0 + 0.1 * _batch(24, shape))
+    fake = scale * (1.0 + 0.1 * _batch(25, shape))
+    key = jax.random.key(26)
+    eps = np.asarray(jax.random.uniform(
+        key, (shape[0],) + (1,) * (len(shape) - 1), jnp.float32), np.float64)
+    interpolates = eps * np.asarray(real, np.float64) + (1 - eps) * np.asarray(
+        fake, np.float64)
+    cases = {
+        "gp": (lambda r, f, k: penalties.gradient_penalty(
+            _quadratic_critic, r, f, k, target=target), interpolates, False),
+        "lp": (lambda r, f, k: penalties.gradient_penalty(
+            _quadratic_critic, r, f, k, target=target, one_sided=True),
+               interpolates, True),
+        # Without perturbation, DRAGAN's x_hat are the reals.
+        "dragan": (lambda r, f, k: penalties.dragan_penalty(
+            _quadratic_critic, r, k, perturbation_scale=0.0, target=target),
+                   np.asarray(real, np.float64), False),
+    }
+    for name, (penalty, points, one_sided) in cases.items():
+        norms = _row_norms(points)
+        excess = norms - target
+        if one_sided:
+            excess = np.maximum(excess, 0.0)
+        divisor = target ** 2 if target > 0 else 1.0
+        expected = np.mean(excess ** 2) / divisor
+        value = jax.jit(penalty)(real, fake, key)
+        # Each float32 norm is off by about (features + 4) roundings of its
+        # size (the interpolation, the squares' sum, the square root), which
+        # the square scales by 2 |excess|; the mean adds a rounding per sample.
+        norm_error = (features + 4) * 2.0**-24 * norms
+        tolerance = (np.mean(2 * np.abs(excess) * norm_error + norm_error ** 2)
+                     / divisor + shape[0] * 2.0**-24 * expected)
+        np.testing.assert_allclose(value, expected, rtol=0, atol=tolerance,
+                                   err_msg=name)
+        if one_sided and target > 0:
+            assert 0 < np.count_nonzero(excess) < shape[0], name

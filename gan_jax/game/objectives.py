@@ -288,6 +288,23 @@ def _generator_total(adversarial, terms, extra_metrics):
     return total, metrics
 
 
+def per_sample_input_gradients(spec) -> bool:
+    """Whether the penalty takes each sample's own input gradient,
+    d logit_i / d x_i with the other samples fixed (`gan_jax.penalties`).
+
+    Yes with minibatch discrimination (`model.d_minibatch_kernels > 0`): each
+    logit then sums the sample's closeness to every other one, so the
+    gradient of the sum of the logits is no sample's gradient (on the toy MLP
+    of tests/test_penalty_objectives.py, R1 2.03 instead of 0.59). It costs
+    B backward passes (B the batch) instead of one. With the minibatch
+    standard deviation alone, the sum of the logits, as Progressive GAN and
+    StyleGAN2 take their GP and R1 with that layer in place (Karras et al.
+    2018, 2020), so penalty weights carry over from their papers; the cross
+    terms enter only through one averaged statistic per group.
+    """
+    return spec.model.d_minibatch_kernels > 0
+
+
 def create(spec, *, penalty_weight=None, label_smoothing=None) -> Objectives:
     """Objectives for the run's spec (a `gan_jax.run.gan_spec.GanSpec`; this
     layer sits below the run's and reads its `loss`, `penalty` and `tricks`).
@@ -307,7 +324,9 @@ def create(spec, *, penalty_weight=None, label_smoothing=None) -> Objectives:
     penalty_options = {}
     if "target" in penalties.accepted_options(spec.penalty.name):
         penalty_options["target"] = spec.penalty.target
-    penalty = penalties.get(spec.penalty.name, **penalty_options)
+    penalty = penalties.get(spec.penalty.name,
+                            per_sample_gradients=per_sample_input_gradients(spec),
+                            **penalty_options)
     if penalty_weight is None:
         penalty_weight = spec.penalty.weight
     # Lazy regularisation is a penalty option (1 = the penalty in every

@@ -97,6 +97,9 @@ class Penalty(fields.Section):
     # The discriminator loss gets `weight * penalty`; for R1/R2 with the
     # paper's gamma, use weight = gamma / 2.
     weight: float = field(0.1, "the penalty's weight", fields.NON_NEGATIVE)
+    # gp, lp and dragan penalise (||g|| - target)^2 / target^2, Progressive
+    # GAN's normalisation (their CIFAR-10 target is 750), so the weight means
+    # the same at any target; 0 gives the zero-centred ||g||^2.
     target: float = field(1.0, "target gradient norm for gp, lp, dragan",
                           fields.NON_NEGATIVE)
     # Lazy regularisation (Karras et al. 2020): the penalty only every
