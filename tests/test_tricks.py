@@ -759,3 +759,43 @@ def test_image_tricks_train_a_conditional_dcgan_step():
     # summed over the real and fake terms for D.
     assert float(metrics["g_acgan"]) == pytest.approx(np.log(10), rel=0.3)
     assert float(metrics["d_acgan"]) == pytest.approx(2 * np.log(10), rel=0.3)
+
+
+# ADA's step (Karras et al. 2020; stylegan2-ada-pytorch training_loop.py):
+# sign(r_t - target) * batch * interval / (ada_kimg * 1000), ada_kimg = 500,
+# so that p can cross [0, 1] in ada_kimg thousand real images whatever the
+# batch size. Hand-computed: 8 * 4 / 500,000 = 6.4e-5; 64 * 2 / 500,000 =
+# 2.56e-4; 64 * 4 / 100,000 = 2.56e-3.
+@pytest.mark.parametrize("batch_size, interval, kimg, step", [
+    (8, 4, None, 6.4e-5), (64, 2, None, 2.56e-4), (64, 4, 100.0, 2.56e-3)])
+@pytest.mark.parametrize("sign, start", [(1.0, 0.5), (-1.0, 0.5),
+                                         (1.0, 0.99995), (-1.0, 0.00003)])
+def test_ada_step_is_batch_times_interval_over_ada_kimg(batch_size, interval, kimg,
+                                                         step, sign, start):
+    overrides = {"tricks.augment": "jitter", "tricks.ada": True,
+                 "tricks.ada_interval": interval, "data.batch_size": batch_size}
+    if kimg is not None:
+        overrides["tricks.ada_kimg"] = kimg
+    options = _spec(**overrides).tricks
+    update = jax.jit(functools.partial(options_lib.update_state, options))
+    state = {"ada": dict(augment.ada_init(), p=jnp.float32(start))}
+    # All reals scored positive (r_t = 1 > 0.6: p rises) or negative (falls).
+    real = jnp.full((batch_size,), sign, jnp.float32)
+    for _ in range(interval - 1):
+        state, _ = update(state, {"real": real, "fake": -real})
+        assert float(state["ada"]["p"]) == np.float32(start)
+    state, metrics = update(state, {"real": real, "fake": -real})
+    want = min(max(float(np.float32(start)) + sign * step, 0.0), 1.0)
+    got = float(state["ada"]["p"])
+    print(f"p: {start} -> {got} (want {want})")
+    # p + step is one float32 addition of float32 values: half an ulp of
+    # the result, plus the step's own rounding to float32.
+    assert got == pytest.approx(want, rel=0, abs=float(np.spacing(np.float32(1.0))))
+    assert float(metrics["ada_p"]) == got
+
+
+def test_ada_kimg_must_be_positive():
+    with pytest.raises(ValueError, match=r"--config\.tricks\.ada_kimg") as error:
+        gan_spec.build(_config(**{"tricks.augment": "jitter", "tricks.ada": True,
+                                  "tricks.ada_kimg": 0.0}))
+    assert "\n" not in str(error.value)
