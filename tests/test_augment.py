@@ -386,11 +386,12 @@ def test_image_ops_reject_points(name):
         assert "(6, 2)" in message
 
 
-# target and speed are traced, so one compilation per interval.
-_ada_update = jax.jit(augment.ada_update, static_argnames="interval")
+# target and kimg are traced, so one compilation per interval and batch size.
+_ada_update = jax.jit(augment.ada_update,
+                      static_argnames=("interval", "batch_size"))
 
 
-def _np_ada(logit_batches, p, target, interval, speed):
+def _np_ada(logit_batches, p, target, interval, batch_size, kimg):
     """The heuristic step by step: (p, r_t) after each batch."""
     sign_sum, count, history = 0.0, 0, []
     for logits in logit_batches:
@@ -398,6 +399,7 @@ def _np_ada(logit_batches, p, target, interval, speed):
         count += 1
         r_t = sign_sum / count
         if count == interval:
+            speed = batch_size * interval / (kimg * 1000)
             p = min(max(p + np.sign(r_t - target) * speed, 0.0), 1.0)
             sign_sum, count = 0.0, 0
         history.append((p, r_t))
@@ -414,8 +416,9 @@ def test_ada_init():
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_ada_moves_p_after_the_interval(sign):
+    # A step of 8 * 4 / (0.32 * 1000) = 0.1.
     update = functools.partial(_ada_update, target=0.6, interval=4,
-                               speed=0.1)
+                               batch_size=8, kimg=0.32)
     state = dict(augment.ada_init(), p=jnp.float32(0.5))
     logits = sign * (jnp.arange(8, dtype=jnp.float32) + 1.0)
     for step in range(1, 4):
@@ -438,8 +441,9 @@ def test_ada_moves_p_after_the_interval(sign):
                                               (0.05, -1.0, 0.0),
                                               (0.0, -1.0, 0.0)])
 def test_ada_p_is_clipped(start, sign, end):
+    # A step of 8 * 4 / (0.32 * 1000) = 0.1.
     update = functools.partial(_ada_update, target=0.6, interval=4,
-                               speed=0.1)
+                               batch_size=8, kimg=0.32)
     state = dict(augment.ada_init(), p=jnp.float32(start))
     for _ in range(4):
         state, _ = update(state, jnp.full((8,), sign, jnp.float32))
@@ -452,7 +456,7 @@ def test_ada_matches_numpy_heuristic():
     # with some exact zeros (sign 0).
     batches = [np.round(rng.normal(loc, 1.0, 8)).astype(np.float32)
                for loc in rng.uniform(-1.0, 2.0, 20)]
-    options = dict(target=0.3, interval=4, speed=0.05)
+    options = dict(target=0.3, interval=4, batch_size=8, kimg=0.64)  # Step 0.05.
     expected = _np_ada(batches, 0.2, **options)
     update = functools.partial(_ada_update, **options)
     state = dict(augment.ada_init(), p=jnp.float32(0.2))

@@ -243,3 +243,26 @@ def test_main_refuses_a_negative_learning_rate_without_creating_the_workdir(tmp_
     assert " ".join(message.split()).startswith(
         "gan_jax.main: ValueError: --config.optim.g_lr=-1.0 must be > 0, e.g. 0.0002")
     assert not workdir.exists()
+
+
+# TFDS celeb_a (https://www.tensorflow.org/datasets/catalog/celeb_a): train
+# 162,770, validation 19,867, test 19,962 images, together the 202,599 of
+# img_align_celeba that pytorch/examples' dcgan reads with ImageFolder.
+_CELEB_A_SPLITS = {"train": 162_770, "validation": 19_867, "test": 19_962}
+
+
+def test_dcgan64_reference_reads_all_of_celeb_a_for_25_epochs():
+    from gan_jax.data import input_pipeline
+    spec = gan_spec.build(_load("dcgan64_reference"))
+    assert spec.data.name == "celeb_a"
+    # Whole splits only: no slice such as "train[:90%]".
+    assert "[" not in spec.data.split
+    read = input_pipeline._split_names(spec.data.split)
+    print(f"split {spec.data.split!r}: "
+          f"{sum(_CELEB_A_SPLITS.get(s, 0) for s in read):,} images")
+    assert read == set(_CELEB_A_SPLITS)
+    assert sum(_CELEB_A_SPLITS.values()) == 202_599
+    # The reference's 25 epochs: its DataLoader (batch 64, drop_last=False)
+    # makes ceil(202,599 / 64) = 3,166 iterations an epoch; 25 x 3,166.
+    assert spec.data.batch_size == 64
+    assert spec.train.num_steps == 25 * 3_166 == 79_150

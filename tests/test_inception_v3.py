@@ -96,7 +96,9 @@ def test_output_shapes(abstract, shape):
     out = jax.eval_shape(inception_v3.InceptionV3FID().apply, abstract, images)
     assert out["pool"].shape == (2, inception_v3.POOL_FEATURES) == (2, 2048)
     assert out["logits"].shape == (2, inception_v3.NUM_LOGITS) == (2, 1008)
+    assert out["logits_unbiased"].shape == (2, 1008)
     assert out["pool"].dtype == out["logits"].dtype == jnp.float32
+    assert out["logits_unbiased"].dtype == jnp.float32
 
 
 def test_bad_channel_count_rejected(abstract):
@@ -220,3 +222,87 @@ def test_forward_with_loaded_weights_is_finite(loaded):
     # Post-ReLU average: non-negative and not collapsed to zero.
     assert np.all(np.asarray(out["pool"]) >= 0.0)
     assert float(jnp.mean(out["pool"])) > 0.0
+
+
+# The Inception Score's classifier: softmax(pool @ W) without the fc bias, as
+# openai/improved-gan's inception_score.py (`logits = tf.matmul(pool3, w)`,
+# w the input of softmax/logits/MatMul) and torch-fidelity's
+# `logits_unbiased`; FID's pool features are untouched.
+
+def _np_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - np.max(logits, axis=-1, keepdims=True))
+    return shifted / np.sum(shifted, axis=-1, keepdims=True)
+
+
+def _np_inception_score(probabilities: np.ndarray, splits: int) -> float:
+    """Mean over splits of exp(E_x KL(p(y|x) || p(y))), the original code's
+    loop, in float64."""
+    n = len(probabilities)
+    scores = []
+    for i in range(splits):
+        part = probabilities[i * n // splits:(i + 1) * n // splits]
+        kl = part * (np.log(part) - np.log(np.mean(part, axis=0, keepdims=True)))
+        scores.append(np.exp(np.mean(np.sum(kl, axis=1))))
+    return float(np.mean(scores))
+
+
+def test_inception_score_of_a_stand_in_head_drops_the_bias():
+    """A tiny stand-in for the network's head (pool features, W, b): the IS
+    the extractor's probabilities give is the NumPy IS of softmax(pool @ W),
+    not of softmax(pool @ W + b)."""
+    from gan_jax.metrics import classifier_score
+    from gan_jax.metrics import features
+    rng = np.random.default_rng(3)
+    n, d, k, splits = 40, 6, 5, 4
+    pool = rng.normal(0.0, 1.0, (n, d)).astype(np.float32)
+    kernel = rng.normal(0.0, 1.0, (d, k)).astype(np.float32)
+    bias = rng.normal(0.0, 2.0, (k,)).astype(np.float32)
+    head = inception_v3.ClassifierHead(num_logits=k)
+
+    @jax.jit
+    def probabilities_of(pool):
+        outputs = head.apply({"params": {"kernel": kernel, "bias": bias}}, pool)
+        return features.inception_outputs({"pool": pool, **outputs})["probabilities"]
+
+    got = classifier_score.inception_score(
+        np.asarray(probabilities_of(pool)), num_splits=splits)[0]
+    pool64, kernel64 = pool.astype(np.float64), kernel.astype(np.float64)
+    want = _np_inception_score(_np_softmax(pool64 @ kernel64), splits)
+    biased = _np_inception_score(
+        _np_softmax(pool64 @ kernel64 + bias.astype(np.float64)), splits)
+    # float32 logits are off by at most d eps |pool| @ |W| (a d-term sum);
+    # log p by twice that, and IS = exp(mean KL) relatively by the KL's
+    # error, at most twice the log-probabilities' (KL = E[log p - log p_S]).
+    eps = float(np.finfo(np.float32).eps)
+    logit_error = d * eps * float(np.max(np.abs(pool64) @ np.abs(kernel64)))
+    tolerance = 4 * 2 * logit_error + 8 * eps
+    print(f"IS: got {got:.6f}, bias-free NumPy {want:.6f}, with bias {biased:.6f}")
+    assert got == pytest.approx(want, rel=tolerance)
+    assert abs(biased - want) > 100 * tolerance * want
+
+
+def test_extractor_probabilities_are_the_bias_free_softmax(weights_file, torch_state):
+    """End to end on the random state dict: `features.create("inception")`
+    gives softmax(pool @ fc.weight^T), the bias left out."""
+    from gan_jax.metrics import features
+    extractor = features.create("inception", str(weights_file))
+    images = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3),
+                                dtype=jnp.float32, minval=-1.0, maxval=1.0)
+    out = jax.device_get(extractor.fn(images))
+    pool = np.asarray(out["features"], np.float64)
+    weight = torch_state["fc.weight"].astype(np.float64)  # (1008, 2048)
+    bias = torch_state["fc.bias"].astype(np.float64)
+    want = _np_softmax(pool @ weight.T)
+    biased = _np_softmax(pool @ weight.T + bias)
+    got = np.asarray(out["probabilities"], np.float64)
+    # The 2048-term float32 dot: rounding errors add as a random walk,
+    # sqrt(2048) eps |pool| @ |W^T| in the logits; probabilities move
+    # relatively by twice the largest logit error (softmax's normaliser).
+    eps = float(np.finfo(np.float32).eps)
+    logit_error = np.sqrt(2048) * eps * float(np.max(np.abs(pool) @ np.abs(weight.T)))
+    tolerance = 2 * logit_error + 8 * eps
+    print(f"max relative difference: to bias-free "
+          f"{np.max(np.abs(got / want - 1)):.3g}, to biased "
+          f"{np.max(np.abs(got / biased - 1)):.3g}, tolerance {tolerance:.3g}")
+    np.testing.assert_allclose(got, want, rtol=tolerance)
+    assert np.max(np.abs(biased / want - 1)) > 10 * tolerance

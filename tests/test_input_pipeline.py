@@ -244,3 +244,23 @@ def test_train_batches_cache_keeps_first_epoch(cache):
     first, second = _batches(dataset, 2, batch_size=8, n_critic=1,
                              shuffle_buffer=1, cache=cache)
     assert np.array_equal(np.sort(first["x"]), np.sort(second["x"])) == cache
+
+
+def test_a_split_of_several_splits_reads_all_of_them(tmp_path):
+    """TFDS's "a+b" split syntax (configs/dcgan64_reference.py reads celeb_a's
+    "train+validation+test") goes through this pipeline's per-process split
+    and reads every example of each part, here of an IDX folder's train (20)
+    and test (12) splits."""
+    import idx_digits  # tests/idx_digits.py
+    folder = tmp_path / "idx"
+    idx_digits.write(folder, num=12)  # The test split.
+    idx_digits.write(tmp_path / "more", num=20)
+    for kind in ("images-idx3", "labels-idx1"):
+        (tmp_path / "more" / f"t10k-{kind}-ubyte.gz").rename(
+            folder / f"train-{kind}-ubyte.gz")
+    counts = {}
+    for split in ("train", "test", "train+test"):
+        source = input_pipeline.load(_data_config(
+            tmp_path, source="idx", path=str(folder), split=split))
+        counts[split] = len(_examples(source.dataset))
+    assert counts == {"train": 20, "test": 12, "train+test": 32}

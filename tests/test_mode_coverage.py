@@ -70,7 +70,8 @@ def test_quality_radius_is_three_std():
 
 def test_min_samples_per_mode_threshold():
     samples = _on_modes([20, 19, 0, 0, 0, 0, 0, 0])
-    metrics = mode_coverage.mixture_mode_metrics(samples, RING, RING_STD)
+    metrics = mode_coverage.mixture_mode_metrics(samples, RING, RING_STD,
+                                                 min_samples_per_mode=20)
     assert metrics["modes_covered"] == 1  # 20 counts, 19 does not.
     metrics = mode_coverage.mixture_mode_metrics(samples, RING, RING_STD,
                                                  min_samples_per_mode=19)
@@ -79,7 +80,8 @@ def test_min_samples_per_mode_threshold():
     far = RING[1] * 1.5  # Nearest to mode 1 but 1.0 away from it.
     samples = np.concatenate([_on_modes([0, 19] + [0] * 6),
                               np.repeat(far[None], 5, axis=0)])
-    metrics = mode_coverage.mixture_mode_metrics(samples, RING, RING_STD)
+    metrics = mode_coverage.mixture_mode_metrics(samples, RING, RING_STD,
+                                                 min_samples_per_mode=20)
     assert metrics["modes_covered"] == 0
 
 
@@ -122,3 +124,25 @@ def test_empty_input_raises():
         mode_coverage.mixture_mode_metrics(np.zeros((0, 2)), RING, RING_STD)
     with pytest.raises(ValueError, match="match"):
         mode_coverage.mixture_mode_metrics(np.zeros((5, 3)), RING, RING_STD)
+
+
+# The covered-mode rule scales with the number of samples: at least 20 high
+# quality per 2,500 samples (Metz et al. 2017; Srivastava et al. 2017,
+# VEEGAN; Lin et al. 2018, PacGAN), i.e. 20 n / 2,500. Hand-computed
+# thresholds: n = 1,250 -> 10; 1,010 -> 8.08, so 9; 2,500 -> 20 (unchanged);
+# 5,000 -> 40.
+@pytest.mark.parametrize("num_samples, enough", [(1_250, 10), (1_010, 9),
+                                                 (2_500, 20), (5_000, 40)])
+def test_covered_threshold_scales_with_the_number_of_samples(num_samples, enough):
+    # Mode 0 gets `enough` samples on it, mode 1 one fewer, mode 2 none; the
+    # rest lie far from every mode (low quality, registered to mode 1).
+    on_modes = _on_modes([enough, enough - 1, 0, 0, 0, 0, 0, 0])
+    far = np.full((num_samples - len(on_modes), 2), 50.0)
+    samples = np.concatenate([on_modes, far])
+    assert len(samples) == num_samples
+    metrics = mode_coverage.mixture_mode_metrics(samples, RING, RING_STD)
+    print(f"n = {num_samples}: {metrics['modes_covered']:.0f} covered (want 1)")
+    assert metrics["modes_covered"] == 1
+    assert metrics["high_quality_fraction"] == (2 * enough - 1) / num_samples
+    assert mode_coverage.covered_threshold(num_samples) == pytest.approx(
+        20 * num_samples / 2500)

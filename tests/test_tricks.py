@@ -295,8 +295,9 @@ def _check_consistency(s, plain, side, stream):
 
 
 def _check_zcr(s, plain):
-    # D: 10 E[(D(G(z)) - D(G(z + dz)))^2]; G: -10 E[|G(z) - G(z + dz)|^2],
-    # dz ~ N(0, 0.5^2): the generator is rewarded for varying with z.
+    # D: 10 E[(D(G(z)) - D(G(z + dz)))^2]; G: -10 E[||G(z) - G(z + dz)||^2]
+    # (squared norm per sample, mean over the batch), dz ~ N(0, 0.5^2): the
+    # generator is rewarded for varying with z.
     g = s.state.generator
     generate = lambda z: g.apply_fn({"params": g.params}, z)  # noqa: E731
     critic = _critic(s.state.discriminator)
@@ -306,7 +307,7 @@ def _check_zcr(s, plain):
     _assert_close(s.metrics["d_loss"] - plain["d_loss"], 10.0 * d_term,
                   s.metrics["d_loss"], plain["d_loss"])
     dz = 0.5 * jax.random.normal(jax.random.fold_in(s.g_key, ZCR), s.g_latents.shape)
-    g_term = np.mean((s.g_fake - generate(s.g_latents + dz)) ** 2)
+    g_term = np.mean(np.sum((s.g_fake - generate(s.g_latents + dz)) ** 2, axis=-1))
     assert g_term > 0
     _assert_close(s.metrics["g_zcr"], g_term)
     _assert_close(s.metrics["g_loss"], s.metrics["g_adversarial"] - 10.0 * g_term,
@@ -539,10 +540,61 @@ def test_bcr_penalty_is_zero_for_an_augmentation_invariant_critic():
     assert float(penalty) == pytest.approx(expected, rel=1e-5) and expected > 0
 
 
-def test_zcr_generator_term_is_the_mean_squared_difference():
-    a = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
-    b = a + 0.5
-    assert float(consistency.generator_diversity(a, b)) == pytest.approx(0.25)
+def _sum_error_bound(terms: np.ndarray) -> float:
+    """float32 rounding of sum(terms), each term rounded too: (n + 1) eps
+    sum|terms| (the worst case of a sequential sum)."""
+    return (terms.size + 1) * float(np.finfo(np.float32).eps) * float(np.sum(np.abs(terms)))
+
+
+def test_zcr_generator_term_is_the_per_sample_squared_norm():
+    """Zhao et al. 2021's L_G = -lambda_gen ||G(z) - G(T(z))||^2: the squared
+    norm of each sample's difference, then the mean over the batch."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 3, 3, 2)).astype(np.float32)
+    b = (a + rng.normal(0.0, 0.5, a.shape)).astype(np.float32)
+    got = float(jax.jit(consistency.generator_diversity)(a, b))
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    per_sample = np.sum(diff.reshape(4, -1) ** 2, axis=1)
+    want = float(np.mean(per_sample))
+    per_element = float(np.mean(diff ** 2))
+    print(f"zCR G term: got {got:.6f}, per-sample norm {want:.6f}, "
+          f"per-element mean {per_element:.6f}")
+    # 18 squared differences per sample, then 4 samples; the differences
+    # themselves are exact in float32 to within eps |a - b|.
+    assert got == pytest.approx(want, rel=0, abs=_sum_error_bound(diff ** 2)
+                                + 2 * float(np.finfo(np.float32).eps) * want)
+    # Exact on a hand-made case: every sample differs by 0.5 in 3 entries.
+    assert float(consistency.generator_diversity(
+        np.zeros((2, 3), np.float32), np.full((2, 3), 0.5, np.float32))) == 0.75
+    z = jnp.zeros((10_000, 4))
+    perturbed = consistency.perturb_latents(z, jax.random.key(0), 0.1)
+    assert float(jnp.std(perturbed)) == pytest.approx(0.1, rel=0.03)
+
+
+def test_consistency_terms_of_d_are_per_sample_squared_norms():
+    """CR's and zCR's D terms, ||D(x) - D(x')||^2 per sample then the batch
+    mean (Zhang et al. 2020; Zhao et al. 2021): for a scalar D the squared
+    difference, for a D with several outputs per sample their squared norm."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    x_other = (x + rng.normal(0.0, 0.3, x.shape)).astype(np.float32)
+    weights = rng.normal(size=(4, 3)).astype(np.float32)
+    for critic_weights in (weights[:, :1], weights):  # (B, 1) and (B, 3) outputs.
+        critic = lambda v, w=critic_weights: v @ w  # noqa: E731
+        got = float(jax.jit(lambda a, b: consistency.output_difference(critic, a, b))(
+            x, x_other))
+        outputs = x.astype(np.float64) @ critic_weights
+        other = x_other.astype(np.float64) @ critic_weights
+        diff = outputs - other
+        want = float(np.mean(np.sum(diff ** 2, axis=1)))
+        # Each output is a 4-term float32 dot: off by 4 eps |x| @ |w|.
+        output_error = 4 * float(np.finfo(np.float32).eps) * float(np.max(
+            (np.abs(x) + np.abs(x_other)) @ np.abs(critic_weights)))
+        tolerance = (2 * np.max(np.abs(diff)) * output_error * critic_weights.shape[1]
+                     + _sum_error_bound(diff ** 2))
+        print(f"D term, {critic_weights.shape[1]} outputs: got {got:.6f}, "
+              f"per-sample norm {want:.6f}")
+        assert got == pytest.approx(want, rel=0, abs=tolerance)
     z = jnp.zeros((10_000, 4))
     perturbed = consistency.perturb_latents(z, jax.random.key(0), 0.1)
     assert float(jnp.std(perturbed)) == pytest.approx(0.1, rel=0.03)
@@ -759,3 +811,43 @@ def test_image_tricks_train_a_conditional_dcgan_step():
     # summed over the real and fake terms for D.
     assert float(metrics["g_acgan"]) == pytest.approx(np.log(10), rel=0.3)
     assert float(metrics["d_acgan"]) == pytest.approx(2 * np.log(10), rel=0.3)
+
+
+# ADA's step (Karras et al. 2020; stylegan2-ada-pytorch training_loop.py):
+# sign(r_t - target) * batch * interval / (ada_kimg * 1000), ada_kimg = 500,
+# so that p can cross [0, 1] in ada_kimg thousand real images whatever the
+# batch size. Hand-computed: 8 * 4 / 500,000 = 6.4e-5; 64 * 2 / 500,000 =
+# 2.56e-4; 64 * 4 / 100,000 = 2.56e-3.
+@pytest.mark.parametrize("batch_size, interval, kimg, step", [
+    (8, 4, None, 6.4e-5), (64, 2, None, 2.56e-4), (64, 4, 100.0, 2.56e-3)])
+@pytest.mark.parametrize("sign, start", [(1.0, 0.5), (-1.0, 0.5),
+                                         (1.0, 0.99995), (-1.0, 0.00003)])
+def test_ada_step_is_batch_times_interval_over_ada_kimg(batch_size, interval, kimg,
+                                                         step, sign, start):
+    overrides = {"tricks.augment": "jitter", "tricks.ada": True,
+                 "tricks.ada_interval": interval, "data.batch_size": batch_size}
+    if kimg is not None:
+        overrides["tricks.ada_kimg"] = kimg
+    options = _spec(**overrides).tricks
+    update = jax.jit(functools.partial(options_lib.update_state, options))
+    state = {"ada": dict(augment.ada_init(), p=jnp.float32(start))}
+    # All reals scored positive (r_t = 1 > 0.6: p rises) or negative (falls).
+    real = jnp.full((batch_size,), sign, jnp.float32)
+    for _ in range(interval - 1):
+        state, _ = update(state, {"real": real, "fake": -real})
+        assert float(state["ada"]["p"]) == np.float32(start)
+    state, metrics = update(state, {"real": real, "fake": -real})
+    want = min(max(float(np.float32(start)) + sign * step, 0.0), 1.0)
+    got = float(state["ada"]["p"])
+    print(f"p: {start} -> {got} (want {want})")
+    # p + step is one float32 addition of float32 values: half an ulp of
+    # the result, plus the step's own rounding to float32.
+    assert got == pytest.approx(want, rel=0, abs=float(np.spacing(np.float32(1.0))))
+    assert float(metrics["ada_p"]) == got
+
+
+def test_ada_kimg_must_be_positive():
+    with pytest.raises(ValueError, match=r"--config\.tricks\.ada_kimg") as error:
+        gan_spec.build(_config(**{"tricks.augment": "jitter", "tricks.ada": True,
+                                  "tricks.ada_kimg": 0.0}))
+    assert "\n" not in str(error.value)

@@ -110,6 +110,8 @@ def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
     samples = np.asarray(samples, np.float64)
     modes = toy_mixtures.mixture_modes(spec.data.name)
     std = toy_mixtures.mixture_std(spec.data.name)
+    # A mode is covered with 20 high-quality samples per 2,500 drawn, so the
+    # threshold scales with spec.eval.num_samples (len(samples)).
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
     if not draw:
         return Evaluation(scalars=scalars, images={})

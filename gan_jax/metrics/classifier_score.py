@@ -4,7 +4,9 @@ Salimans et al. 2016, "Improved Techniques for Training GANs". High when each
 sample is classified confidently (low entropy p(y|x)) and the classes are
 spread evenly (high entropy marginal p(y)). The function here only sees the
 `(n, K)` probabilities; which classifier produced them is the caller's
-business (Inception v3 for the published numbers).
+business (Inception v3 for the published numbers, whose probabilities are
+softmax(pool_3 @ W) without the classifier's bias, as in the reference code:
+`gan_jax.metrics.features.inception_outputs`).
 
 Host-side float64 NumPy/SciPy, pure.
 """

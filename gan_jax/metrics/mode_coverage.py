@@ -11,6 +11,23 @@ import numpy as np
 # Samples per distance block: bounds memory at chunk * K * D float64 values.
 _CHUNK = 4096
 
+# The covered-mode rule of the ring and grid protocol (Srivastava et al. 2017,
+# VEEGAN; Lin et al. 2018, PacGAN): 20 high-quality samples of 2,500.
+PROTOCOL_MIN_SAMPLES = 20
+PROTOCOL_NUM_SAMPLES = 2_500
+
+
+def covered_threshold(num_samples: int) -> float:
+    """High-quality samples that make a mode covered among `num_samples`:
+
+        20 * num_samples / 2500,
+
+    the protocol's 20 of 2,500 (VEEGAN; PacGAN) at the same rate, so that
+    coverage does not depend on how many samples are drawn: 20 at 2,500,
+    10 at 1,250, 400 at 50,000.
+    """
+    return PROTOCOL_MIN_SAMPLES * num_samples / PROTOCOL_NUM_SAMPLES
+
 
 def _nearest_modes(points: np.ndarray,
                    modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +49,8 @@ def _nearest_modes(points: np.ndarray,
 
 def mixture_mode_metrics(samples: np.ndarray, modes: np.ndarray, std: float, *,
                          quality_threshold: float = 3.0,
-                         min_samples_per_mode: int = 20) -> dict[str, float]:
+                         min_samples_per_mode: float | None = None
+                         ) -> dict[str, float]:
     """Mode coverage, sample quality and mode balance of generated samples.
 
     Each sample is registered to its nearest mode (Euclidean distance). Then,
@@ -42,9 +60,12 @@ def mixture_mode_metrics(samples: np.ndarray, modes: np.ndarray, std: float, *,
       standard deviations (default 3) of its nearest mode, i.e. at distance
       <= `quality_threshold * std`.
     * A mode is covered when at least `min_samples_per_mode` high-quality
-      samples are registered to it. The default 20 is PacGAN's rule, which
-      counts a mode as lost when fewer than 20 of 2,500 samples are high
-      quality for it; with other sample counts, scale it accordingly.
+      samples are registered to it. By default that is
+      `covered_threshold(n) = 20 n / 2500` for the n samples given (finite
+      or not): PacGAN's rule, which counts a mode as lost when fewer than 20
+      of 2,500 samples are high quality for it, at the same rate for any n
+      (exactly 20 at n = 2,500). The comparison is done in integers,
+      count * 2500 >= 20 n, so it is exact.
     * The reverse KL is KL(p_gen || uniform) = sum_k p_k log(K p_k), where
       p_gen is the histogram of all finite samples (high quality or not) over
       their nearest modes, with 0 log 0 = 0 (PacGAN). It is 0 for a perfectly
@@ -61,7 +82,8 @@ def mixture_mode_metrics(samples: np.ndarray, modes: np.ndarray, std: float, *,
       modes: `(K, D)` mode centres.
       std: per-coordinate standard deviation of each mixture component.
       quality_threshold: high-quality radius, in standard deviations.
-      min_samples_per_mode: high-quality samples that make a mode covered.
+      min_samples_per_mode: high-quality samples that make a mode covered;
+        None (the default) for `covered_threshold(len(samples))`.
 
     Returns:
       A dict of floats: `modes_covered` (a count), `high_quality_fraction`
@@ -90,7 +112,12 @@ def mixture_mode_metrics(samples: np.ndarray, modes: np.ndarray, std: float, *,
     high_quality = distance <= quality_threshold * std
 
     quality_counts = np.bincount(nearest[high_quality], minlength=num_modes)
-    modes_covered = int(np.sum(quality_counts >= min_samples_per_mode))
+    if min_samples_per_mode is None:
+        covered = (quality_counts.astype(np.int64) * PROTOCOL_NUM_SAMPLES
+                   >= PROTOCOL_MIN_SAMPLES * len(samples))
+    else:
+        covered = quality_counts >= min_samples_per_mode
+    modes_covered = int(np.sum(covered))
 
     num_finite = int(np.sum(finite))
     if num_finite == 0:

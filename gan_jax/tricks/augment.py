@@ -332,25 +332,49 @@ def ada_init() -> dict[str, jax.Array]:
     return {"p": zero, "sign_sum": zero, "count": zero}
 
 
+def ada_step(batch_size: int, interval: int, kimg) -> jax.Array:
+    """The size of one adjustment of ADA's p, float32:
+
+        batch_size * interval / (kimg * 1000),
+
+    Karras et al. 2020 ("Training Generative Adversarial Networks with
+    Limited Data", Sec. 3; stylegan2-ada-pytorch `training_loop.py`:
+    `adjust = np.sign(r_t - ada_target) * (batch_size * ada_interval) /
+    (ada_kimg * 1000)`, ada_kimg = 500): p can go from 0 to 1 in `kimg`
+    thousand real images, whatever the batch size and interval.
+    """
+    return (jnp.asarray(batch_size * interval, jnp.float32)
+            / (jnp.asarray(kimg, jnp.float32) * 1000.0))
+
+
 def ada_update(state: dict[str, jax.Array], real_logits: jax.Array, *,
-               target: float, interval: int,
-               speed: float) -> tuple[dict[str, jax.Array], jax.Array]:
+               target: float, interval: int, batch_size: int,
+               kimg: float) -> tuple[dict[str, jax.Array], jax.Array]:
     """One discriminator step of ADA's overfitting heuristic.
 
     Accumulates sign_sum += mean(sign(D(real))) and count += 1. Once count
     reaches `interval`, with r_t = sign_sum / count = E[sign(D(real))]
     (Karras et al. 2020, "Training Generative Adversarial Networks with
-    Limited Data"), p <- clip(p + sign(r_t - target) * speed, 0, 1) and the
-    accumulator resets; before that p is unchanged. r_t near 1 means D is
-    confidently right on every real sample, i.e. overfits, so p rises.
-    Pure and jit-able: the adjustment is selected with `where`.
+    Limited Data"),
+
+        p <- clip(p + sign(r_t - target) * batch_size * interval
+                      / (kimg * 1000), 0, 1)
+
+    (`ada_step`; the paper's rule, with kimg = 500) and the accumulator
+    resets; before that p is unchanged. r_t near 1 means D is confidently
+    right on every real sample, i.e. overfits, so p rises. The clip at 1
+    is ours (p is a probability here); the paper clips at 0 only. Pure and
+    jit-able: the adjustment is selected with `where`.
 
     Args:
         state: from `ada_init` or a previous call.
         real_logits: the discriminator's logits on the (augmented) reals.
         target: the value of r_t that p is tuned towards (the paper uses 0.6).
         interval: discriminator steps per adjustment of p, at least 1.
-        speed: the change of p per adjustment.
+        batch_size: real images per discriminator step, at least 1 (not the
+            number of logits, which packing divides).
+        kimg: thousands of real images over which p can cross [0, 1],
+            positive (the paper's 500).
 
     Returns:
         The new state, and r_t = sign_sum / count of the accumulator before
@@ -358,6 +382,11 @@ def ada_update(state: dict[str, jax.Array], real_logits: jax.Array, *,
     """
     if interval < 1:
         raise ValueError(f"interval={interval} must be at least 1.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1.")
+    # `not >` also rejects NaN; a traced kimg cannot be checked here.
+    if isinstance(kimg, (int, float)) and not kimg > 0:
+        raise ValueError(f"kimg={kimg} must be positive.")
     signs = jnp.sign(jnp.asarray(real_logits, jnp.float32).reshape(-1))
     # An empty batch adds 0, not NaN; the size is static under jit.
     sign_sum = state["sign_sum"] + jnp.sum(signs) / max(signs.size, 1)
@@ -365,7 +394,7 @@ def ada_update(state: dict[str, jax.Array], real_logits: jax.Array, *,
     r_t = sign_sum / count
     adjust = count >= interval
     step = (jnp.sign(r_t - jnp.asarray(target, jnp.float32))
-            * jnp.asarray(speed, jnp.float32))
+            * ada_step(batch_size, interval, kimg))
     p = jnp.where(adjust, jnp.clip(state["p"] + step, 0.0, 1.0), state["p"])
     zero = jnp.zeros((), jnp.float32)
     new_state = {
@@ -402,7 +431,9 @@ def _update_state(tricks_state, signals, options):
         return {}, {}
     ada, r_t = ada_update(tricks_state["ada"], signals["real"],
                           target=options.ada_target,
-                          interval=options.ada_interval, speed=options.ada_speed)
+                          interval=options.ada_interval,
+                          batch_size=options.context.batch_size,
+                          kimg=options.ada_kimg)
     return {"ada": ada}, {"ada_p": ada["p"], "ada_r_t": r_t}
 
 
@@ -418,8 +449,9 @@ TRICKS = (Trick(
               fields.PROBABILITY),
         Field("ada_interval", 4, "discriminator steps per adjustment of ADA's p",
               fields.AT_LEAST_ONE),
-        Field("ada_speed", 0.01, "the change of ADA's p per adjustment",
-              fields.PROBABILITY),
+        Field("ada_kimg", 500.0, "thousands of real images in which ADA's p "
+              "can cross [0, 1]: each adjustment moves p by batch_size * "
+              "ada_interval / (ada_kimg * 1000)", fields.POSITIVE),
     ),
     is_active=lambda options: bool(options.augment),
     check=_check,

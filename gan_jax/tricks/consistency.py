@@ -8,8 +8,15 @@ Networks") asks D to score a real sample and an augmented copy alike:
 bCR (Zhao et al. 2021, "Improved Consistency Regularization for GANs")
 applies the same term to fakes too, and zCR perturbs the latent instead:
 
-    zCR_D = E_z[(D(G(z)) - D(G(z + dz)))^2],    dz ~ N(0, sigma^2 I),
-    zCR_G = -E_z[|G(z) - G(z + dz)|^2]   (the generator is pushed to use z).
+    zCR_D = E_z[||D(G(z)) - D(G(z + dz))||^2],    dz ~ N(0, sigma^2 I),
+    zCR_G = -E_z[||G(z) - G(z + dz)||^2]   (the generator is pushed to use z).
+
+Every term follows the papers' convention: ||.||^2 is the squared L2 norm of
+one sample's difference (summed over its elements: D's outputs, G's pixels),
+and E is the mean over the batch. For a D with one output per sample, D's
+terms are the mean squared difference of the logits; G's term is the sum of
+squared pixel differences per image, not their mean, so its weight is on the
+paper's scale (Zhao et al. 2021's lambda_gen = 0.5).
 """
 
 from collections.abc import Callable
@@ -29,16 +36,23 @@ from gan_jax.tricks.base import Trick
 CR_REAL_STREAM, CR_FAKE_STREAM, ZCR_STREAM = 104, 105, 106
 
 
-def _mean(x: jax.Array) -> jax.Array:
-    return jnp.sum(x) / max(x.size, 1)
+def _mean_squared_norm(diff: jax.Array) -> jax.Array:
+    """`(1/B) sum_i ||diff_i||^2`: each sample's squared L2 norm (over all of
+    its elements), averaged over the batch (the leading axis); float32."""
+    diff = jnp.asarray(diff, jnp.float32)
+    # An empty batch gives 0, not NaN; the size is static under jit.
+    return jnp.sum(jnp.square(diff)) / max(diff.shape[0], 1)
 
 
 def output_difference(critic_fn: Callable[[jax.Array], jax.Array],
                       x: jax.Array, x_other: jax.Array) -> jax.Array:
-    """`E[(D(x) - D(x'))^2]` over the batch, float32."""
-    a = jnp.asarray(critic_fn(x), jnp.float32).reshape(-1)
-    b = jnp.asarray(critic_fn(x_other), jnp.float32).reshape(-1)
-    return _mean(jnp.square(a - b))
+    """`E_i[||D(x_i) - D(x'_i)||^2]`, float32: CR's and zCR's D terms
+    (Zhang et al. 2020; Zhao et al. 2021, L_dis of zCR), the squared
+    norm of each sample's output difference (the squared difference for a
+    scalar D), averaged over the batch."""
+    a = jnp.asarray(critic_fn(x), jnp.float32)
+    b = jnp.asarray(critic_fn(x_other), jnp.float32)
+    return _mean_squared_norm(a - b)
 
 
 def augmentation_penalty(critic_fn: Callable[[jax.Array], jax.Array],
@@ -54,10 +68,13 @@ def perturb_latents(latents: jax.Array, key: jax.Array, std: float) -> jax.Array
 
 
 def generator_diversity(fake: jax.Array, fake_perturbed: jax.Array) -> jax.Array:
-    """`E[|G(z) - G(z + dz)|^2]`, averaged over every element; zCR's generator
-    term is this times `-zcr_g_weight`."""
+    """`E_z[||G(z) - G(z + dz)||^2]`, float32: each sample's squared L2 norm
+    (summed over its pixels and channels), averaged over the batch. zCR's
+    generator loss is this times `-zcr_g_weight` (Zhao et al. 2021,
+    "Improved Consistency Regularization for GANs", zCR's
+    L_gen = -lambda_gen ||G(z) - G(T(z))||^2)."""
     diff = (jnp.asarray(fake, jnp.float32) - jnp.asarray(fake_perturbed, jnp.float32))
-    return _mean(jnp.square(diff))
+    return _mean_squared_norm(diff)
 
 
 # CR / bCR: T acts on samples, before D's inputs are regrouped (packed).

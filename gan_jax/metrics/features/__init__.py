@@ -8,6 +8,8 @@
 
 Each gives `features` (for FID, KID, precision/recall, density/coverage) and
 `probabilities` (for the Inception Score) of `(B, H, W, C)` images in [-1, 1].
+InceptionV3's probabilities are the softmax of its logits without the
+classifier's bias, as in the reference IS code (`inception_outputs`).
 """
 
 from collections.abc import Callable, Iterable
@@ -49,13 +51,25 @@ def _mnist_classifier(path: str) -> FeatureExtractor:
     return FeatureExtractor("mnist_classifier", extract, batch_size=500)
 
 
+def inception_outputs(outputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """The metrics' arrays from `InceptionV3FID`'s outputs.
+
+        features = pool,    probabilities = softmax(pool @ W),
+
+    i.e. the softmax of `logits_unbiased`, without the classifier's bias b:
+    the Inception Score of Salimans et al. 2016 ("Improved Techniques for
+    Training GANs") as their reference code (openai/improved-gan) and
+    torch-fidelity compute it (see `inception_v3.ClassifierHead`).
+    """
+    return {"features": outputs["pool"],
+            "probabilities": jax.nn.softmax(outputs["logits_unbiased"], axis=-1)}
+
+
 def _inception(path: str) -> FeatureExtractor:
     apply = inception_v3.make_feature_fn(inception_v3.load_params(path))
 
     def extract(images):
-        outputs = apply(images)
-        return {"features": outputs["pool"],
-                "probabilities": jax.nn.softmax(outputs["logits"], axis=-1)}
+        return inception_outputs(apply(images))
 
     return FeatureExtractor("inception", extract, batch_size=100)
 

@@ -4,9 +4,10 @@ FID (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule
 Converge to a Local Nash Equilibrium") and the Inception Score (Salimans et
 al. 2016, "Improved Techniques for Training GANs") are both defined on the
 2015-12-05 TensorFlow Inception-v3 graph (`inception-2015-12-05.tgz`): FID on
-its 2048-d `pool_3:0` features, IS on the softmax of its 1008-way `logits`
-(TF-GAN's `INCEPTION_FINAL_POOL` and `INCEPTION_OUTPUT`). This module is a
-Flax port of mseitzer/pytorch-fid's `fid_inception_v3()`
+its 2048-d `pool_3:0` features (TF-GAN's `INCEPTION_FINAL_POOL`), IS on the
+softmax of its 1008-way logits without the classifier's bias, as the
+reference IS code computes them (`ClassifierHead`). This module is a Flax
+port of mseitzer/pytorch-fid's `fid_inception_v3()`
 (`src/pytorch_fid/inception.py`), itself a port of that graph: torchvision's
 `Inception3` with `num_classes=1008`, no auxiliary head, and the FID-specific
 blocks `FIDInceptionA`, `FIDInceptionC`, `FIDInceptionE_1` (average pools
@@ -280,6 +281,41 @@ def preprocess_images(images: jax.Array, resize: bool = True) -> jax.Array:
     return x
 
 
+class ClassifierHead(nn.Module):
+    """The graph's classifier on the pool features, with and without its bias.
+
+        logits = pool @ W + b,    logits_unbiased = pool @ W,
+
+    W `(d, num_logits)` and b `(num_logits,)` being the `kernel` and `bias`
+    parameters (pytorch-fid's `fc.weight` transposed and `fc.bias`), in
+    float32. The Inception Score is the softmax of `logits_unbiased`: the
+    reference code of Salimans et al. 2016 ("Improved Techniques for
+    Training GANs", openai/improved-gan `inception_score.py`) multiplies
+    pool_3 by the weight of `softmax/logits/MatMul` and adds no bias, and
+    torch-fidelity's IS takes its `logits_unbiased` for the same reason, so
+    published IS values are of the bias-free softmax. `logits` are the
+    graph's own scores (TF `softmax/logits`).
+
+    Attributes:
+      num_logits: the number of classes (1008 for the FID graph).
+
+    Returns (from `__call__` on `(B, d)` features):
+      `{"logits": (B, num_logits), "logits_unbiased": (B, num_logits)}`.
+    """
+    num_logits: int = NUM_LOGITS
+
+    @nn.compact
+    def __call__(self, pool: jax.Array) -> dict[str, jax.Array]:
+        # The initialisers are nn.Dense's, which this layer replaced: the
+        # same parameter names, shapes and `init` values.
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (pool.shape[-1], self.num_logits), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(),
+                          (self.num_logits,), jnp.float32)
+        unbiased = jnp.dot(jnp.asarray(pool, jnp.float32), kernel)
+        return {"logits": unbiased + bias, "logits_unbiased": unbiased}
+
+
 class InceptionV3FID(nn.Module):
     """pytorch-fid's `fid_inception_v3()` in Flax, for inference only.
 
@@ -292,12 +328,14 @@ class InceptionV3FID(nn.Module):
         `preprocess_images`), as pytorch-fid's `resize_input=True`.
 
     Returns (from `__call__`):
-      `{"pool": (B, 2048), "logits": (B, 1008)}`, float32. `pool` is the
-      global average of Mixed_7c, the FID feature (TF `pool_3:0`). `logits`
-      are pre-softmax scores of the graph's 1008-way classifier (`fc`, TF
-      `softmax/logits`). Salimans et al.'s reference Inception Score code and
-      TF-GAN's `classifier_score` take the softmax over all 1008 entries; we
-      return them unsliced so that any convention can be applied downstream.
+      `{"pool": (B, 2048), "logits": (B, 1008), "logits_unbiased":
+      (B, 1008)}`, float32. `pool` is the global average of Mixed_7c, the
+      FID feature (TF `pool_3:0`). `logits` are the pre-softmax scores of
+      the graph's 1008-way classifier (`fc`, TF `softmax/logits`),
+      pool @ W + b; `logits_unbiased` are pool @ W, the scores of the
+      Inception Score (see `ClassifierHead`). Salimans et al.'s reference
+      Inception Score code and TF-GAN's `classifier_score` take the softmax
+      over all 1008 entries; they are returned unsliced.
     """
     resize_input: bool = True
 
@@ -326,9 +364,7 @@ class InceptionV3FID(nn.Module):
         x = InceptionE(max_pool=True, name="Mixed_7c")(x)
 
         pool = jnp.mean(x, axis=(1, 2))
-        logits = nn.Dense(NUM_LOGITS, dtype=jnp.float32,
-                          param_dtype=jnp.float32, name="fc")(pool)
-        return {"pool": pool, "logits": logits}
+        return {"pool": pool, **ClassifierHead(NUM_LOGITS, name="fc")(pool)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -430,7 +466,7 @@ def make_feature_fn(
         variables: Mapping,
         resize_input: bool = True,
 ) -> Callable[[jax.Array], dict[str, jax.Array]]:
-    """A jitted `images -> {"pool", "logits"}` for inference.
+    """A jitted `images -> {"pool", "logits", "logits_unbiased"}` for inference.
 
     The variables are passed to the compiled function as arguments, not
     closed over: closed-over arrays would be baked into the program as
