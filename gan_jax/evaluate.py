@@ -11,7 +11,10 @@ KID, IS, precision/recall, density/coverage. Also a memorisation check: a
 figure of generated samples beside their nearest training images in feature
 space and, with `--held_out_split`, the mean nearest-neighbour distance of
 generated and of held-out real images to the training images. Prints a table
-and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`.
+and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`;
+the JSON also says which generator was measured ("generator":
+"ema+standing_stats", "ema" or "raw", the run's
+`config.eval.standing_stats_batches` rule).
 
 An image-to-image run (pix2pix, CycleGAN, SRGAN) gets its held-out measures
 instead (`gan_jax.image_to_image.measures`: L1, PSNR, cycle errors, each beside
@@ -142,6 +145,7 @@ def main(argv):
     real = features_lib.extract_all(extractor, [real_images])
 
     key = jax.random.key(_SEED.value)
+    labels = {}  # What was measured, in words (beside the numbers in the JSON).
     if _IMAGES.value:
         try:
             fake_images = read_images(_IMAGES.value, run.data_spec.sample_shape)
@@ -149,17 +153,18 @@ def main(argv):
             sys.exit(f"error: {error}")
         source = _IMAGES.value
     else:
-        labels = None
+        classes = None
         if spec.model.num_classes:
-            labels = sampling.balanced_labels(num, spec.model.num_classes)
+            classes = sampling.balanced_labels(num, spec.model.num_classes)
         state = standing_stats.with_standing_stats(
             run.state, jax.random.fold_in(key, 2), spec)
         fake_images = sampling.generate(
             state, jax.random.fold_in(key, 0), num,
             latent_dim=spec.model.latent_dim,
-            batch_size=min(spec.eval.batch_size, num), labels=labels,
+            batch_size=min(spec.eval.batch_size, num), labels=classes,
             categories=spec.tricks.infogan_categories)
         source = f"{workdir} step {run.step}"
+        labels["generator"] = evaluator.measured_generator(spec)
     fake = features_lib.extract_all(extractor, [fake_images])
     scalars = suite.compute(real, fake, metrics=tuple(spec.eval.metrics),
                             key=jax.random.fold_in(key, 1))
@@ -178,7 +183,7 @@ def main(argv):
 
     report = dict(scalars, step=run.step, num_generated=len(fake_images),
                   num_real=len(real_images), source=source,
-                  features=extractor.name)
+                  features=extractor.name, **labels)
     (workdir / f"evaluation_{run.step:07d}.json").write_text(
         json.dumps(report, indent=2) + "\n")
     print_table(scalars, f"{source}: {len(fake_images)} generated vs "

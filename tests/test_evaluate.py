@@ -145,6 +145,8 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
     assert "50 generated vs 50 real images" in result.stdout
     report = json.loads((workdir / "evaluation_0000004.json").read_text())
     assert report["num_generated"] == 50 and np.isfinite(report["fid"])
+    # A tiny DCGAN: an EMA generator with BatchNorm, so standing statistics.
+    assert report["generator"] == "ema+standing_stats"
     assert report["memorization_held_out_to_train"] > 0
     assert report["memorization_ratio"] == pytest.approx(
         report["memorization_generated_to_train"]

@@ -10,7 +10,10 @@ of `spec.eval.num_samples` samples against as many real images.
 With `spec.eval.standing_stats_batches > 0` every evaluation first replaces
 the generator's BatchNorm statistics by standing statistics of the EMA weights
 (Brock et al. 2019; `standing_stats.with_standing_stats`), once, and measures and
-draws with those. InfoGAN latents (`spec.tricks.infogan_categories`) carry
+draws with those. (`gan_spec.build` sets it for an EMA generator with
+BatchNorm unless the config does.) Every evaluation says which generator it
+measured (`measured_generator`: "ema+standing_stats", "ema" or "raw") in its
+`labels`, which `final_metrics.json` records beside the numbers. InfoGAN latents (`spec.tricks.infogan_categories`) carry
 their categorical code in every draw.
 
 `spec` is the run's `gan_jax.run.gan_spec.GanSpec`, of which these functions
@@ -18,6 +21,8 @@ read the `eval`, `model`, `tricks` and `data` sections (the type is not
 imported for a hint: the run's layer sits above this one).
 """
 
+from collections.abc import Mapping
+import types
 from typing import NamedTuple
 
 from absl import logging
@@ -31,6 +36,7 @@ from gan_jax.evaluation import sampling
 from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
 from gan_jax.game.state import GANState
+from gan_jax import models
 from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import mode_coverage
 from gan_jax.metrics import suite
@@ -99,6 +105,27 @@ def image_metrics(state: GANState, key: jax.Array, spec,
 class Evaluation(NamedTuple):
     scalars: dict[str, float]
     images: dict[str, np.ndarray]  # name -> (H, W, 3) uint8
+    # What was measured, in words (e.g. "generator": "ema+standing_stats"):
+    # kept beside the scalars in final_metrics.json, never logged as a scalar.
+    labels: Mapping[str, str] = types.MappingProxyType({})
+
+
+def measured_generator(spec) -> str:
+    """The generator an evaluation of `spec` measures, as recorded in
+    `final_metrics.json` and `evaluation_<step>.json`.
+
+    "ema" (the EMA weights, `optim.ema_decay > 0`) or "raw" (the training
+    weights, `ema_decay = 0`, where `ema_params` equals them), followed by
+    "+standing_stats" when the generator has BatchNorm and its statistics are
+    re-estimated (`eval.standing_stats_batches > 0`, Brock et al. 2019);
+    without that suffix a BatchNorm generator runs with the running
+    statistics of the training weights.
+    """
+    name = "ema" if spec.optim.ema_decay > 0 else "raw"
+    if (spec.eval.standing_stats_batches
+            and spec.model.name in models.BATCH_NORM_GENERATORS):
+        name += "+standing_stats"
+    return name
 
 
 def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
@@ -112,12 +139,14 @@ def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
     std = toy_mixtures.mixture_std(spec.data.name)
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
     if not draw:
-        return Evaluation(scalars=scalars, images={})
+        return Evaluation(scalars=scalars, images={},
+                          labels={"generator": measured_generator(spec)})
     title = (f"{spec.data.name} step {step}: "
              f"{scalars['modes_covered']:.0f}/{len(modes)} modes, "
              f"{100 * scalars['high_quality_fraction']:.1f}% high quality")
     image = visualize.mixture_scatter(samples, modes, std, title=title)
-    return Evaluation(scalars=scalars, images={"samples": image})
+    return Evaluation(scalars=scalars, images={"samples": image},
+                      labels={"generator": measured_generator(spec)})
 
 
 def _render(state: GANState, inputs: sampling.GridInputs) -> np.ndarray:
@@ -169,4 +198,5 @@ def evaluate(state: GANState, key: jax.Array, spec, step: int,
     if reference is not None:
         scalars = image_metrics(state, jax.random.fold_in(key, 1), spec, reference)
     images = {"samples": sample_grid(state, key, spec)} if draw else {}
-    return Evaluation(scalars=scalars, images=images)
+    return Evaluation(scalars=scalars, images=images,
+                      labels={"generator": measured_generator(spec)})
