@@ -12,8 +12,10 @@ the generator's BatchNorm statistics by standing statistics of the EMA weights
 (Brock et al. 2019; `standing_stats.with_standing_stats`), once, and measures and
 draws with those. (`gan_spec.build` sets it for an EMA generator with
 BatchNorm unless the config does.) Every evaluation says which generator it
-measured (`measured_generator`: "ema+standing_stats", "ema" or "raw") in its
-`labels`, which `final_metrics.json` records beside the numbers. InfoGAN latents (`spec.tricks.infogan_categories`) carry
+measured (`measured_generator`: "ema+standing_stats", "ema" or "raw") and,
+with image metrics, in which features and after which resize to 299x299
+(`feature_labels`: "features", "fid_resize") in its `labels`, which
+`final_metrics.json` records beside the numbers. InfoGAN latents (`spec.tricks.infogan_categories`) carry
 their categorical code in every draw.
 
 `spec` is the run's `gan_jax.run.gan_spec.GanSpec`, of which these functions
@@ -38,6 +40,7 @@ from gan_jax.evaluation import visualize
 from gan_jax.game.state import GANState
 from gan_jax import models
 from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import frechet
 from gan_jax.metrics import mode_coverage
 from gan_jax.metrics import suite
 
@@ -68,7 +71,8 @@ def load_extractor(eval_options) -> features_lib.FeatureExtractor | None:
     if eval_options.features == "none":
         return None
     try:
-        return features_lib.create(eval_options.features, eval_options.feature_path)
+        return features_lib.create(eval_options.features, eval_options.feature_path,
+                                   fid_resize=eval_options.fid_resize)
     except FileNotFoundError as error:
         logging.warning("Sample-quality metrics are off for this run: %s", error)
         return None
@@ -108,6 +112,39 @@ class Evaluation(NamedTuple):
     # What was measured, in words (e.g. "generator": "ema+standing_stats"):
     # kept beside the scalars in final_metrics.json, never logged as a scalar.
     labels: Mapping[str, str] = types.MappingProxyType({})
+
+
+def feature_labels(extractor: features_lib.FeatureExtractor) -> dict[str, str]:
+    """What the metrics' numbers were measured in: "features" (the network's
+    name) and, for a network that resizes its input, "fid_resize" (the
+    resize, `gan_jax.metrics.features.fid_resize`), without which a FID is
+    not comparable with another."""
+    labels = {"features": extractor.name}
+    if extractor.resize is not None:
+        labels["fid_resize"] = extractor.resize
+    return labels
+
+
+def reference_statistics(path: str, extractor: features_lib.FeatureExtractor,
+                         dim: int | None = None):
+    """`(mu, sigma, labels)` of `gan_jax.evaluate`'s `--ref_stats` file
+    (`frechet.load_statistics`), refused (ValueError,
+    FileNotFoundError: one paragraph naming the flag) when it is not a
+    statistics file, has another dimension than `dim`, or says it was made
+    with other features or another resize than `extractor`'s (a file
+    without those labels, such as pytorch-fid's, is taken as it is)."""
+    mu, sigma, labels = frechet.load_statistics(path, flag="ref_stats", dim=dim)
+    made_with = {"features": extractor.name, "fid_resize": extractor.resize}
+    for name, ours in made_with.items():
+        theirs = labels.get(name)
+        if theirs is not None and ours is not None and theirs != ours:
+            option = "--features" if name == "features" else "--fid_resize"
+            raise ValueError(
+                f"--ref_stats={path} holds statistics of {name}={theirs}, but "
+                f"this evaluation uses {name}={ours}: FIDs are comparable only "
+                f"with the same {name}. Pass {option}={theirs}, or statistics "
+                f"made with {name}={ours} (`--save_stats=FILE`).")
+    return mu, sigma, labels
 
 
 def measured_generator(spec) -> str:
@@ -194,9 +231,9 @@ def evaluate(state: GANState, key: jax.Array, spec, step: int,
     state = evaluation_state(state, key, spec)
     if spec.data.source == "toy":
         return _evaluate_mixture(state, key, spec, step, draw)
-    scalars = {}
+    scalars, labels = {}, {"generator": measured_generator(spec)}
     if reference is not None:
         scalars = image_metrics(state, jax.random.fold_in(key, 1), spec, reference)
+        labels.update(feature_labels(reference.extractor))
     images = {"samples": sample_grid(state, key, spec)} if draw else {}
-    return Evaluation(scalars=scalars, images=images,
-                      labels={"generator": measured_generator(spec)})
+    return Evaluation(scalars=scalars, images=images, labels=labels)
