@@ -6,6 +6,10 @@ normalised discriminator, hinge loss.
 The paper's CIFAR-10 ResNet setting: G width 256, D width 128, z of size 128,
 batch 64, 5 discriminator steps per generator step, Adam(2e-4, beta1 = 0,
 beta2 = 0.9) decayed linearly to 0 over 50k generator steps.
+Its metrics measure the project's generator EMA (0.999) with standing
+BatchNorm statistics ("generator": "ema+standing_stats" in
+final_metrics.json; README, "Which generator is measured"); the paper reports
+the raw generator, which `--config.optim.ema_decay=0` measures ("raw").
 Variant `:tiny` is a smoke test.
 """
 

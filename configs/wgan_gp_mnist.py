@@ -5,6 +5,10 @@
 The paper's recipe: Wasserstein loss, gradient penalty weight 10, 5 critic
 steps per generator step, Adam(1e-4, beta1 = 0, beta2 = 0.9), and a critic
 without BatchNorm (the penalty is per sample; layer norm instead).
+Its metrics measure the project's generator EMA (0.999) with standing
+BatchNorm statistics ("generator": "ema+standing_stats" in
+final_metrics.json; README, "Which generator is measured"); the paper reports
+the raw generator, which `--config.optim.ema_decay=0` measures ("raw").
 Variants: `:offline`, `:tiny`.
 """
 

@@ -11,7 +11,24 @@ KID, IS, precision/recall, density/coverage. Also a memorisation check: a
 figure of generated samples beside their nearest training images in feature
 space and, with `--held_out_split`, the mean nearest-neighbour distance of
 generated and of held-out real images to the training images. Prints a table
-and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`.
+and writes `<workdir>/evaluation_<step>.json` and `memorization_<step>.png`;
+the JSON also says which generator was measured ("generator":
+"ema+standing_stats", "ema" or "raw", the run's
+`config.eval.standing_stats_batches` rule), in which features, and for
+Inception after which resize to 299x299 ("fid_resize": `--fid_resize`,
+default the run's `config.eval.fid_resize`).
+
+Reference statistics, in the `.npz` format (`mu`, `sigma`) of pytorch-fid and
+clean-fid:
+
+    python -m gan_jax.evaluate --workdir=runs/dcgan_mnist --save_stats=mnist.npz
+    python -m gan_jax.evaluate --workdir=runs/dcgan_mnist --ref_stats=mnist.npz
+
+`--save_stats` writes the mean and covariance of the features of the first
+`--num_samples` images of the run's dataset split (recording the features,
+resize and split in the file) and stops; `--ref_stats` adds `fid_ref_stats`,
+the FID of the samples against the file's statistics, refusing a file made
+with other features or another resize.
 
 An image-to-image run (pix2pix, CycleGAN, SRGAN) gets its held-out measures
 instead (`gan_jax.image_to_image.measures`: L1, PSNR, cycle errors, each beside
@@ -42,6 +59,7 @@ from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
 from gan_jax.image_to_image import task as translation_task
 from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import frechet
 from gan_jax.metrics import memorization
 from gan_jax.metrics import suite
 
@@ -61,6 +79,19 @@ _FEATURES = flags.DEFINE_string(
     "the run's config.eval.features.")
 _FEATURE_PATH = flags.DEFINE_string(
     "feature_path", None, "Its weights; default: the run's config.eval.feature_path.")
+_FID_RESIZE = flags.DEFINE_enum(
+    "fid_resize", None, features_lib.FID_RESIZES, "How inception features "
+    "resize images to 299x299: pytorch_fid (bilinear, no antialiasing) or "
+    "clean (clean-fid's antialiased PIL-bicubic); default: the run's "
+    "config.eval.fid_resize.")
+_SAVE_STATS = flags.DEFINE_string(
+    "save_stats", None, "Write the Frechet statistics (mu, sigma) of the first "
+    "--num_samples images of the run's dataset split, in its features, to this "
+    ".npz file (pytorch-fid's and clean-fid's format) and stop.")
+_REF_STATS = flags.DEFINE_string(
+    "ref_stats", None, "Also compare the samples with the Frechet statistics "
+    "(mu, sigma) in this .npz file (from --save_stats, pytorch-fid or "
+    "clean-fid), as fid_ref_stats.")
 flags.mark_flags_as_required(["workdir"])
 
 _NEIGHBOURS, _QUERIES = 5, 8
@@ -111,6 +142,23 @@ def print_table(scalars: dict[str, float], title: str) -> None:
         print(f"  {name:<{width}}  {value:.6g}")
 
 
+def _describe(extractor: features_lib.FeatureExtractor) -> str:
+    resize = f" ({extractor.resize} resize)" if extractor.resize else ""
+    return f"{extractor.name} features{resize}"
+
+
+def _save_statistics(path: str, features: np.ndarray,
+                     extractor: features_lib.FeatureExtractor, spec) -> None:
+    statistics = frechet.FeatureStatistics.empty(features.shape[1]).update(features)
+    labels = evaluator.feature_labels(extractor)
+    dataset = f"{spec.data.source}:{spec.data.name}:{spec.data.split}"
+    frechet.save_statistics(path, statistics.mean(), statistics.covariance(),
+                            dataset=dataset, num_images=str(len(features)),
+                            **labels)
+    print(f"Wrote the statistics of {len(features)} images of {dataset} in "
+          f"{_describe(extractor)} to {path}.")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -133,15 +181,22 @@ def main(argv):
                 "or --features=inception --feature_path=weights/"
                 "pt_inception-2015-12-05.npz.")
         extractor = features_lib.create(
-            feature_name, _FEATURE_PATH.value or spec.eval.feature_path)
+            feature_name, _FEATURE_PATH.value or spec.eval.feature_path,
+            fid_resize=_FID_RESIZE.value or spec.eval.fid_resize)
+        if _REF_STATS.value:  # Checked before any work.
+            evaluator.reference_statistics(_REF_STATS.value, extractor)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     num = _NUM_SAMPLES.value or spec.eval.num_samples
     dataset = input_pipeline.load(spec.data).dataset
     real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
     real = features_lib.extract_all(extractor, [real_images])
+    if _SAVE_STATS.value:
+        _save_statistics(_SAVE_STATS.value, real["features"], extractor, spec)
+        return
 
     key = jax.random.key(_SEED.value)
+    labels = {}  # What was measured, in words (beside the numbers in the JSON).
     if _IMAGES.value:
         try:
             fake_images = read_images(_IMAGES.value, run.data_spec.sample_shape)
@@ -149,20 +204,33 @@ def main(argv):
             sys.exit(f"error: {error}")
         source = _IMAGES.value
     else:
-        labels = None
+        classes = None
         if spec.model.num_classes:
-            labels = sampling.balanced_labels(num, spec.model.num_classes)
+            classes = sampling.balanced_labels(num, spec.model.num_classes)
         state = standing_stats.with_standing_stats(
             run.state, jax.random.fold_in(key, 2), spec)
         fake_images = sampling.generate(
             state, jax.random.fold_in(key, 0), num,
             latent_dim=spec.model.latent_dim,
-            batch_size=min(spec.eval.batch_size, num), labels=labels,
+            batch_size=min(spec.eval.batch_size, num), labels=classes,
             categories=spec.tricks.infogan_categories)
         source = f"{workdir} step {run.step}"
+        labels["generator"] = evaluator.measured_generator(spec)
     fake = features_lib.extract_all(extractor, [fake_images])
     scalars = suite.compute(real, fake, metrics=tuple(spec.eval.metrics),
                             key=jax.random.fold_in(key, 1))
+    labels.update(evaluator.feature_labels(extractor))
+    if _REF_STATS.value:
+        try:
+            mu, sigma, _ = evaluator.reference_statistics(
+                _REF_STATS.value, extractor, dim=fake["features"].shape[1])
+        except ValueError as error:
+            sys.exit(f"error: {error}")
+        statistics = frechet.FeatureStatistics.empty(mu.size).update(
+            fake["features"])
+        scalars["fid_ref_stats"] = frechet.frechet_distance_from_statistics(
+            statistics.mean(), statistics.covariance(), mu, sigma)
+        labels["ref_stats"] = _REF_STATS.value
 
     if _HELD_OUT_SPLIT.value:
         held_out_data = dataclasses.replace(spec.data, split=_HELD_OUT_SPLIT.value)
@@ -177,12 +245,11 @@ def main(argv):
     visualize.save_png(figure, workdir / f"memorization_{run.step:07d}.png")
 
     report = dict(scalars, step=run.step, num_generated=len(fake_images),
-                  num_real=len(real_images), source=source,
-                  features=extractor.name)
+                  num_real=len(real_images), source=source, **labels)
     (workdir / f"evaluation_{run.step:07d}.json").write_text(
         json.dumps(report, indent=2) + "\n")
     print_table(scalars, f"{source}: {len(fake_images)} generated vs "
-                f"{len(real_images)} real images, {extractor.name} features")
+                f"{len(real_images)} real images, {_describe(extractor)}")
 
 
 def _evaluate_image_to_image(run: train.TrainedRun, workdir: epath.Path) -> None:

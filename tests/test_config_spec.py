@@ -87,6 +87,7 @@ def test_train_refuses_a_bad_value_in_one_paragraph_before_any_file(
     ("model.dtype", "float16", "Valid dtypes: float32, bfloat16"),
     ("eval.metrics", ("fid", "fdi"), "--config.eval.metrics names unknown metrics 'fdi'"),
     ("eval.features", "vgg", "Valid: none, inception, mnist_classifier"),
+    ("eval.fid_resize", "bicubic", "Valid resizes: pytorch_fid, clean"),
     ("data.loader", "numpy", "Valid loaders: tf_data, in_memory"),
     ("data.source", "hdf5", "Valid sources:"),
     ("distributed", "yes", "Valid: auto, on, off"),

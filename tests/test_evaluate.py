@@ -19,6 +19,7 @@ from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
 from gan_jax.evaluation import visualize
 from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import frechet
 from gan_jax.metrics import suite
 from gan_jax.metrics.features import mnist_classifier
 from gan_jax.run import classifier_training
@@ -136,14 +137,37 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
     workdir = tmp_path / "run"
     train.train_and_evaluate(_tiny_cgan(mnist_like), workdir)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
-         "--num_samples=50", "--held_out_split=test[300:]"], cwd=REPO,
-        capture_output=True, text=True, timeout=600, env=env)
+    stats = tmp_path / "real_stats.npz"
+
+    def evaluate(*flags):
+        return subprocess.run(
+            [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
+             *flags], cwd=REPO, capture_output=True, text=True, timeout=600,
+            env=env)
+
+    saved = evaluate("--num_samples=50", f"--save_stats={stats}")
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    assert "Wrote the statistics of 50 images" in saved.stdout
+    mu, sigma, labels = frechet.load_statistics(stats, flag="ref_stats", dim=128)
+    assert sigma.shape == (128, 128)
+    assert labels["features"] == "mnist_classifier" and labels["num_images"] == "50"
+    missing = evaluate(f"--ref_stats={tmp_path / 'nope.npz'}")
+    assert missing.returncode == 1
+    assert f"--ref_stats={tmp_path / 'nope.npz'}: no such file" in missing.stderr
+
+    result = evaluate("--num_samples=50", "--held_out_split=test[300:]",
+                      f"--ref_stats={stats}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "50 generated vs 50 real images" in result.stdout
     report = json.loads((workdir / "evaluation_0000004.json").read_text())
     assert report["num_generated"] == 50 and np.isfinite(report["fid"])
+    # A tiny DCGAN: an EMA generator with BatchNorm, so standing statistics.
+    assert report["generator"] == "ema+standing_stats"
+    assert report["features"] == "mnist_classifier" and "fid_resize" not in report
+    # The saved statistics are of the same 50 real images: the same FID, up
+    # to the float64 round-off of two ways of summing the covariance.
+    assert report["ref_stats"] == str(stats)
+    assert report["fid_ref_stats"] == pytest.approx(report["fid"], rel=1e-9)
     assert report["memorization_held_out_to_train"] > 0
     assert report["memorization_ratio"] == pytest.approx(
         report["memorization_generated_to_train"]

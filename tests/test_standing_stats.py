@@ -1,5 +1,9 @@
 """Standing BatchNorm statistics (Brock et al. 2019) and InfoGAN sampling inputs."""
 
+import importlib.util
+import json
+import pathlib
+
 import flax.linen as nn
 from flax import traverse_util
 import jax
@@ -7,8 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import tensorflow_datasets as tfds
 
 from gan_jax import defaults
+from gan_jax import models
+from gan_jax import train
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
 from gan_jax.evaluation import standing_stats
@@ -20,6 +27,7 @@ from gan_jax.game.state import GANState
 from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
+from gan_jax.run import experiment
 from gan_jax.run import gan_spec
 
 LATENT_DIM = 8
@@ -348,3 +356,104 @@ def test_generate_and_the_evaluator_grid_draw_infogan_codes(dcgan_state):
         sampling.GRID_COLUMNS)
     np.testing.assert_array_equal(evaluator.sample_grid(dcgan_state, key, spec),
                                   expected_grid)
+
+
+# The rule (gan_jax.run.gan_spec.standing_stats_rule): an EMA generator with
+# BatchNorm is measured with standing statistics unless the config says.
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _config_file(name: str, variant: str = ""):
+    module_spec = importlib.util.spec_from_file_location(
+        name, REPO / "configs" / f"{name}.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(variant)
+
+
+def _generator_has_batch_norm(model: str) -> bool:
+    """Whether `model`'s built generator calls a BatchNorm layer in training
+    mode, found by type during an abstract init (no FLOPs)."""
+    config = defaults.image_config() if model != "mlp" else defaults.base_config()
+    config.model.name = model
+    spec = gan_spec.build(config)
+    shape = {"mlp": (2,), "dcgan": (28, 28, 1), "sngan": (32, 32, 3)}[model]
+    generator, _ = models.create(spec.model, shape)
+    found = []
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.BatchNorm):
+            found.append(context.module)
+        return next_fun(*args, **kwargs)
+
+    latents = jax.ShapeDtypeStruct((2, spec.model.latent_dim), jnp.float32)
+    with nn.intercept_methods(record):
+        jax.eval_shape(lambda z: generator.init(jax.random.key(0), z, train=True),
+                       latents)
+    return bool(found)
+
+
+@pytest.mark.parametrize("model", sorted(models.MODELS))
+def test_batch_norm_generators_are_declared_as_built(model):
+    assert (model in models.BATCH_NORM_GENERATORS) == _generator_has_batch_norm(model)
+
+
+@pytest.mark.parametrize("name", ["sngan_cifar10", "wgan_gp_mnist", "dcgan_mnist"])
+def test_ema_batch_norm_configs_are_measured_with_standing_stats(name):
+    spec = gan_spec.build(_config_file(name))
+    assert spec.optim.ema_decay > 0
+    assert spec.eval.standing_stats_batches == gan_spec.AUTO_STANDING_STATS_BATCHES
+    assert evaluator.measured_generator(spec) == "ema+standing_stats"
+
+
+def test_the_rule_leaves_other_generators_and_set_values_alone(caplog):
+    raw = defaults.image_config()
+    raw.optim.ema_decay = 0.0
+    spec = gan_spec.build(raw)
+    assert spec.eval.standing_stats_batches == 0
+    assert evaluator.measured_generator(spec) == "raw"
+
+    spec = gan_spec.build(defaults.base_config())  # The mlp: no BatchNorm.
+    assert spec.eval.standing_stats_batches == 0
+    assert evaluator.measured_generator(spec) == "ema"
+
+    explicit = defaults.image_config()
+    explicit.eval.standing_stats_batches = 5
+    assert gan_spec.build(explicit).eval.standing_stats_batches == 5
+
+    off = defaults.image_config()
+    off.eval.standing_stats_batches = 0
+    with caplog.at_level("WARNING"):
+        spec = gan_spec.build(off)
+    assert spec.eval.standing_stats_batches == 0
+    assert evaluator.measured_generator(spec) == "ema"
+    [warning] = [r.getMessage() for r in caplog.records
+                 if "--config.eval.standing_stats_batches=0" in r.getMessage()]
+    assert "running statistics of the training weights" in warning
+
+
+@pytest.mark.slow
+def test_a_trained_ema_batch_norm_run_is_measured_and_recorded_with_standing_stats(
+        tmp_path):
+    """End to end: the final grid is the one of the standing-statistics
+    state, not of the training statistics, and final_metrics.json says so."""
+    config = _config_file("dcgan_mnist", "tiny")
+    config.data.data_dir = str(tmp_path / "tfds")
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=32):
+        final = train.train_and_evaluate(config, workdir)
+    on_disk = json.loads((workdir / "final_metrics.json").read_text())
+    assert final["generator"] == on_disk["generator"] == "ema+standing_stats"
+    assert on_disk["step"] == config.train.num_steps
+
+    run = train.restore_trained(workdir)
+    assert run.spec.eval.standing_stats_batches == gan_spec.AUTO_STANDING_STATS_BATCHES
+    eval_key = experiment.run_keys(run.spec.seed).eval
+    saved = visualize.read_png(workdir / "samples" /
+                               f"samples_{run.step:07d}.png")
+    standing = evaluator.evaluation_state(run.state, eval_key, run.spec)
+    np.testing.assert_array_equal(
+        saved, evaluator.sample_grid(standing, eval_key, run.spec))
+    assert not np.array_equal(
+        saved, evaluator.sample_grid(run.state, eval_key, run.spec))

@@ -10,7 +10,12 @@ of `spec.eval.num_samples` samples against as many real images.
 With `spec.eval.standing_stats_batches > 0` every evaluation first replaces
 the generator's BatchNorm statistics by standing statistics of the EMA weights
 (Brock et al. 2019; `standing_stats.with_standing_stats`), once, and measures and
-draws with those. InfoGAN latents (`spec.tricks.infogan_categories`) carry
+draws with those. (`gan_spec.build` sets it for an EMA generator with
+BatchNorm unless the config does.) Every evaluation says which generator it
+measured (`measured_generator`: "ema+standing_stats", "ema" or "raw") and,
+with image metrics, in which features and after which resize to 299x299
+(`feature_labels`: "features", "fid_resize") in its `labels`, which
+`final_metrics.json` records beside the numbers. InfoGAN latents (`spec.tricks.infogan_categories`) carry
 their categorical code in every draw.
 
 `spec` is the run's `gan_jax.run.gan_spec.GanSpec`, of which these functions
@@ -18,6 +23,8 @@ read the `eval`, `model`, `tricks` and `data` sections (the type is not
 imported for a hint: the run's layer sits above this one).
 """
 
+from collections.abc import Mapping
+import types
 from typing import NamedTuple
 
 from absl import logging
@@ -31,7 +38,9 @@ from gan_jax.evaluation import sampling
 from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
 from gan_jax.game.state import GANState
+from gan_jax import models
 from gan_jax.metrics import features as features_lib
+from gan_jax.metrics import frechet
 from gan_jax.metrics import mode_coverage
 from gan_jax.metrics import suite
 
@@ -62,7 +71,8 @@ def load_extractor(eval_options) -> features_lib.FeatureExtractor | None:
     if eval_options.features == "none":
         return None
     try:
-        return features_lib.create(eval_options.features, eval_options.feature_path)
+        return features_lib.create(eval_options.features, eval_options.feature_path,
+                                   fid_resize=eval_options.fid_resize)
     except FileNotFoundError as error:
         logging.warning("Sample-quality metrics are off for this run: %s", error)
         return None
@@ -99,6 +109,60 @@ def image_metrics(state: GANState, key: jax.Array, spec,
 class Evaluation(NamedTuple):
     scalars: dict[str, float]
     images: dict[str, np.ndarray]  # name -> (H, W, 3) uint8
+    # What was measured, in words (e.g. "generator": "ema+standing_stats"):
+    # kept beside the scalars in final_metrics.json, never logged as a scalar.
+    labels: Mapping[str, str] = types.MappingProxyType({})
+
+
+def feature_labels(extractor: features_lib.FeatureExtractor) -> dict[str, str]:
+    """What the metrics' numbers were measured in: "features" (the network's
+    name) and, for a network that resizes its input, "fid_resize" (the
+    resize, `gan_jax.metrics.features.fid_resize`), without which a FID is
+    not comparable with another."""
+    labels = {"features": extractor.name}
+    if extractor.resize is not None:
+        labels["fid_resize"] = extractor.resize
+    return labels
+
+
+def reference_statistics(path: str, extractor: features_lib.FeatureExtractor,
+                         dim: int | None = None):
+    """`(mu, sigma, labels)` of `gan_jax.evaluate`'s `--ref_stats` file
+    (`frechet.load_statistics`), refused (ValueError,
+    FileNotFoundError: one paragraph naming the flag) when it is not a
+    statistics file, has another dimension than `dim`, or says it was made
+    with other features or another resize than `extractor`'s (a file
+    without those labels, such as pytorch-fid's, is taken as it is)."""
+    mu, sigma, labels = frechet.load_statistics(path, flag="ref_stats", dim=dim)
+    made_with = {"features": extractor.name, "fid_resize": extractor.resize}
+    for name, ours in made_with.items():
+        theirs = labels.get(name)
+        if theirs is not None and ours is not None and theirs != ours:
+            option = "--features" if name == "features" else "--fid_resize"
+            raise ValueError(
+                f"--ref_stats={path} holds statistics of {name}={theirs}, but "
+                f"this evaluation uses {name}={ours}: FIDs are comparable only "
+                f"with the same {name}. Pass {option}={theirs}, or statistics "
+                f"made with {name}={ours} (`--save_stats=FILE`).")
+    return mu, sigma, labels
+
+
+def measured_generator(spec) -> str:
+    """The generator an evaluation of `spec` measures, as recorded in
+    `final_metrics.json` and `evaluation_<step>.json`.
+
+    "ema" (the EMA weights, `optim.ema_decay > 0`) or "raw" (the training
+    weights, `ema_decay = 0`, where `ema_params` equals them), followed by
+    "+standing_stats" when the generator has BatchNorm and its statistics are
+    re-estimated (`eval.standing_stats_batches > 0`, Brock et al. 2019);
+    without that suffix a BatchNorm generator runs with the running
+    statistics of the training weights.
+    """
+    name = "ema" if spec.optim.ema_decay > 0 else "raw"
+    if (spec.eval.standing_stats_batches
+            and spec.model.name in models.BATCH_NORM_GENERATORS):
+        name += "+standing_stats"
+    return name
 
 
 def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
@@ -114,12 +178,14 @@ def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
     # threshold scales with spec.eval.num_samples (len(samples)).
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
     if not draw:
-        return Evaluation(scalars=scalars, images={})
+        return Evaluation(scalars=scalars, images={},
+                          labels={"generator": measured_generator(spec)})
     title = (f"{spec.data.name} step {step}: "
              f"{scalars['modes_covered']:.0f}/{len(modes)} modes, "
              f"{100 * scalars['high_quality_fraction']:.1f}% high quality")
     image = visualize.mixture_scatter(samples, modes, std, title=title)
-    return Evaluation(scalars=scalars, images={"samples": image})
+    return Evaluation(scalars=scalars, images={"samples": image},
+                      labels={"generator": measured_generator(spec)})
 
 
 def _render(state: GANState, inputs: sampling.GridInputs) -> np.ndarray:
@@ -167,8 +233,9 @@ def evaluate(state: GANState, key: jax.Array, spec, step: int,
     state = evaluation_state(state, key, spec)
     if spec.data.source == "toy":
         return _evaluate_mixture(state, key, spec, step, draw)
-    scalars = {}
+    scalars, labels = {}, {"generator": measured_generator(spec)}
     if reference is not None:
         scalars = image_metrics(state, jax.random.fold_in(key, 1), spec, reference)
+        labels.update(feature_labels(reference.extractor))
     images = {"samples": sample_grid(state, key, spec)} if draw else {}
-    return Evaluation(scalars=scalars, images=images)
+    return Evaluation(scalars=scalars, images=images, labels=labels)

@@ -6,10 +6,13 @@ Inception Distance; the functions here only see `(n, d)` feature arrays.
 
 Host-side float64 NumPy/SciPy, pure. `FeatureStatistics` accumulates the mean
 and covariance batch by batch, so that 50,000 feature vectors need not sit in
-memory at once.
+memory at once. `save_statistics` and `load_statistics` write and read
+the `.npz` statistics files (`mu`, `sigma`) of pytorch-fid and clean-fid.
 """
 
 import dataclasses
+import os
+import zipfile
 
 import numpy as np
 from scipy import linalg
@@ -235,3 +238,97 @@ class FeatureStatistics:
         centred_outer = (self.sum_outer
                          - np.outer(self.sum, self.sum) / self.count)
         return centred_outer / (self.count - 1)
+
+
+# The arrays of a statistics file, as pytorch-fid (`--save-stats`) and
+# clean-fid (`fid.save_custom_stats`) write them: np.savez(mu=..., sigma=...).
+STATISTICS_KEYS = ("mu", "sigma")
+
+
+def save_statistics(path, mu, sigma, **labels: str) -> None:
+    """Writes `mu` (d,) and `sigma` (d, d) to the `.npz` file `path`, float64,
+    in the format of pytorch-fid's and clean-fid's statistics files, so that
+    theirs load here and ours load there (both read only `mu` and `sigma`).
+
+    `labels` are strings saved beside them (e.g. `features="inception"`,
+    `fid_resize="clean"`) as 0-d unicode arrays, which `np.load` reads
+    without pickling; `load_statistics` returns them.
+    """
+    mu = _as_mean(mu, "mu")
+    sigma = _as_covariance(sigma, len(mu), "sigma")
+    with open(path, "wb") as f:
+        np.savez(f, mu=mu, sigma=sigma,
+                 **{name: np.asarray(str(value)) for name, value in labels.items()})
+
+
+def load_statistics(path, *, flag: str, dim: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """`(mu, sigma, labels)` of a statistics `.npz` file (`save_statistics`,
+    pytorch-fid's or clean-fid's), checked.
+
+    Args:
+      path: the file.
+      flag: the command-line flag that named it ("ref_stats"), for messages.
+      dim: the feature dimension the statistics must have (2048 for
+        Inception pool features), or None to accept any.
+
+    Returns:
+      `mu` (d,) and `sigma` (d, d) float64, finite, and the file's other
+      entries that are strings (e.g. "fid_resize").
+
+    Raises:
+      FileNotFoundError: no file at `path`.
+      ValueError: not an `.npz` file, no `mu` or `sigma`, shapes that are not
+        (d,) and (d, d), a dimension other than `dim`, or non-finite values;
+        one paragraph naming `--flag`.
+    """
+    where = f"--{flag}={path}"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{where}: no such file. Give a .npz file of Frechet statistics "
+            "(arrays mu and sigma), as `python -m gan_jax.evaluate "
+            "--save_stats=FILE`, pytorch-fid's --save-stats or clean-fid's "
+            "save_custom_stats write.")
+    not_npz = (f"{where} is not a .npz file of arrays ({{}}). Give the .npz "
+               "of Frechet statistics (arrays mu and sigma) that `python -m "
+               "gan_jax.evaluate --save_stats=FILE` or pytorch-fid's "
+               "--save-stats writes.")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError:  # NumPy's guess: pickled data, which is refused.
+        raise ValueError(not_npz.format("not a NumPy file")) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(not_npz.format(error)) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(not_npz.format("it holds one array, as .npy files do"))
+    with data:
+        arrays = {name: data[name] for name in data.files}
+    missing = [name for name in STATISTICS_KEYS if name not in arrays]
+    if missing:
+        raise ValueError(
+            f"{where} has no {' or '.join(missing)} (it holds "
+            f"{', '.join(sorted(arrays)) or 'nothing'}). A statistics file "
+            "holds the feature mean `mu` (d,) and covariance `sigma` (d, d), "
+            "as `python -m gan_jax.evaluate --save_stats=FILE` writes it.")
+    mu, sigma = arrays["mu"], arrays["sigma"]
+    if (mu.ndim != 1 or sigma.shape != (len(mu), len(mu))
+            or not np.issubdtype(mu.dtype, np.number)
+            or not np.issubdtype(sigma.dtype, np.number)):
+        raise ValueError(
+            f"{where}: mu has shape {mu.shape} and sigma {sigma.shape}; "
+            "statistics of d-dimensional features are a numeric mu (d,) and "
+            "sigma (d, d).")
+    if dim is not None and len(mu) != dim:
+        raise ValueError(
+            f"{where} holds statistics of {len(mu)}-dimensional features, but "
+            f"this evaluation's features have {dim} dimensions. Give "
+            "statistics computed with the same feature network (2048 for "
+            "Inception pool features), e.g. by `python -m gan_jax.evaluate "
+            f"--save_stats=FILE` with the same --features.")
+    mu, sigma = mu.astype(np.float64), sigma.astype(np.float64)
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+        raise ValueError(f"{where}: mu or sigma holds NaN or inf values.")
+    labels = {name: str(value) for name, value in arrays.items()
+              if name not in STATISTICS_KEYS and value.ndim == 0
+              and value.dtype.kind == "U"}
+    return mu, sigma, labels

@@ -144,6 +144,11 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "dcgan": _dcgan,
     "sngan": _sngan,
 }
+# The models whose generator normalises with BatchNorm (its running
+# statistics live in `batch_stats` and belong to the training weights, not to
+# the EMA weights sampled at evaluation: see gan_jax.evaluation.standing_stats).
+# tests/test_models.py checks this against the built generators.
+BATCH_NORM_GENERATORS = frozenset({"dcgan", "sngan"})
 # The square image sizes each image model's architecture can make.
 SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES}

@@ -26,8 +26,14 @@ from gan_jax.metrics import suite
 from gan_jax.tricks import options as tricks_options
 
 NONFINITE_POLICIES = ("stop", "skip")
+# Standing-statistics batches when `eval.standing_stats_batches` is unset and
+# the generator is an EMA generator with BatchNorm: BigGAN-PyTorch's default
+# `--num_standing_accumulations` (Brock et al. 2019's code).
+AUTO_STANDING_STATS_BATCHES = 16
 CORRUPT_IMAGE_POLICIES = ("error", "skip")
 SCHEDULES = ("constant", "linear")
+# `eval.fid_resize` (gan_jax.metrics.features.fid_resize), the default first.
+FID_RESIZES = features.FID_RESIZES
 
 
 def compilation_cache_dir() -> str:
@@ -190,15 +196,28 @@ class Eval(fields.Section):
     features: str = field("none", "the metrics' feature network",
                           fields.OneOf(("none", *sorted(features.EXTRACTORS))))
     feature_path: str | None = field(None, "the feature network's weights")
+    # How the inception features resize images to 299x299
+    # (gan_jax.metrics.features.fid_resize): pytorch_fid, pytorch-fid's
+    # bilinear without antialiasing (comparable with pytorch-fid numbers), or
+    # clean, clean-fid's antialiased PIL-bicubic (Parmar et al. 2022; the
+    # choice moves CIFAR-10 FIDs by whole points). Recorded as "fid_resize"
+    # with the metrics. The MNIST classifier takes 28x28 images as they are.
+    fid_resize: str = field(FID_RESIZES[0], "how inception features "
+                            "resize images to 299x299",
+                            fields.OneOf(FID_RESIZES, "resizes"))
     # stacked_mnist too for Stacked MNIST.
     metrics: tuple[str, ...] = field(suite.DEFAULT_METRICS, "the metrics computed",
                                      fields.EachOf(suite.METRICS, "metrics"))
     # BatchNorm generators: evaluate with "standing statistics" (Brock et al.
     # 2019), the BatchNorm statistics re-estimated for the EMA weights from
     # this many batches of `eval.batch_size` fresh latents (0 = off: the
-    # running statistics of training).
-    standing_stats_batches: int = field(0, "batches of standing statistics, 0 = off",
-                                        fields.NON_NEGATIVE)
+    # running statistics of training). None (the default) is the rule
+    # `standing_stats_rule` applies in `build`: AUTO_STANDING_STATS_BATCHES
+    # for an EMA generator with BatchNorm, 0 otherwise.
+    standing_stats_batches: int | None = field(
+        None, "batches of standing statistics, 0 = off, None = "
+        f"{AUTO_STANDING_STATS_BATCHES} for an EMA generator with BatchNorm, "
+        "else 0", fields.NON_NEGATIVE, example=AUTO_STANDING_STATS_BATCHES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,7 +274,55 @@ def build(config: ml_collections.ConfigDict, flag: str = "config", *,
         parallel.check_batch_size(spec.data.batch_size)
     _check_combinations(spec)
     _warn_penalty_with_batch_norm(spec)
-    return spec
+    return _resolve_standing_stats(spec)
+
+
+def standing_stats_rule(spec: GanSpec) -> int:
+    """The standing-statistics batches of `spec` when
+    `eval.standing_stats_batches` is unset (None).
+
+    An EMA generator (`optim.ema_decay > 0`) with BatchNorm
+    (`models.BATCH_NORM_GENERATORS`) gets AUTO_STANDING_STATS_BATCHES: its
+    running statistics were accumulated for the training weights, so the
+    averaged weights would otherwise be measured with another network's
+    statistics (Brock et al. 2019, Sec. 3.1, App. C.1). Any other generator
+    gets 0: without BatchNorm there is nothing to re-estimate, and the raw
+    generator's running statistics are its own.
+    """
+    ema = spec.optim.ema_decay > 0
+    if ema and spec.model.name in models.BATCH_NORM_GENERATORS:
+        return AUTO_STANDING_STATS_BATCHES
+    return 0
+
+
+def _resolve_standing_stats(spec: GanSpec) -> GanSpec:
+    """`spec` with `eval.standing_stats_batches` an int: the rule's value
+    when unset (logged), the set value otherwise (warned about when it
+    leaves an EMA BatchNorm generator with the training statistics, or asks
+    for statistics a generator without BatchNorm does not have)."""
+    batches = spec.eval.standing_stats_batches
+    batch_norm = spec.model.name in models.BATCH_NORM_GENERATORS
+    if batches is None:
+        batches = standing_stats_rule(spec)
+        if batches:
+            logging.info(
+                "Evaluating the EMA generator with standing BatchNorm "
+                "statistics of %d batches (--config.eval.standing_stats_batches "
+                "unset; set it to 0 to keep the training statistics).", batches)
+    elif batches == 0 and batch_norm and spec.optim.ema_decay > 0:
+        logging.warning(
+            "--config.eval.standing_stats_batches=0 with an EMA generator "
+            "(--config.optim.ema_decay=%g) that has BatchNorm (model %r): the "
+            "averaged weights are measured with the running statistics of the "
+            "training weights. Leave the field unset (standing statistics of "
+            "%d batches) unless this is the comparison you mean.",
+            spec.optim.ema_decay, spec.model.name, AUTO_STANDING_STATS_BATCHES)
+    elif batches > 0 and not batch_norm:
+        logging.warning(
+            "--config.eval.standing_stats_batches=%d has no effect: model %r "
+            "has no BatchNorm in its generator.", batches, spec.model.name)
+    return dataclasses.replace(spec, eval=dataclasses.replace(
+        spec.eval, standing_stats_batches=batches))
 
 
 def _check_image_size(spec: GanSpec) -> None:

@@ -238,7 +238,7 @@ def _save_and_stop(task, manager, step: int, state, signal_name: str):
     raise preemption.TrainingInterrupted(message, step, signal_name)
 
 
-def run(task) -> dict[str, float] | None:
+def run(task) -> dict[str, float | str] | None:
     """Trains (or resumes) `task` to `task.spec.train.num_steps`.
 
     The task's config is checked (`task.build_spec()`), its data read
@@ -246,7 +246,8 @@ def run(task) -> dict[str, float] | None:
     before any file is written.
 
     Returns:
-      The final evaluation's scalars with `step` and `wall_seconds` (also in
+      The final evaluation's scalars with `step` and `wall_seconds`, and its
+      labels (strings saying what was measured, e.g. "generator") (also in
       `<workdir>/final_metrics.json`), or what a task without a run
       directory's final metrics returns from `finish`.
 

@@ -7,7 +7,8 @@
     <workdir>/checkpoints/<step>/ orbax checkpoints of the whole state
     <workdir>/unreadable_checkpoints/<step>/  damaged checkpoints set aside
     <workdir>/samples/            pictures per evaluation (grids, strips), progress.gif
-    <workdir>/final_metrics.json  the last evaluation's numbers
+    <workdir>/final_metrics.json  the last evaluation's numbers, and what
+                                  they measured ("generator", "fid_resize")
     <workdir>/events.out.tfevents.*  TensorBoard scalars and images
 
 `data_spec.json` lets sampling and evaluation rebuild the networks without

@@ -151,9 +151,10 @@ class Task:
         """Called when a checkpoint of `step` was started."""
 
     def finish(self, state, step: int, writer, diverged_members
-               ) -> dict[str, float] | None:
-        """The final evaluation; its scalars become `final_metrics.json`."""
+               ) -> dict[str, float | str] | None:
+        """The final evaluation; its scalars, and its labels saying what was
+        measured (e.g. "generator"), become `final_metrics.json`."""
         del diverged_members
         evaluation = self.evaluate(state, step, final=True)
         self.write_evaluation(writer, evaluation, step)
-        return evaluation.scalars
+        return dict(evaluation.scalars, **evaluation.labels)

@@ -4,7 +4,8 @@
 
     mnist_classifier: the project's MNIST classifier (28x28 grey images; RGB
         images are read channel by channel, for Stacked MNIST)
-    inception: InceptionV3 of the standard FID code (any image size)
+    inception: InceptionV3 of the standard FID code (any image size,
+        resized to 299x299 by `fid_resize`: `pytorch_fid` or `clean`)
 
 Each gives `features` (for FID, KID, precision/recall, density/coverage) and
 `probabilities` (for the Inception Score) of `(B, H, W, C)` images in [-1, 1].
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.metrics.features import fid_resize as fid_resize_lib
 from gan_jax.metrics.features import inception_v3
 from gan_jax.metrics.features import mnist_classifier
 
@@ -29,9 +31,13 @@ class FeatureExtractor(NamedTuple):
     # to the MNIST classifier "channel_digits": (B, 3)}.
     fn: Callable[[jax.Array], dict[str, jax.Array]]
     batch_size: int
+    # How images are resized to the network's input (one of
+    # fid_resize.RESIZES), or None for a network that takes them as they are.
+    resize: str | None = None
 
 
-def _mnist_classifier(path: str) -> FeatureExtractor:
+def _mnist_classifier(path: str, fid_resize: str) -> FeatureExtractor:
+    del fid_resize  # 28x28 images, as they are.
     classify = mnist_classifier.load(path).feature_fn()
 
     def extract(images):
@@ -65,33 +71,45 @@ def inception_outputs(outputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
             "probabilities": jax.nn.softmax(outputs["logits_unbiased"], axis=-1)}
 
 
-def _inception(path: str) -> FeatureExtractor:
-    apply = inception_v3.make_feature_fn(inception_v3.load_params(path))
+def _inception(path: str, fid_resize: str) -> FeatureExtractor:
+    apply = inception_v3.make_feature_fn(inception_v3.load_params(path),
+                                         resize_method=fid_resize)
 
     def extract(images):
         return inception_outputs(apply(images))
 
-    return FeatureExtractor("inception", extract, batch_size=100)
+    return FeatureExtractor("inception", extract, batch_size=100,
+                            resize=fid_resize)
 
 
-EXTRACTORS: dict[str, Callable[[str], FeatureExtractor]] = {
+# The names of `fid_resize`'s resizes (`eval.fid_resize`), the default first.
+FID_RESIZES = fid_resize_lib.RESIZES
+
+EXTRACTORS: dict[str, Callable[[str, str], FeatureExtractor]] = {
     "mnist_classifier": _mnist_classifier,
     "inception": _inception,
 }
 
 
-def create(name: str, path: str) -> FeatureExtractor:
-    """The extractor `name` with its weights from `path`.
+def create(name: str, path: str, *,
+           fid_resize: str = fid_resize_lib.PYTORCH_FID) -> FeatureExtractor:
+    """The extractor `name` with its weights from `path`; `fid_resize` is how
+    the Inception network resizes its input (`fid_resize.RESIZES`; the MNIST
+    classifier takes 28x28 images as they are).
 
     Raises:
-      ValueError: unknown `name`, listing the valid ones.
+      ValueError: unknown `name` or `fid_resize`, listing the valid ones.
       FileNotFoundError: no weights at `path`, saying how to make them.
     """
     if name not in EXTRACTORS:
         raise ValueError(f"Unknown feature extractor {name!r}. Valid: "
                          f"{', '.join(sorted(EXTRACTORS))}, or none. Set "
                          "--config.eval.features.")
-    return EXTRACTORS[name](path)
+    if fid_resize not in FID_RESIZES:
+        raise ValueError(f"Unknown --config.eval.fid_resize={fid_resize!r}. "
+                         f"Valid resizes: {', '.join(FID_RESIZES)}. Set "
+                         "--config.eval.fid_resize to one of them.")
+    return EXTRACTORS[name](path, fid_resize)
 
 
 def extract_all(extractor: FeatureExtractor,

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from gan_jax.metrics.features import fid_resize
+
 # The 2015 graph's input resolution (TF-GAN's INCEPTION_DEFAULT_IMAGE_SIZE).
 INPUT_SIZE = 299
 POOL_FEATURES = 2048
@@ -243,10 +245,13 @@ class InceptionE(nn.Module):
             [branch1x1, branch3x3, branch3x3dbl, branch_pool], axis=-1)
 
 
-def preprocess_images(images: jax.Array, resize: bool = True) -> jax.Array:
+def preprocess_images(images: jax.Array, resize: bool = True,
+                      method: str = fid_resize.PYTORCH_FID) -> jax.Array:
     """GAN outputs in [-1, 1] to the network's (B, 299, 299, 3) float32 input.
 
-    pytorch-fid resizes [0, 1] images with `F.interpolate(mode="bilinear",
+    `method` is the resize (`gan_jax.metrics.features.fid_resize`): clean-fid's
+    antialiased PIL-bicubic (`clean`, Parmar et al. 2022) or, by default,
+    pytorch-fid's bilinear (`pytorch_fid`), described here. pytorch-fid resizes [0, 1] images with `F.interpolate(mode="bilinear",
     align_corners=False)` and then maps them to [-1, 1]; the affine map
     commutes with bilinear interpolation, so resizing [-1, 1] images directly
     is the same computation. `jax.image.resize(method="bilinear",
@@ -261,13 +266,15 @@ def preprocess_images(images: jax.Array, resize: bool = True) -> jax.Array:
       images: `(B, H, W, C)` images in [-1, 1], C in {1, 3}, any H and W.
       resize: resize to 299x299; pass False only for inputs already that
         size or to run the fully convolutional trunk at another size.
+      method: the resize, one of `fid_resize.RESIZES`.
 
     Returns:
       `(B, 299, 299, 3)` float32 images in [-1, 1] (spatial size unchanged
       when `resize` is False).
 
     Raises:
-      ValueError: when `images` is not rank 4 or C is not 1 or 3.
+      ValueError: when `images` is not rank 4 or C is not 1 or 3, or
+        `method` is not a resize.
     """
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError("InceptionV3FID expects (B, H, W, C) images with C "
@@ -275,9 +282,8 @@ def preprocess_images(images: jax.Array, resize: bool = True) -> jax.Array:
     x = jnp.asarray(images, dtype=jnp.float32)
     if x.shape[-1] == 1:
         x = jnp.tile(x, (1, 1, 1, 3))
-    target = (x.shape[0], INPUT_SIZE, INPUT_SIZE, 3)
-    if resize and x.shape != target:
-        x = jax.image.resize(x, target, method="bilinear", antialias=False)
+    if resize and x.shape[1:3] != (INPUT_SIZE, INPUT_SIZE):
+        x = fid_resize.resize(x, INPUT_SIZE, method)
     return x
 
 
@@ -324,8 +330,10 @@ class InceptionV3FID(nn.Module):
     no RNG and mutates nothing.
 
     Attributes:
-      resize_input: bilinearly resize inputs to 299x299 (see
-        `preprocess_images`), as pytorch-fid's `resize_input=True`.
+      resize_input: resize inputs to 299x299 (see `preprocess_images`), as
+        pytorch-fid's `resize_input=True`.
+      resize_method: how, one of `fid_resize.RESIZES` (default pytorch-fid's
+        bilinear).
 
     Returns (from `__call__`):
       `{"pool": (B, 2048), "logits": (B, 1008), "logits_unbiased":
@@ -338,10 +346,12 @@ class InceptionV3FID(nn.Module):
       over all 1008 entries; they are returned unsliced.
     """
     resize_input: bool = True
+    resize_method: str = fid_resize.PYTORCH_FID
 
     @nn.compact
     def __call__(self, images: jax.Array) -> dict[str, jax.Array]:
-        x = preprocess_images(images, resize=self.resize_input)
+        x = preprocess_images(images, resize=self.resize_input,
+                              method=self.resize_method)
         # Stem; shape comments are for a 299x299 input (torchvision's).
         x = BasicConv2d(32, (3, 3), strides=(2, 2), name="Conv2d_1a_3x3")(x)
         x = BasicConv2d(32, (3, 3), name="Conv2d_2a_3x3")(x)  # 147x147
@@ -465,6 +475,7 @@ def load_params(path: str | os.PathLike) -> dict:
 def make_feature_fn(
         variables: Mapping,
         resize_input: bool = True,
+        resize_method: str = fid_resize.PYTORCH_FID,
 ) -> Callable[[jax.Array], dict[str, jax.Array]]:
     """A jitted `images -> {"pool", "logits", "logits_unbiased"}` for inference.
 
@@ -476,12 +487,13 @@ def make_feature_fn(
     Args:
       variables: from `load_params` (or `InceptionV3FID().init`).
       resize_input: as `InceptionV3FID.resize_input`.
+      resize_method: as `InceptionV3FID.resize_method`.
 
     Returns:
       A function of `(B, H, W, C)` images in [-1, 1] (see
       `preprocess_images`) returning `InceptionV3FID`'s output dict.
     """
-    model = InceptionV3FID(resize_input=resize_input)
+    model = InceptionV3FID(resize_input=resize_input, resize_method=resize_method)
     variables = jax.device_put(variables)
     apply = jax.jit(model.apply)
 
