@@ -40,4 +40,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags_refusing_unknown_overrides(
+        "gan_jax.ablate"))

@@ -1,13 +1,17 @@
 """What the command-line jobs (`main`, `sample`, ...) share."""
 
 import contextlib
+import importlib.util
 import logging as std_logging
 import sys
 import textwrap
 
 from absl import flags
 from absl import logging
+import ml_collections
 
+from gan_jax import defaults
+from gan_jax import fields
 from gan_jax.run import preemption
 
 FULL_TRACEBACK = flags.DEFINE_bool(
@@ -62,3 +66,62 @@ def user_errors_as_messages(job: str, *, full_traceback: bool | None = None):
         print(f"\n{job}: interrupted before training started; nothing was "
               "saved.", file=sys.stderr)
         sys.exit(130)
+
+
+def unknown_override(argv: list[str], config) -> str | None:
+    """One paragraph for the first `--config.a.b=...` in `argv` that names no
+    field of `config` (the loaded config file): the fields it could be, or
+    what replaced a retired field (`defaults.RETIRED_FIELDS`). None if every
+    override names a field."""
+    if config is None:
+        return None
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        flag = arg[len("--"):].split("=", 1)[0]
+        parts = flag.split(".")
+        node = config
+        for depth in range(1, len(parts)):
+            where = ".".join(parts[:depth])
+            if not isinstance(node, ml_collections.ConfigDict):
+                return (f"--{flag}: {where} is a value, not a section; set "
+                        f"--{where}=VALUE.")
+            message = fields.unknown_field_message(
+                ".".join(parts[:depth + 1]), list(node.keys()),
+                retired=defaults.RETIRED_FIELDS)
+            if message:
+                return message
+            node = node[parts[depth]]
+    return None
+
+
+def _config_file_of(argv: list[str]):
+    """The config `--config=FILE[:VARIANT]` in `argv` builds, or None. Read
+    again because absl has not set the flag's value when an override fails."""
+    arg = next((a for a in argv[1:] if a.startswith("--config=")), None)
+    if arg is None:
+        return None
+    path, _, variant = arg[len("--config="):].partition(":")
+    try:
+        module_spec = importlib.util.spec_from_file_location("_config_file", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module.get_config(variant) if variant else module.get_config()
+    except Exception:  # pylint: disable=broad-except
+        return None  # absl's own error then says what is wrong with the file.
+
+
+def parse_flags_refusing_unknown_overrides(job: str):
+    """A `flags_parser` for `app.run`: absl's parsing, with an override of a
+    field the config lacks refused in one paragraph (`unknown_override`)
+    instead of a traceback, before any work or file."""
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except (flags.Error, AttributeError, KeyError) as error:
+            message = unknown_override(argv, _config_file_of(argv))
+            if message is None:
+                raise
+            _fail(job, ValueError(message), 1, hint=False)
+            raise AssertionError("unreachable") from error
+    return parse

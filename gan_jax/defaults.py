@@ -50,6 +50,16 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 # Default weight locations, relative to the repository root (README).
+# Fields a config no longer has, by their path under a config section: what
+# replaced them, for the refusal of an old override or config file.
+RETIRED_FIELDS = {
+    "tricks.ada_speed": (
+        "ADA's step is the paper's rule now, sign(r_t - target) x batch x "
+        "interval / (ada_kimg x 1000) (Karras et al. 2020): set "
+        "--config.tricks.ada_kimg instead, e.g. --config.tricks.ada_kimg=500"),
+}
+
+
 MNIST_CLASSIFIER_DIR = "classifiers/mnist"
 INCEPTION_WEIGHTS = "weights/pt_inception-2015-12-05.npz"
 

@@ -28,6 +28,7 @@ so it imports none.
 """
 
 import dataclasses
+import difflib
 import math
 import typing
 from collections.abc import Callable, Sequence
@@ -290,3 +291,39 @@ def read_field(declared: Declared, value: Any, flag: str) -> Any:
         fail(problem, declared)
     parse = declared.declaration.parse
     return value if parse is None else parse(value)
+
+
+def unknown_field_message(flag: str, names: Sequence[str], *,
+                          retired: dict[str, str] | None = None) -> str | None:
+    """One paragraph for a field at `flag` ("config.tricks.ada_spedd") that is
+    not among its section's `names`: the close one, or what replaced a
+    retired field (`retired` maps a path suffix such as "tricks.ada_speed" to
+    what to set instead). None when the last part of `flag` is in `names`."""
+    where, _, name = flag.rpartition(".")
+    if name in names:
+        return None
+    for path, instead in (retired or {}).items():
+        if flag.endswith(path):
+            return f"--{flag} is a retired field: {instead}."
+    names = sorted(names)
+    close = difflib.get_close_matches(name, names, n=1)
+    return (f"--{flag}: {where} has no field {name!r}. Its fields: "
+            f"{', '.join(names)}. Set one of them, e.g. "
+            f"--{where}.{close[0] if close else names[0]}=...")
+
+
+def refuse_unknown_fields(config: ml_collections.ConfigDict,
+                          reference: ml_collections.ConfigDict, flag: str, *,
+                          retired: dict[str, str] | None = None) -> None:
+    """Raises ValueError (`unknown_field_message`) for the first field of
+    `config` that `reference` (the default config of its kind) lacks: a typo
+    or a retired field in a config file would otherwise be ignored."""
+    for name in config.keys():
+        message = unknown_field_message(f"{flag}.{name}", list(reference.keys()),
+                                        retired=retired)
+        if message:
+            raise ValueError(message)
+        if (isinstance(config[name], ml_collections.ConfigDict)
+                and isinstance(reference[name], ml_collections.ConfigDict)):
+            refuse_unknown_fields(config[name], reference[name], f"{flag}.{name}",
+                                  retired=retired)

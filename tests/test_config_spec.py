@@ -5,6 +5,7 @@ any file."""
 
 import importlib.util
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -230,11 +231,24 @@ def test_an_undeclared_field_is_a_type_error():
 
 
 @pytest.mark.slow
-def test_main_refuses_a_negative_learning_rate_without_creating_the_workdir(tmp_path):
+@pytest.mark.parametrize("override, expected", [
+    ("--config.optim.g_lr=-1",
+     "--config.optim.g_lr=-1.0 must be > 0, e.g. 0.0002"),
+    # Overrides of fields the config lacks: refused while the flags are
+    # parsed, not with ml_collections' traceback.
+    ("--config.tricks.ada_speed=0.01",
+     "--config.tricks.ada_speed is a retired field: ADA's step is the paper's"),
+    ("--config.optim.g_lrr=0.1",
+     "--config.optim.g_lrr: config.optim has no field 'g_lrr'. Its fields: "),
+    ("--config.seed.x=1",
+     "--config.seed.x: config.seed is a value, not a section; set --config.seed=VALUE."),
+])
+def test_main_refuses_a_bad_override_without_creating_the_workdir(
+        tmp_path, override, expected):
     workdir = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py",
-         "--config.optim.g_lr=-1", f"--workdir={workdir}"],
+         override, f"--workdir={workdir}"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert result.returncode == 1, result.stderr[-3000:]
@@ -242,8 +256,38 @@ def test_main_refuses_a_negative_learning_rate_without_creating_the_workdir(tmp_
     # One paragraph: the heading line, then the message wrapped at 80 columns.
     assert "\n\n" not in message.strip() and "Traceback" not in result.stderr
     assert " ".join(message.split()).startswith(
-        "gan_jax.main: ValueError: --config.optim.g_lr=-1.0 must be > 0, e.g. 0.0002")
+        "gan_jax.main: ValueError: " + expected)
     assert not workdir.exists()
+
+
+def test_a_config_file_field_the_defaults_lack_is_refused_before_any_file(tmp_path):
+    """A typo or a retired field set in a config file would otherwise be
+    read by nothing; the run refuses it naming the close field."""
+    from gan_jax import train
+    config = defaults.base_config()
+    config.tricks.ada_kimgg = 100.0
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match=re.escape(
+            "--config.tricks.ada_kimgg: config.tricks has no field 'ada_kimgg'. "
+            "Its fields: ")) as error:
+        train.train_and_evaluate(config, workdir)
+    assert "e.g. --config.tricks.ada_kimg=..." in str(error.value)
+    config = defaults.base_config()
+    config.tricks.ada_speed = 0.01
+    with pytest.raises(ValueError, match="--config.tricks.ada_speed is a retired "
+                                         "field: .* --config.tricks.ada_kimg"):
+        train.train_and_evaluate(config, workdir)
+    assert not workdir.exists()
+
+
+def test_an_ablation_experiment_field_the_defaults_lack_is_refused():
+    from gan_jax.sweep import spec as ablation_spec
+    config = defaults.ablation_config(defaults.base_config(), num_seeds=1)
+    config.experiment.optim.g_lrr = 0.1
+    with pytest.raises(ValueError, match=re.escape(
+            "--config.experiment.optim.g_lrr: config.experiment.optim has no "
+            "field 'g_lrr'")):
+        ablation_spec.build(config)
 
 
 # TFDS celeb_a (https://www.tensorflow.org/datasets/catalog/celeb_a): train

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gan_jax import defaults as gan_defaults
+from gan_jax import fields
 from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.image_to_image import defaults
@@ -149,6 +151,9 @@ class TranslationTask(task_lib.Task):
         self._evaluate = None
 
     def build_spec(self) -> None:
+        fields.refuse_unknown_fields(
+            self.config, defaults.base_config(self.config.task.name), "config",
+            retired=gan_defaults.RETIRED_FIELDS)
         spec = self.spec = translation_spec.build(self.config)
         self.phases = phases(spec)
         self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "

@@ -13,6 +13,7 @@ import jax
 import ml_collections
 
 from gan_jax import defaults
+from gan_jax import fields
 from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import visualize
@@ -110,6 +111,8 @@ class GANTask(task_lib.Task):
         self._reference = _NOT_READ
 
     def build_spec(self) -> None:
+        fields.refuse_unknown_fields(self.config, defaults.base_config(), "config",
+                                     retired=defaults.RETIRED_FIELDS)
         spec = self.spec = gan_spec.build(self.config)
         self.phases = phases(spec)
         self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "

@@ -6,6 +6,7 @@ import dataclasses
 
 import ml_collections
 
+from gan_jax import defaults
 from gan_jax import fields
 from gan_jax.fields import field
 from gan_jax.run import gan_spec
@@ -37,6 +38,9 @@ def build(config: ml_collections.ConfigDict) -> AblationSpec:
     """The checked spec of the ablation `config`; a bad value in the
     experiment or in any setting of the grid fails with one paragraph naming
     the flag (and the setting)."""
+    fields.refuse_unknown_fields(config.experiment, defaults.base_config(),
+                                 "config.experiment",
+                                 retired=defaults.RETIRED_FIELDS)
     return AblationSpec.read(
         config, "config",
         experiment=gan_spec.build(config.experiment, "config.experiment"),
