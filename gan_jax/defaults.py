@@ -56,7 +56,7 @@ RETIRED_FIELDS = {
     "tricks.ada_speed": (
         "ADA's step is the paper's rule now, sign(r_t - target) x batch x "
         "interval / (ada_kimg x 1000) (Karras et al. 2020): set "
-        "--config.tricks.ada_kimg instead, e.g. --config.tricks.ada_kimg=500"),
+        "--config.tricks.ada_kimg instead (the paper's 500 by default)"),
 }
 
 
