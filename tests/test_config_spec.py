@@ -238,10 +238,6 @@ def test_an_undeclared_field_is_a_type_error():
     # parsed, not with ml_collections' traceback.
     ("--config.tricks.ada_speed=0.01",
      "--config.tricks.ada_speed is a retired field: ADA's step is the paper's"),
-    ("--config.optim.g_lrr=0.1",
-     "--config.optim.g_lrr: config.optim has no field 'g_lrr'. Its fields: "),
-    ("--config.seed.x=1",
-     "--config.seed.x: config.seed is a value, not a section; set --config.seed=VALUE."),
 ])
 def test_main_refuses_a_bad_override_without_creating_the_workdir(
         tmp_path, override, expected):
@@ -258,6 +254,25 @@ def test_main_refuses_a_bad_override_without_creating_the_workdir(
     assert " ".join(message.split()).startswith(
         "gan_jax.main: ValueError: " + expected)
     assert not workdir.exists()
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("--config.optim.g_lrr=0.1",
+     "--config.optim.g_lrr: config.optim has no field 'g_lrr'. Its fields: "),
+    ("--config.trick.ada=True", "--config.trick: config has no field 'trick'."),
+    ("--config.seed.x=1",
+     "--config.seed.x: config.seed is a value, not a section; set --config.seed=VALUE."),
+])
+def test_an_override_the_config_lacks_is_named_with_the_fields_it_could_be(
+        override, expected):
+    from gan_jax import cli
+    message = cli.unknown_override(["main", "--config=configs/ring8.py", override],
+                                   defaults.base_config())
+    assert message.startswith(expected), message
+    if "Its fields" in expected:
+        assert "e.g. --config.optim.g_lr=..." in message
+    assert cli.unknown_override(["main", "--config.optim.g_lr=0.1"],
+                                defaults.base_config()) is None
 
 
 def test_a_config_file_field_the_defaults_lack_is_refused_before_any_file(tmp_path):
