@@ -24,6 +24,7 @@ from gan_jax.run import checkpoint
 from gan_jax.sweep import grid
 from gan_jax.sweep import report
 from gan_jax.sweep import runner
+from gan_jax.sweep import spec as ablation_spec
 import idx_digits  # tests/idx_digits.py
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -81,6 +82,24 @@ def test_invalid_setting_is_named_before_any_training():
         grid.settings(ablation)
 
 
+def test_published_figures_are_numbers_and_follow_the_measured_rows():
+    ablation = _tiny_ablation("unused")
+    ablation.published = (("PacGAN2 (Lin et al. 2018)", {"modes_covered": 7.9}),)
+    published = ablation_spec.build(ablation).published
+    assert published == (("PacGAN2 (Lin et al. 2018)", {"modes_covered": 7.9}),)
+    table = report.summarize([report.Row("a", {"loss": "a", "penalty": "none"},
+                                         {"modes_covered": [8.0, 6.0]}, (0, 1))])
+    lines = report.to_markdown(table, 2, published).splitlines()
+    # Measured, a rule, then the published row; bold only among the measured.
+    assert lines[-3:] == ["| a | none | **7 ± 1.4** |",
+                          "| — | — | — |",
+                          "| PacGAN2 (Lin et al. 2018) (published) |  | 7.9 |"]
+    ablation.published = (("GAN", {"modes_covered": "6 or 7"}),)
+    with pytest.raises(ValueError, match=r"config.published\['GAN'\].modes_covered="
+                       r"'6 or 7' must be a number"):
+        ablation_spec.build(ablation)
+
+
 def test_numeric_settings_share_a_group_and_code_changes_split_them():
     ablation = _tiny_ablation("unused", lr={
         "a": "optim.g_lr=0.002, optim.d_lr=0.002",
@@ -125,6 +144,24 @@ def test_table_mean_std_best_and_divergence():
     assert csv_lines[0] == ("setting,loss,num_seeds,fid_mean,fid_std,"
                             "recall_mean,recall_std")
     assert csv_lines[1].startswith("a,a,4,2.5,1.29099")
+
+
+def test_per_seed_table_names_the_worst_seed_in_each_direction():
+    rows = [report.Row("a", {"loss": "a"}, {"fid": [1.0, 4.0, 3.0],
+                                            "recall": [0.5, 0.7, 0.6],
+                                            "num_modes": [8.0] * 3}, (3, 4, 5)),
+            report.Row("b", {"loss": "b"}, {"fid": [2.0, float("nan"), 2.0],
+                                            "recall": [0.9, 0.2, 0.9]}, (3, 4, 5))]
+    markdown = report.to_markdown_per_seed(report.summarize(rows))
+    assert "num_modes" not in markdown  # Bookkeeping has no direction.
+    assert "| loss | seed 3 | seed 4 | seed 5 | worst |" in markdown
+    # The worst FID is the highest, the worst recall the lowest; a diverged
+    # seed makes the worst non-finite.
+    fid, recall = markdown.split("recall ↑ per seed:")
+    assert "| a | 1 | 4 | 3 | 4 |" in fid
+    assert "| b | 2 | nan | 2 | nan |" in fid
+    assert "| a | 0.5 | 0.7 | 0.6 | 0.5 |" in recall
+    assert "| b | 0.9 | 0.2 | 0.9 | 0.2 |" in recall
 
 
 # --- Training. ---

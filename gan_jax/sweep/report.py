@@ -35,6 +35,7 @@ class Row(NamedTuple):
     name: str
     levels: dict[str, str]  # axis -> level
     values: dict[str, list[float]]  # metric -> per-seed values
+    seeds: tuple[int, ...] = ()  # the seed of each value, in order
 
 
 class Cell(NamedTuple):
@@ -91,17 +92,60 @@ def _direction(metric: str) -> str:
     return " ↓" if metric in LOWER_IS_BETTER else ""
 
 
-def to_markdown(table: Table, num_seeds: int) -> str:
+def to_markdown(table: Table, num_seeds: int,
+                published: tuple[tuple[str, dict[str, float]], ...] = ()) -> str:
+    """The table; `published` rows ((label, {metric: value}), ...) follow the
+    measured ones, marked as published and never bold."""
     header = table.axes + [m + _direction(m) for m in table.metrics]
     lines = [f"Mean ± std over {num_seeds} seed(s); best per column in bold "
-             "(↑ higher is better, ↓ lower is better).", "",
+             "(↑ higher is better, ↓ lower is better)"
+             + ("; published figures for comparison below the line." if published
+                else "."), "",
              "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
     for row, cells in zip(table.rows, table.cells):
         values = [row.levels[a] for a in table.axes]
         values += [_format(cells[m]) for m in table.metrics]
         lines.append("| " + " | ".join(values) + " |")
+    if published:
+        lines.append("| " + " | ".join(["—"] * len(header)) + " |")
+    for label, figures in published:
+        values = [f"{label} (published)"] + [""] * (len(table.axes) - 1)
+        values += [f"{figures[m]:.4g}" if m in figures else "" for m in table.metrics]
+        lines.append("| " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
+
+
+def worst(values, metric: str) -> float:
+    """The worst seed's value: the lowest where higher is better, the highest
+    where lower is better; non-finite (a diverged seed) is always the worst."""
+    values = np.asarray(values, np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return math.nan
+    return float(values.max() if metric in LOWER_IS_BETTER else values.min())
+
+
+def to_markdown_per_seed(table: Table) -> str:
+    """One table per metric: every seed's value and the worst of them, for
+    claims that must hold on every seed, not on average."""
+    sections = []
+    for metric in table.metrics:
+        if metric not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
+            continue
+        seeds = max((row.seeds for row in table.rows), key=len, default=())
+        lines = [f"{metric}{_direction(metric)} per seed:", "",
+                 "| " + " | ".join(table.axes + [f"seed {s}" for s in seeds]
+                                   + ["worst"]) + " |",
+                 "|" + "---|" * (len(table.axes) + len(seeds) + 1)]
+        for row in table.rows:
+            values = row.values.get(metric, [])
+            by_seed = dict(zip(row.seeds, values))
+            lines.append("| " + " | ".join(
+                [row.levels[a] for a in table.axes]
+                + [f"{by_seed[s]:.4g}" if s in by_seed else "" for s in seeds]
+                + [f"{worst(values, metric):.4g}"]) + " |")
+        sections.append("\n".join(lines) + "\n")
+    return "\n".join(sections)
 
 
 def to_csv(table: Table) -> str:

@@ -320,12 +320,14 @@ def train_group(group: grid.Group, seeds: tuple[int, ...], workdir: epath.Path,
 
 
 def _report(workdir: epath.Path, all_settings: list[grid.Setting],
-            num_seeds: int, *, write: bool) -> report.Table:
+            num_seeds: int, *, write: bool,
+            published: tuple[tuple[str, dict[str, float]], ...] = ()) -> report.Table:
     rows, histories, train_histories, images = [], {}, {}, {}
     for setting in all_settings:
         setting_dir = _setting_dir(workdir, setting)
         saved = _read_json(setting_dir / RESULTS_FILE)
-        rows.append(report.Row(setting.name, dict(setting.levels), saved["metrics"]))
+        rows.append(report.Row(setting.name, dict(setting.levels), saved["metrics"],
+                               tuple(saved["seeds"])))
         history = {int(s): m for s, m in _read_json(setting_dir / HISTORY_FILE).items()}
         histories[setting.name] = {s: {n: v for n, v in m.items()
                                        if not n.startswith(TRAIN_CURVE_PREFIX)}
@@ -339,7 +341,8 @@ def _report(workdir: epath.Path, all_settings: list[grid.Setting],
     table = report.summarize(rows)
     if not write:
         return table
-    (workdir / "results.md").write_text(report.to_markdown(table, num_seeds))
+    (workdir / "results.md").write_text(report.to_markdown(table, num_seeds, published) + "\n"
+                                        + report.to_markdown_per_seed(table))
     (workdir / "results.csv").write_text(report.to_csv(table))
     report.plot_curves(histories, workdir / "curves.png")
     report.plot_curves(train_histories, workdir / "train_curves.png")
@@ -374,4 +377,4 @@ def run_sweep(ablation: ml_collections.ConfigDict, workdir: epath.PathLike,
         train_group_fn(group, seeds, workdir, label)
         logging.info("%s: done in %.0f s.", label, time.time() - start)
     return _report(workdir, all_settings, len(seeds),
-                   write=jax.process_index() == 0)
+                   write=jax.process_index() == 0, published=spec.published)

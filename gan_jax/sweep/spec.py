@@ -28,6 +28,11 @@ class AblationSpec(Sweep):
     experiment: gan_spec.GanSpec = fields.section()
     # The grid's cells in grid order, each with its full (checked) config.
     settings: tuple[grid.Setting, ...] = fields.section()
+    # Published figures printed beside the measured rows, for comparison:
+    # the config's optional `published`, ((row label, {metric: value}), ...)
+    # (pairs, not a mapping: a ConfigDict key cannot hold the dots of
+    # "et al.").
+    published: tuple[tuple[str, dict[str, float]], ...] = fields.section()
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -44,4 +49,20 @@ def build(config: ml_collections.ConfigDict) -> AblationSpec:
     return AblationSpec.read(
         config, "config",
         experiment=gan_spec.build(config.experiment, "config.experiment"),
-        settings=tuple(grid.settings(config)))
+        settings=tuple(grid.settings(config)),
+        published=_published(config))
+
+
+def _published(config: ml_collections.ConfigDict
+               ) -> tuple[tuple[str, dict[str, float]], ...]:
+    rows = []
+    for label, figures in config.get("published") or ():
+        values = {}
+        for metric, value in dict(figures).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(
+                    f"config.published[{label!r}].{metric}={value!r} must be a "
+                    "number (a published figure), e.g. 6.3.")
+            values[metric] = float(value)
+        rows.append((label, values))
+    return tuple(rows)
