@@ -82,6 +82,15 @@ def test_invalid_setting_is_named_before_any_training():
         grid.settings(ablation)
 
 
+@pytest.mark.parametrize("name", sorted(
+    path.stem for pattern in ("ablation_*.py", "reproduce_*.py")
+    for path in (REPO / "configs").glob(pattern)))
+def test_every_sweep_config_file_is_a_valid_sweep(name):
+    # Full size: every setting's experiment checked, no training.
+    sweep = ablation_spec.build(_config(name, variant=""))
+    assert sweep.settings and sweep.num_seeds >= 1
+
+
 def test_published_figures_are_numbers_and_follow_the_measured_rows():
     ablation = _tiny_ablation("unused")
     ablation.published = (("PacGAN2 (Lin et al. 2018)", {"modes_covered": 7.9}),)
