@@ -8,7 +8,8 @@ The recipe is the default one (`gan_jax/defaults.py`), as for ring8.
 from gan_jax import defaults
 
 
-def get_config():
+def get_config(variant: str = ""):
+    defaults.parse_variants(variant, (), "configs/grid25.py")
     config = defaults.base_config()
     config.data.name = "grid25"
     return config

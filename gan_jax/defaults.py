@@ -162,6 +162,9 @@ def parse_variants(variant: str, valid: tuple[str, ...], config_file: str) -> se
     """The comma-separated variants of `--config=FILE:a,b`, checked against `valid`."""
     chosen = {name for name in variant.split(",") if name}
     unknown = chosen - set(valid)
+    if unknown and not valid:
+        raise ValueError(f"{config_file} has no variants: drop "
+                         f"':{variant}' from --config.")
     if unknown:
         raise ValueError(f"Unknown variant(s) {', '.join(sorted(unknown))} of "
                          f"{config_file}. Valid variants: {', '.join(valid)} "

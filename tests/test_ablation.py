@@ -82,13 +82,27 @@ def test_invalid_setting_is_named_before_any_training():
         grid.settings(ablation)
 
 
-@pytest.mark.parametrize("name", sorted(
-    path.stem for pattern in ("ablation_*.py", "reproduce_*.py")
-    for path in (REPO / "configs").glob(pattern)))
-def test_every_sweep_config_file_is_a_valid_sweep(name):
+# The variant a sweep config file needs at full size.
+_FULL_SIZE = {"reproduce_toys": ("ring8", "grid25")}
+
+
+@pytest.mark.parametrize("name, variant", sorted(
+    (path.stem, variant) for pattern in ("ablation_*.py", "reproduce_*.py")
+    for path in (REPO / "configs").glob(pattern)
+    for variant in _FULL_SIZE.get(path.stem, ("",))))
+def test_every_sweep_config_file_is_a_valid_sweep(name, variant):
     # Full size: every setting's experiment checked, no training.
-    sweep = ablation_spec.build(_config(name, variant=""))
+    sweep = ablation_spec.build(_config(name, variant))
     assert sweep.settings and sweep.num_seeds >= 1
+
+
+def test_the_toy_reproduction_is_the_quick_start_config_over_ten_seeds():
+    for name in ("ring8", "grid25"):
+        sweep = _config("reproduce_toys", name)
+        assert sweep.num_seeds == 10 and sweep.first_seed == 0
+        assert sweep.experiment.to_dict() == _config(name, "").to_dict()
+    with pytest.raises(ValueError, match="needs one mixture: .*:ring8 or :grid25"):
+        _config("reproduce_toys", "ring8,grid25")
 
 
 def test_published_figures_are_numbers_and_follow_the_measured_rows():
