@@ -13,8 +13,6 @@ divergence), 128 + the signal's number after SIGTERM (143) or SIGINT (130),
 with a checkpoint of the step it stopped at.
 """
 
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
@@ -24,7 +22,6 @@ from ml_collections import config_flags
 from gan_jax import cli
 from gan_jax import parallel
 from gan_jax import train
-from gan_jax.run import run_dir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, "
                                "TensorBoard events, images and final metrics.")
@@ -33,26 +30,12 @@ config_flags.DEFINE_config_file(
     "configs/ring8.py (append ':tiny' for a quick smoke-test variant).",
     lock_config=True)
 _IF_CONFIG_CHANGED = flags.DEFINE_enum(
-    "if_config_changed", "refuse", ["refuse", "new_workdir"],
+    "if_config_changed", "refuse", list(train.IF_CONFIG_CHANGED),
     "When --workdir holds checkpoints of a run whose saved config builds "
     "differently shaped state: refuse (show the differences and stop), or "
     "new_workdir (start fresh in the first free <workdir>-2, -3, ...; the old "
     "run is untouched).")
 flags.mark_flags_as_required(["config", "workdir"])
-
-def _train(config, workdir: str) -> None:
-    run = train.train_and_evaluate
-    try:
-        run(config, workdir)
-    except run_dir.ConfigChanged:
-        if _IF_CONFIG_CHANGED.value != "new_workdir":
-            raise
-        fresh = run_dir.free_workdir(workdir)
-        logging.warning("%s holds a run with a differently shaped config; "
-                        "starting this run fresh in %s.", workdir, fresh)
-        print(f"Starting fresh in {fresh} (the config differs from {workdir}'s).",
-              file=sys.stderr)
-        run(config, fresh)
 
 
 def main(argv):
@@ -63,7 +46,8 @@ def main(argv):
     logging.info("JAX process %d / %d, devices: %s", jax.process_index(),
                  jax.process_count(), jax.devices())
     with cli.user_errors_as_messages("gan_jax.main"):
-        _train(flags.FLAGS.config, _WORKDIR.value)
+        train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value,
+                                 if_config_changed=_IF_CONFIG_CHANGED.value)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ before any work; SIGTERM or SIGINT saves at the current step and raises
 `train.on_nonfinite=skip`, the update is dropped).
 """
 
+import sys
 from typing import Any, NamedTuple
 
+from absl import logging
 from etils import epath
 import ml_collections
 
@@ -42,9 +44,19 @@ def create_task(config: ml_collections.ConfigDict,
     return gan_task.GANTask(config, workdir)
 
 
+# What to do when the workdir holds a run whose saved config builds
+# differently shaped state (`--if_config_changed`).
+IF_CONFIG_CHANGED = ("refuse", "new_workdir")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: epath.PathLike) -> dict[str, float]:
+                       workdir: epath.PathLike, *,
+                       if_config_changed: str = "refuse") -> dict[str, float]:
     """Trains (or resumes) the run of `config` in `workdir`.
+
+    `if_config_changed="new_workdir"` starts fresh in the first free
+    `<workdir>-2`, `-3`, ... where `workdir` holds a run that cannot resume
+    under `config` (that run is left untouched); "refuse" raises.
 
     Returns:
       The final evaluation metrics, also written to `<workdir>/final_metrics.json`.
@@ -58,7 +70,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       divergence.TrainingDiverged: a non-finite value; the last good
         checkpoint is kept.
     """
-    return loop.run(create_task(config, workdir))
+    if if_config_changed not in IF_CONFIG_CHANGED:
+        raise ValueError(f"--if_config_changed={if_config_changed!r} is not one "
+                         f"of {', '.join(IF_CONFIG_CHANGED)}; e.g. new_workdir.")
+    try:
+        return loop.run(create_task(config, workdir))
+    except run_dir.ConfigChanged:
+        if if_config_changed != "new_workdir":
+            raise
+    fresh = run_dir.free_workdir(workdir)
+    logging.warning("%s holds a run with a differently shaped config; starting "
+                    "this run fresh in %s.", workdir, fresh)
+    print(f"Starting fresh in {fresh} (the config differs from {workdir}'s).",
+          file=sys.stderr)
+    return loop.run(create_task(config, fresh))
 
 
 class TrainedRun(NamedTuple):
