@@ -10,6 +10,5 @@ from gan_jax import defaults
 
 def get_config(variant: str = ""):
     defaults.parse_variants(variant, (), "configs/grid25.py")
-    config = defaults.base_config()
-    config.data.name = "grid25"
+    config = defaults.toy_config("grid25")
     return config

@@ -37,8 +37,7 @@ def get_config(variant: str = ""):
         raise ValueError("configs/reproduce_toys.py needs one mixture: "
                          "--config=configs/reproduce_toys.py:ring8 or :grid25.")
     name = mixtures[0]
-    experiment = defaults.base_config()
-    experiment.data.name = name
+    experiment = defaults.toy_config(name)
     config = defaults.ablation_config(experiment, num_seeds=10)
     config.grid.recipe = {"default": ""}
     config.published = _PUBLISHED[name]

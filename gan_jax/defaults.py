@@ -68,6 +68,16 @@ INCEPTION_WEIGHTS = "weights/pt_inception-2015-12-05.npz"
 OFFLINE_MNIST_DIR = "../shared/data/mnist"
 
 
+def toy_config(name: str) -> ml_collections.ConfigDict:
+    """The default recipe on the toy mixture `name` (ring8, grid25), its
+    points held in memory: `configs/ring8.py`, `configs/grid25.py` and their
+    10-seed reproduction (`configs/reproduce_toys.py`)."""
+    config = base_config()
+    config.data.name = name
+    config.data.loader = "in_memory"
+    return config
+
+
 def image_config() -> ml_collections.ConfigDict:
     """`base_config()` changed for image GANs: the DCGAN recipe.
 

@@ -102,7 +102,7 @@ class Penalty(fields.Section):
                       fields.OneOf(tuple(sorted(penalties.PENALTIES)), "penalties"))
     # The discriminator loss gets `weight * penalty`; for R1/R2 with the
     # paper's gamma, use weight = gamma / 2.
-    weight: float = field(0.1, "the penalty's weight", fields.NON_NEGATIVE)
+    weight: float = field(1.0, "the penalty's weight", fields.NON_NEGATIVE)
     # gp, lp and dragan penalise (||g|| - target)^2 / target^2, Progressive
     # GAN's normalisation (their CIFAR-10 target is 750), so the weight means
     # the same at any target; 0 gives the zero-centred ||g||^2.
@@ -151,7 +151,7 @@ class Optim(LearningRates):
 @dataclasses.dataclass(frozen=True)
 class Schedule(fields.Section):
     """The loop fields image-to-image configs share with GAN configs."""
-    num_steps: int = field(20_000, "generator updates", fields.NON_NEGATIVE)
+    num_steps: int = field(30_000, "generator updates", fields.NON_NEGATIVE)
     log_every: int = field(500, "steps between logs", fields.AT_LEAST_ONE)
     eval_every: int = field(5_000, "steps between evaluations", fields.AT_LEAST_ONE)
     checkpoint_every: int = field(5_000, "steps between checkpoints",
