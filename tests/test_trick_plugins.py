@@ -16,22 +16,13 @@ from gan_jax.tricks import options as options_lib
 from gan_jax.tricks import registry
 from gan_jax.tricks.base import Field
 from gan_jax.tricks.base import Trick
+import small_toy  # tests/small_toy.py
 
 SAMPLE_SHAPE = (2,)
-BATCH = 8
+BATCH = small_toy.BATCH
 
 
-def _config(**overrides):
-    config = defaults.base_config()
-    config.model.hidden_dim = 16
-    config.model.num_layers = 1
-    config.model.latent_dim = 4
-    config.data.batch_size = BATCH
-    config.train.num_steps = 10
-    for path, value in overrides.items():
-        section, field = path.split(".")
-        config[section][field] = value
-    return config
+_config = small_toy.config
 
 
 def test_an_unknown_trick_name_fails_listing_the_registered_ones():

@@ -34,25 +34,16 @@ from gan_jax.tricks import packing
 from gan_jax.tricks import top_k
 from gan_jax.tricks import unrolled
 import gradient_checks  # tests/gradient_checks.py
+import small_toy  # tests/small_toy.py
 
 SAMPLE_SHAPE = (2,)
-BATCH = 8
+BATCH = small_toy.BATCH
 # The largest float32 reduction of these MLP steps: a kernel gradient sums over
 # the batch, back-propagation over the 16 hidden units.
 MLP_REDUCED_TERMS = BATCH * 16
 
 
-def _config(**overrides):
-    config = defaults.base_config()
-    config.model.hidden_dim = 16
-    config.model.num_layers = 1
-    config.model.latent_dim = 4
-    config.data.batch_size = BATCH
-    config.train.num_steps = 10
-    for path, value in overrides.items():
-        section, field = path.split(".")
-        config[section][field] = value
-    return config
+_config = small_toy.config
 
 
 def _spec(**overrides):
