@@ -14,6 +14,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gan_jax import defaults
+from gan_jax import measure
 from gan_jax import train
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
@@ -133,28 +134,27 @@ def test_fid_ranks_real_halves_below_noise(mnist_like):
     assert halves < 0.2 * versus_noise
 
 
-def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_path):
+def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_path,
+                                                             capsys, caplog):
     workdir = tmp_path / "run"
     train.train_and_evaluate(_tiny_cgan(mnist_like), workdir)
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
     stats = tmp_path / "real_stats.npz"
 
-    def evaluate(*flags):
-        return subprocess.run(
-            [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
-             *flags], cwd=REPO, capture_output=True, text=True, timeout=600,
-            env=env)
-
-    saved = evaluate("--num_samples=50", f"--save_stats={stats}")
-    assert saved.returncode == 0, saved.stderr[-3000:]
-    assert "Wrote the statistics of 50 images" in saved.stdout
+    # --save_stats, in-process (gan_jax.evaluate passes its flags as a Request).
+    assert measure.evaluate(workdir, measure.Request(
+        num_samples=50, save_stats=str(stats))) is None
+    assert "Wrote the statistics of 50 images" in capsys.readouterr().out
     mu, sigma, labels = frechet.load_statistics(stats, flag="ref_stats", dim=128)
     assert sigma.shape == (128, 128)
     assert labels["features"] == "mnist_classifier" and labels["num_images"] == "50"
     # (A missing or malformed --ref_stats file: tests/test_fid_resize.py.)
 
-    result = evaluate("--num_samples=50", "--held_out_split=test[300:]",
-                      f"--ref_stats={stats}")
+    # The command line, once.
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
+         "--num_samples=50", "--held_out_split=test[300:]", f"--ref_stats={stats}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "50 generated vs 50 real images" in result.stdout
     report = json.loads((workdir / "evaluation_0000004.json").read_text())
@@ -180,13 +180,12 @@ def test_evaluate_command_prints_table_writes_json_and_figure(mnist_like, tmp_pa
                                latent_dim=run.spec.model.latent_dim,
                                batch_size=20, labels=labels)
     visualize.save_samples(images, labels, epath.Path(tmp_path / "samples"))
-    folder = subprocess.run(
-        [sys.executable, "-m", "gan_jax.evaluate", f"--workdir={workdir}",
-         "--num_samples=20", f"--images={tmp_path / 'samples'}"], cwd=REPO,
-        capture_output=True, text=True, timeout=600, env=env)
-    assert folder.returncode == 0, folder.stderr[-3000:]
-    assert f"{tmp_path / 'samples'}: 20 generated vs 20 real" in folder.stdout
-    assert "Skipped 1 file(s)" in folder.stderr and "grid.png" in folder.stderr
+    folder = measure.evaluate(workdir, measure.Request(
+        num_samples=20, images=str(tmp_path / "samples")))
+    assert folder["num_generated"] == 20 and "generator" not in folder
+    assert (f"{tmp_path / 'samples'}: 20 generated vs 20 real"
+            in capsys.readouterr().out)
+    assert "Skipped 1 file(s)" in caplog.text and "grid.png" in caplog.text
 
 
 def test_stacked_mnist_source_stacks_three_digits_with_their_mode(mnist_like):

@@ -23,7 +23,8 @@ LAYERS = (
      ("gan_jax.image_to_image", "gan_jax.sweep")),
     ("command lines",
      ("gan_jax.main", "gan_jax.sample", "gan_jax.evaluate", "gan_jax.ablate",
-      "gan_jax.train_classifier", "gan_jax.train", "gan_jax.cli")),
+      "gan_jax.train_classifier", "gan_jax.train", "gan_jax.measure",
+      "gan_jax.cli")),
 )
 
 
