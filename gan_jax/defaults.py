@@ -27,9 +27,10 @@ def _section(declared: type) -> ml_collections.ConfigDict:
 def base_config() -> ml_collections.ConfigDict:
     """The default configuration: the toy-mixture recipe on ring8.
 
-    Non-saturating loss + R1, a high learning rate decayed linearly to 0 and
-    the generator EMA: on this CPU it covers all modes of ring8 and grid25 with
-    over 95% high-quality samples (README, "The built-in benchmark").
+    Non-saturating loss + R1 (weight 1.0), a high learning rate decayed
+    linearly to 0 over 30,000 steps and the generator EMA: it covers every
+    mode of ring8 and grid25 on each of 10 seeds, with 97.3-98.2% and
+    95.7-96.7% high-quality samples (README, "The built-in benchmark").
     """
     config = _section(gan_spec.Run)
     config.data = _section(gan_spec.Data)
