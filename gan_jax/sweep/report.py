@@ -6,6 +6,9 @@ over seeds, and marks the best mean of each column in bold: the highest for
 metrics where higher is better, the lowest for the others listed below; a
 column of unknown direction is not marked. Non-finite values (a diverged seed)
 make that cell's mean non-finite, so divergence is never averaged away.
+Below it, one table per metric gives every seed's value and the worst seed's
+(`to_markdown_per_seed`), and a sweep config's `published` figures are printed
+under the measured rows, never marked best.
 """
 
 import csv
