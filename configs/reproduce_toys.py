@@ -7,8 +7,10 @@
 
 Seeds 0-9 of `configs/ring8.py` / `configs/grid25.py` exactly as
 `python -m gan_jax.main --config=configs/<name>.py --config.seed=S` trains
-them, batched under `jax.vmap` (the members equal separate runs:
-tests/test_ablation.py). The table gives every seed and the worst, with
+them, batched under `jax.vmap` (a member matches the separate run to float
+round-off over a few steps, tests/test_ablation.py; over 30,000 steps that
+round-off grows into a different draw from the same spread, README). The
+table gives every seed and the worst, with
 PacGAN's published rows (Lin et al. 2018, Table 1: 2,500 samples, a mode
 covered with at least 20 high-quality samples, high quality within 3 std)
 printed below ours. Add `tiny` (`:ring8,tiny`) for the smoke test.
