@@ -201,6 +201,15 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     return total, {"batch_stats": batch_stats, "metrics": metrics}
 
 
+def generator_weight_objective(g_params, *, options: TrickOptions):
+    """The weighted sum of the active tricks' terms of G's parameters alone
+    (`Trick.generator_weight_terms`) and their values `{name: value}`."""
+    terms = {}
+    for trick in options.with_hook("generator_weight_terms"):
+        terms.update(trick.generator_weight_terms(g_params, options))
+    return _weighted_sum(0.0, terms), {name: value for name, (_, value) in terms.items()}
+
+
 def generator_objective_on_fakes(fake, d_state: NetworkState, real, labels=None, *,
                                  key=None, step=0, tricks_state=None,
                                  loss: losses.GANLoss, options: TrickOptions,

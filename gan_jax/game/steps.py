@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import penalties
+from gan_jax.game import objectives as objectives_lib
 from gan_jax.game.objectives import Objectives
 from gan_jax.game.latents import sample_latents
 from gan_jax.game.state import apply_network
@@ -108,8 +109,10 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
 
 def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
                    objectives: Objectives, latent_dim: int, ema_decay: float,
+                   ema_start: int = 0,
                    fakes: SharedFakes | None = None) -> tuple[GANState, Metrics]:
-    """One generator update through the current discriminator, then the EMA.
+    """One generator update through the current discriminator, then the EMA
+    (which copies the weights while `state.step < ema_start`).
 
     With `fakes` (from `share_fakes`, made before the critic's update) the
     update scores those samples instead of drawing new ones and pulls their
@@ -135,9 +138,18 @@ def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
             fakes.fake, state.discriminator, real, labels, **context)
         (grads,) = fakes.pullback(fake_grads)
         batch_stats = fakes.batch_stats
+    weight_metrics = {}
+    if options.with_hook("generator_weight_terms"):
+        weight_grads, weight_metrics = jax.grad(
+            objectives_lib.generator_weight_objective, has_aux=True)(
+                g_state.params, options=options)
+        grads = jax.tree.map(jnp.add, grads, weight_grads)
     g_state = g_state.apply_gradients(grads=grads, batch_stats=batch_stats)
-    ema_params = update_ema(state.ema_params, g_state.params, ema_decay)
-    metrics = dict(aux["metrics"], g_grad_norm=optax.tree.norm(grads))
+    decay = (ema_decay if ema_start == 0
+             else jnp.where(state.step >= ema_start, ema_decay, 0.0))
+    ema_params = update_ema(state.ema_params, g_state.params, decay)
+    metrics = dict(aux["metrics"], **weight_metrics,
+                   g_grad_norm=optax.tree.norm(grads))
     return state.replace(generator=g_state, ema_params=ema_params), metrics
 
 

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import fields
+from gan_jax.models import biggan
 from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
@@ -139,19 +140,37 @@ def _sngan(options: "SnganOptions", sample_shape, aux_outputs: int):
     )
 
 
+def _biggan(options: "BigganOptions", sample_shape, aux_outputs: int):
+    shape = tuple(sample_shape)
+    layers.check_image_shape(shape, biggan.SUPPORTED_SIZES, "biggan")
+    biggan.check_latent_dim(options.latent_dim, shape[0])
+    biggan.check_attention_resolution(options.attention_resolution, shape[0])
+    common = dict(sample_shape=shape, num_classes=options.num_classes,
+                  attention_resolution=options.attention_resolution,
+                  dtype=compute_dtype(options))
+    return (
+        biggan.BigGANGenerator(channels=options.g_channels,
+                               shared_dim=options.label_embed_dim, **common),
+        biggan.BigGANDiscriminator(channels=options.d_channels, **common,
+                                   **_discriminator_options(options, aux_outputs)),
+    )
+
+
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "mlp": _mlp,
     "dcgan": _dcgan,
     "sngan": _sngan,
+    "biggan": _biggan,
 }
 # The models whose generator normalises with BatchNorm (its running
 # statistics live in `batch_stats` and belong to the training weights, not to
 # the EMA weights sampled at evaluation: see gan_jax.evaluation.standing_stats).
 # tests/test_models.py checks this against the built generators.
-BATCH_NORM_GENERATORS = frozenset({"dcgan", "sngan"})
+BATCH_NORM_GENERATORS = frozenset({"dcgan", "sngan", "biggan"})
 # The square image sizes each image model's architecture can make.
 SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
-                         "sngan": sngan.SUPPORTED_SIZES}
+                         "sngan": sngan.SUPPORTED_SIZES,
+                         "biggan": biggan.SUPPORTED_SIZES}
 
 
 
@@ -241,8 +260,19 @@ class SnganOptions(ImageOptions):
     pass
 
 
+@dataclasses.dataclass(frozen=True)
+class BigganOptions(ImageOptions):
+    # BigGAN's shared class embedding is `label_embed_dim` wide (128 in the
+    # paper); its widths are StudioGAN's g_conv_dim / d_conv_dim.
+    # StudioGAN: 16 at 32x32, 64 at 128x128, in G and D alike.
+    attention_resolution: int = fields.field(
+        16, "side of the feature map that BigGAN's self-attention follows, "
+        "0 = none", fields.NON_NEGATIVE)
+
+
 OPTIONS: dict[str, type[CommonOptions]] = {
-    "mlp": MlpOptions, "dcgan": DcganOptions, "sngan": SnganOptions}
+    "mlp": MlpOptions, "dcgan": DcganOptions, "sngan": SnganOptions,
+    "biggan": BigganOptions}
 
 
 def fill_options(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

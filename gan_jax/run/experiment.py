@@ -162,7 +162,8 @@ def make_train_step(spec: gan_spec.GanSpec, *, penalty_weight=None,
             weight_clip=float(spec.optim.d_weight_clip)),
         generator_step_fn=functools.partial(
             steps.generator_step, objectives=objectives, latent_dim=latent_dim,
-            ema_decay=float(spec.optim.ema_decay)))
+            ema_decay=float(spec.optim.ema_decay),
+            ema_start=int(spec.optim.ema_start)))
 
 
 def make_regularizer_step(spec: gan_spec.GanSpec, *, penalty_weight=None):

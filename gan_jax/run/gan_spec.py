@@ -143,6 +143,10 @@ class Optim(LearningRates):
     simultaneous: bool = field(False, "simultaneous instead of alternating updates")
     ema_decay: float = field(0.999, "generator EMA for evaluation, 0 disables",
                              fields.UNIT_INTERVAL)
+    # BigGAN's and StudioGAN's EMA start: before it the EMA weights copy the
+    # generator's, so a slow decay does not average in the initialisation.
+    ema_start: int = field(0, "generator steps before the EMA starts averaging",
+                           fields.NON_NEGATIVE, example=1000)
     # Original WGAN: discriminator weights clipped to [-c, c] after each update.
     d_weight_clip: float = field(0.0, "WGAN weight clipping c, 0 disables",
                                  fields.NON_NEGATIVE)

@@ -185,6 +185,10 @@ class Trick:
         replaces G's adversarial term (`current` is None: the loss's own).
       generator_terms(view, options) -> {name: (weight, value)}.
       generator_pass_terms(view, options): terms that run G again, summed last.
+      generator_weight_terms(g_params, options) -> {name: (weight, value)}:
+        terms of G's parameters alone (BigGAN's orthogonal regularisation),
+        whose gradient is added to the generator step's, however that step
+        scores its samples.
     """
     name: str
     title: str
@@ -211,6 +215,7 @@ class Trick:
     generator_adversarial: Callable | None = None
     generator_terms: Callable | None = None
     generator_pass_terms: Callable | None = None
+    generator_weight_terms: Callable | None = None
 
     def __post_init__(self):
         unknown = set(self.captures) - set(PASSES)
