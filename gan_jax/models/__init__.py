@@ -140,11 +140,15 @@ def _sngan(options: "SnganOptions", sample_shape, aux_outputs: int):
     )
 
 
+def _check_biggan(options: "BigganOptions", image_size: int) -> None:
+    biggan.check_latent_dim(options.latent_dim, image_size)
+    biggan.check_attention_resolution(options.attention_resolution, image_size)
+
+
 def _biggan(options: "BigganOptions", sample_shape, aux_outputs: int):
     shape = tuple(sample_shape)
     layers.check_image_shape(shape, biggan.SUPPORTED_SIZES, "biggan")
-    biggan.check_latent_dim(options.latent_dim, shape[0])
-    biggan.check_attention_resolution(options.attention_resolution, shape[0])
+    _check_biggan(options, shape[0])
     common = dict(sample_shape=shape, num_classes=options.num_classes,
                   attention_resolution=options.attention_resolution,
                   dtype=compute_dtype(options))
@@ -172,6 +176,21 @@ SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES,
                          "biggan": biggan.SUPPORTED_SIZES}
 
+
+
+# The checks of a model's options that depend on the image size, run when
+# the spec is built if the config fixes the size (else when the model is).
+_SIZE_CHECKS: dict[str, Callable[["CommonOptions", int], None]] = {
+    "biggan": _check_biggan,
+}
+
+
+def check_image_size(options: "CommonOptions", image_size: int) -> None:
+    """Raises ValueError, naming the flag to set, for options of model
+    `options.name` that cannot make `image_size`-pixel images."""
+    check = _SIZE_CHECKS.get(options.name)
+    if check is not None:
+        check(options, image_size)
 
 
 # The options of `config.model`, declared by model. The ConfigDict holds the

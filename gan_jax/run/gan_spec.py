@@ -338,6 +338,8 @@ def _check_image_size(spec: GanSpec) -> None:
             f"only {', '.join(map(str, supported))}-pixel square images. Set "
             "--config.data.image_size to one of them (images are resized), e.g. "
             f"--config.data.image_size={supported[-1]}.")
+    if size is not None:
+        models.check_image_size(spec.model, size)
 
 
 def _check_combinations(spec: GanSpec) -> None:
