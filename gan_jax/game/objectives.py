@@ -35,6 +35,7 @@ from gan_jax.tricks.options import TrickOptions
 # trick never changes another's draws.
 _REAL_INPUT_STREAM, _FAKE_INPUT_STREAM = 101, 102
 _INPUT_STREAMS = {"real": _REAL_INPUT_STREAM, "fake": _FAKE_INPUT_STREAM}
+_GENERATOR_NOISE_STREAM = 103
 
 
 class Objectives(NamedTuple):
@@ -186,8 +187,13 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     """
     key = _generator_key(key, options)
 
+    # The generator's own randomness (StyleGAN2's noise inputs, style
+    # mixing), on a stream of the step's key no trick uses.
+    rngs = {"noise": jax.random.fold_in(key, _GENERATOR_NOISE_STREAM)}
+
     def generate(z):
-        return apply_network(g_state, g_params, z, labels=labels, train=True)
+        return apply_network(g_state, g_params, z, labels=labels, train=True,
+                             rngs=rngs)
 
     fake, batch_stats = generate(latents)
     adversarial, terms, extra_metrics, view = _generator_terms(

@@ -22,6 +22,7 @@ from gan_jax.game.state import apply_network
 from gan_jax.game.state import GANState
 from gan_jax.game.state import update_ema
 from gan_jax.tricks import auxiliary
+from gan_jax.tricks.base import GeneratorRegularizerInputs
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -45,18 +46,29 @@ class SharedFakes(NamedTuple):
     batch_stats: dict
 
 
+def generator_rngs(key: jax.Array) -> dict[str, jax.Array]:
+    """The generator's own randomness in a training pass, drawn from the
+    stream of the latents' `key`: StyleGAN2's noise inputs and style mixing
+    (`self.make_rng("noise")`). Generators that draw none ignore it."""
+    return {"noise": jax.random.fold_in(key, _GENERATOR_NOISE_STREAM)}
+
+
+# A fixed `fold_in` index under a latent key, unused by anything else.
+_GENERATOR_NOISE_STREAM = 1
+
+
 def share_fakes(state: GANState, batch: Batch, key: jax.Array, *, latent_dim: int,
                 categories: int = 0) -> SharedFakes:
     """The fakes `discriminator_step(state, batch, key)` would draw, generated
     once with `jax.vjp`, so that the generator step can backpropagate through
     the same forward pass (as the PyTorch DCGAN example does)."""
     real, labels = batch["x"], batch.get("label")
-    latents = sample_latents(jax.random.split(key)[0], real.shape[0], latent_dim,
-                             categories)
+    latent_key = jax.random.split(key)[0]
+    latents = sample_latents(latent_key, real.shape[0], latent_dim, categories)
     generator = state.generator
     fake, pullback, batch_stats = jax.vjp(
         lambda params: apply_network(generator, params, latents, labels=labels,
-                                     train=True),
+                                     train=True, rngs=generator_rngs(latent_key)),
         generator.params, has_aux=True)
     return SharedFakes(latents, fake, pullback, batch_stats)
 
@@ -84,7 +96,7 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
     def generate(z):
         # The generator's BatchNorm statistics only move in the generator phase.
         fake, _ = apply_network(generator, generator.params, z, labels=labels,
-                                train=True)
+                                train=True, rngs=generator_rngs(latent_key))
         return jax.lax.stop_gradient(fake)
 
     context = dict(step=state.step, tricks_state=state.tricks)
@@ -171,7 +183,7 @@ def regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
                              objectives.options.latent_categories)
     generator = state.generator
     fake, _ = apply_network(generator, generator.params, latents, labels=labels,
-                            train=True)
+                            train=True, rngs=generator_rngs(latent_key))
     d_state = state.discriminator
     grads, aux = jax.grad(objectives.regularizer, has_aux=True)(
         d_state.params, d_state, real, jax.lax.stop_gradient(fake), penalty_key,
@@ -179,6 +191,32 @@ def regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
     d_state = d_state.apply_gradients(grads=grads)
     metrics = dict(aux["metrics"], d_lazy_grad_norm=optax.tree.norm(grads))
     return (state.replace(discriminator=d_state),
+            {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()})
+
+
+def generator_regularizer_step(state: GANState, batch: Batch, key: jax.Array, *,
+                               trick, options, latent_dim: int
+                               ) -> tuple[GANState, Metrics]:
+    """A lazy generator phase: one generator update on `trick`'s
+    `generator_regularizer` alone (StyleGAN2's path length), run after every
+    `trick.regularizer_interval(options)`-th train step, on that step's last
+    minibatch's labels. Its randomness is
+    `fold_in(fold_in(fold_in(key, state.step), 3), trick.order)`, streams the
+    train step and the discriminator's lazy phase do not use. The trick's
+    running statistics move with it; the EMA follows at the next train step.
+    """
+    minibatch = jax.tree.map(lambda leaf: leaf[-1], batch)
+    phase_key = jax.random.fold_in(
+        jax.random.fold_in(jax.random.fold_in(key, state.step), 3), trick.order)
+    inputs = GeneratorRegularizerInputs(
+        key=phase_key, labels=minibatch.get("label"),
+        batch_size=minibatch["x"].shape[0], latent_dim=latent_dim)
+    g_state = state.generator
+    grads, (changed, metrics) = jax.grad(trick.generator_regularizer, has_aux=True)(
+        g_state.params, g_state, inputs, state.tricks, options)
+    g_state = g_state.apply_gradients(grads=grads)
+    metrics = dict(metrics, g_lazy_grad_norm=optax.tree.norm(grads))
+    return (state.replace(generator=g_state, tricks=dict(state.tricks, **changed)),
             {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()})
 
 

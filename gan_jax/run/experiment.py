@@ -106,12 +106,15 @@ def create_state(spec: gan_spec.GanSpec, sample_shape, key) -> GANState:
     lazy_interval = spec.penalty.lazy_interval
     if lazy_interval > 1:
         d_updates += num_steps // lazy_interval
+    g_updates = num_steps + sum(
+        num_steps // trick.regularizer_interval(tricks)
+        for trick in tricks.with_hook("generator_regularizer"))
     return create_gan_state(
         key, generator, discriminator,
         latent_dim=spec.model.latent_dim, sample_shape=sample_shape,
         generator_tx=create_optimizer(optim.g_lr, optim.g_b1, optim.g_b2,
                                       schedule=optim.schedule,
-                                      num_updates=num_steps),
+                                      num_updates=g_updates),
         discriminator_tx=create_optimizer(optim.d_lr, optim.d_b1, optim.d_b2,
                                           schedule=optim.schedule,
                                           num_updates=d_updates),
@@ -164,6 +167,16 @@ def make_train_step(spec: gan_spec.GanSpec, *, penalty_weight=None,
             steps.generator_step, objectives=objectives, latent_dim=latent_dim,
             ema_decay=float(spec.optim.ema_decay),
             ema_start=int(spec.optim.ema_start)))
+
+
+def generator_regularizers(spec: gan_spec.GanSpec):
+    """`(trick, step(state, batch, key))` for each active trick with a
+    generator regulariser phase; the loop runs each after every
+    `trick.regularizer_interval(spec.tricks)`-th train step."""
+    return [(trick, functools.partial(
+                steps.generator_regularizer_step, trick=trick, options=spec.tricks,
+                latent_dim=spec.model.latent_dim))
+            for trick in spec.tricks.with_hook("generator_regularizer")]
 
 
 def make_regularizer_step(spec: gan_spec.GanSpec, *, penalty_weight=None):

@@ -81,6 +81,11 @@ def phases(spec: gan_spec.GanSpec, *, vmapped: bool = False) -> tuple[loop.Phase
         result.append(loop.Phase("regularizer", wrap(regularizer_step),
                                  every=spec.penalty.lazy_interval,
                                  ends_step=False))
+    for trick, step_fn in experiment.generator_regularizers(spec):
+        result.append(loop.Phase(
+            f"g_{trick.name}", wrap(lambda state, batch, key, numeric, step_fn=step_fn:
+                                    step_fn(state, batch, key)),
+            every=trick.regularizer_interval(spec.tricks), ends_step=False))
     return tuple(result)
 
 

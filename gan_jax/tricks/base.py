@@ -77,6 +77,7 @@ class Context(NamedTuple):
     batch_size: int
     d_autoencoder: bool
     generator_reuses_fakes: bool
+    model_name: str
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "Context":
@@ -87,7 +88,8 @@ class Context(NamedTuple):
             latent_dim=int(config.model.latent_dim),
             batch_size=int(config.data.batch_size),
             d_autoencoder=bool(config.model.d_autoencoder),
-            generator_reuses_fakes=bool(config.train.generator_reuses_fakes))
+            generator_reuses_fakes=bool(config.train.generator_reuses_fakes),
+            model_name=str(config.model.name))
 
 
 class DiscriminatorView(NamedTuple):
@@ -145,6 +147,16 @@ class GeneratorView(NamedTuple):
     fake_sown: dict | None = None
 
 
+class GeneratorRegularizerInputs(NamedTuple):
+    """What a generator regulariser phase hands to its trick: the phase's
+    `key`, the minibatch's `labels` (None if unconditional), its
+    `batch_size` and the run's `latent_dim`."""
+    key: Any
+    labels: Any
+    batch_size: int
+    latent_dim: int
+
+
 # The discriminator passes whose sown intermediates a trick may read.
 PASSES = ("d_real", "d_fake", "g_real", "g_fake")
 
@@ -189,6 +201,11 @@ class Trick:
         terms of G's parameters alone (BigGAN's orthogonal regularisation),
         whose gradient is added to the generator step's, however that step
         scores its samples.
+    A generator regulariser of its own phase (StyleGAN2's path length),
+    run after every `regularizer_interval(options)`-th train step:
+      generator_regularizer(g_params, g_state, inputs, tricks_state,
+        options) -> (loss, (changed entries of the running state, metrics)),
+        `inputs` a `GeneratorRegularizerInputs`.
     """
     name: str
     title: str
@@ -216,6 +233,8 @@ class Trick:
     generator_terms: Callable | None = None
     generator_pass_terms: Callable | None = None
     generator_weight_terms: Callable | None = None
+    generator_regularizer: Callable | None = None
+    regularizer_interval: Callable | None = None
 
     def __post_init__(self):
         unknown = set(self.captures) - set(PASSES)
