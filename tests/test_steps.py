@@ -266,3 +266,27 @@ def test_reused_fakes_refuse_the_generator_zcr_term():
                         "train.generator_reuses_fakes": True})
         jax.eval_shape(experiment.make_train_step(spec), _state(spec),
                        _batch(spec), jax.random.key(0))
+
+
+@pytest.mark.parametrize("ema_start, ema_rampup", [(0, 0.0), (3, 0.0), (0, 0.5),
+                                                   (2, 0.5)])
+def test_ema_start_and_rampup_give_the_documented_decay(ema_start, ema_rampup):
+    """ema <- d ema + (1 - d) params with d = 0 before `ema_start`, else
+    min(decay, 0.5 ** (1 / (rampup * step))) (the ramp only when on)."""
+    spec = _spec(**{"optim.ema_decay": 0.9, "optim.ema_start": ema_start,
+                    "optim.ema_rampup": ema_rampup})
+    step = jax.jit(experiment.make_train_step(spec))
+    state = _state(spec)
+    for t in range(5):
+        before = state.ema_params
+        state, _ = step(state, _batch(spec, seed=t), jax.random.key(0))
+        decay = 0.0 if t < ema_start else 0.9
+        if ema_rampup:
+            decay = min(decay, 0.5 ** (1 / (ema_rampup * t)) if t else 0.0)
+        for ema, old, new in zip(jax.tree.leaves(state.ema_params),
+                                 jax.tree.leaves(before),
+                                 jax.tree.leaves(state.generator.params)):
+            expected = decay * np.asarray(old) + (1 - decay) * np.asarray(new)
+            scale = np.max(np.abs(expected)) + np.max(np.abs(old))
+            np.testing.assert_allclose(ema, expected,
+                                       atol=4 * np.finfo(np.float32).eps * scale)

@@ -121,10 +121,12 @@ def discriminator_step(state: GANState, batch: Batch, key: jax.Array, *,
 
 def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
                    objectives: Objectives, latent_dim: int, ema_decay: float,
-                   ema_start: int = 0,
+                   ema_start: int = 0, ema_rampup: float = 0.0,
                    fakes: SharedFakes | None = None) -> tuple[GANState, Metrics]:
     """One generator update through the current discriminator, then the EMA
-    (which copies the weights while `state.step < ema_start`).
+    (which copies the weights while `state.step < ema_start`; with
+    `ema_rampup > 0` its half-life, in steps, is at most `ema_rampup * step`,
+    StyleGAN2-ADA's ramp-up: decay_t = min(decay, 0.5 ** (1 / (ramp * t)))).
 
     With `fakes` (from `share_fakes`, made before the critic's update) the
     update scores those samples instead of drawing new ones and pulls their
@@ -159,6 +161,11 @@ def generator_step(state: GANState, batch: Batch, key: jax.Array, *,
     g_state = g_state.apply_gradients(grads=grads, batch_stats=batch_stats)
     decay = (ema_decay if ema_start == 0
              else jnp.where(state.step >= ema_start, ema_decay, 0.0))
+    if ema_rampup > 0:
+        half_life = ema_rampup * state.step.astype(jnp.float32)
+        ramped = jnp.where(half_life > 0, 0.5 ** (1.0 / jnp.maximum(half_life, 1e-8)),
+                           0.0)
+        decay = jnp.minimum(decay, ramped)
     ema_params = update_ema(state.ema_params, g_state.params, decay)
     metrics = dict(aux["metrics"], **weight_metrics,
                    g_grad_norm=optax.tree.norm(grads))

@@ -166,7 +166,8 @@ def make_train_step(spec: gan_spec.GanSpec, *, penalty_weight=None,
         generator_step_fn=functools.partial(
             steps.generator_step, objectives=objectives, latent_dim=latent_dim,
             ema_decay=float(spec.optim.ema_decay),
-            ema_start=int(spec.optim.ema_start)))
+            ema_start=int(spec.optim.ema_start),
+            ema_rampup=float(spec.optim.ema_rampup)))
 
 
 def generator_regularizers(spec: gan_spec.GanSpec):

@@ -147,6 +147,11 @@ class Optim(LearningRates):
     # generator's, so a slow decay does not average in the initialisation.
     ema_start: int = field(0, "generator steps before the EMA starts averaging",
                            fields.NON_NEGATIVE, example=1000)
+    # StyleGAN2-ADA's ema_rampup: the EMA's half-life is at most this
+    # fraction of the steps taken (0.05 in its cifar and auto configs).
+    ema_rampup: float = field(0.0, "EMA half-life ramp-up as a fraction of the "
+                              "steps so far, 0 = off", fields.UNIT_INTERVAL,
+                              example=0.05)
     # Original WGAN: discriminator weights clipped to [-c, c] after each update.
     d_weight_clip: float = field(0.0, "WGAN weight clipping c, 0 disables",
                                  fields.NON_NEGATIVE)
