@@ -259,9 +259,11 @@ class SynthesisLayer(nn.Module):
 
 def const_noise(path: Sequence[str], shape) -> jax.Array:
     """The fixed N(0, 1) noise of the layer at `path` for noise_mode="const":
-    drawn from PRNGKey(crc32 of the path), a constant of the program."""
+    drawn from the threefry key crc32(path) (whatever the default PRNG), a
+    constant of the program."""
     seed = zlib.crc32("/".join(path).encode())
-    return jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32)
+    key = jax.random.key(seed, impl="threefry2x32")
+    return jax.random.normal(key, shape, jnp.float32)
 
 
 class ToRGB(nn.Module):

@@ -73,10 +73,10 @@ def upfirdn2d(x, f, *, up: int = 1, down: int = 1, padding=0, gain: float = 1.0)
     # reference also puts them after the last one, hence `after + up - 1`.
     spatial = (before, after + up - 1, up - 1)
     x = lax.pad(x, zero, [(0, 0, 0), spatial, spatial, (0, 0, 0)])
-    kernel = np.asarray(f, np.float32)[::-1, ::-1] * gain  # Convolution = flipped correlation.
-    kernel = np.tile(kernel[:, :, None, None], (1, 1, 1, channels))
+    kernel = jnp.asarray(f, jnp.float32)[::-1, ::-1] * gain  # Convolution = flipped correlation.
+    kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels))
     return lax.conv_general_dilated(
-        x, jnp.asarray(kernel, x.dtype), window_strides=(down, down),
+        x, kernel.astype(x.dtype), window_strides=(down, down),
         padding="VALID", dimension_numbers=_NHWC, feature_group_count=channels)
 
 
