@@ -234,7 +234,8 @@ def test_mapping_input_is_normalised_by_its_second_moment():
     variables = mapping.init(KEY, z, c)
     got = jax.jit(mapping.apply)(variables, z, c)
     embed = variables["params"]["embed"]
-    e = c @ np.asarray(embed["kernel"]) / math.sqrt(NUM_CLASSES) + np.asarray(embed["bias"])
+    e = (c @ np.asarray(embed["kernel"]) / math.sqrt(NUM_CLASSES)
+         + np.asarray(embed["bias"]))
     rms = lambda v: np.sqrt(np.mean(np.square(v.astype(np.float64)), axis=1,
                                     keepdims=True) + 1e-8)
     want = np.concatenate([z / rms(z), e / rms(e)], axis=1)
@@ -426,8 +427,10 @@ def test_noise_modes():
     key_a, key_b = jax.random.key(1), jax.random.key(2)
     first = _generate(generator, variables, z, noise_key=key_a)
     assert first.shape == (BATCH, 16, 16, 3) and np.all(np.isfinite(first))
-    np.testing.assert_array_equal(first, _generate(generator, variables, z, noise_key=key_a))
-    assert np.abs(first - _generate(generator, variables, z, noise_key=key_b)).max() > 1e-3
+    again = _generate(generator, variables, z, noise_key=key_a)
+    other = _generate(generator, variables, z, noise_key=key_b)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 1e-3
     # Without a "noise" rng the default is the fixed noise: deterministic, and
     # not the noiseless image.
     const = _generate(generator, variables, z)

@@ -46,10 +46,10 @@ with `train=True` and `batch_stats` mutable (never at init).
 
 Noise (`noise_mode`): "random" draws fresh N(0, 1) per-pixel noise from the
 "noise" rng (`rngs={"noise": key}`); "const" uses one fixed noise image per
-layer, drawn from a key derived from the layer's path, so it costs no
-parameters or state and is the same in every process (the reference stores a
-random `noise_const` buffer instead, so its values differ from ours); "none"
-adds nothing. The default (None) is "random" when the "noise" rng is given,
+layer, drawn from a key derived from the layer's name (`const_noise`), so it
+costs no parameters or state and is the same in every process (the reference
+stores a random `noise_const` buffer instead, so its values differ from ours);
+"none" adds nothing. The default (None) is "random" when the "noise" rng is given,
 else "const": sampling without an rng is then deterministic, as the reference's
 evaluation with noise_mode="const".
 """
@@ -98,7 +98,9 @@ def _one_hot(labels, num_classes: int):
 
 def _normal_init(scale: float = 1.0):
     """N(0, scale^2): the stored weights of the equalised learning rate."""
-    return lambda key, shape, dtype=jnp.float32: scale * jax.random.normal(key, shape, dtype)
+    def init(key, shape, dtype=jnp.float32):
+        return scale * jax.random.normal(key, shape, dtype)
+    return init
 
 
 class FullyConnected(nn.Module):
@@ -251,17 +253,19 @@ class SynthesisLayer(nn.Module):
             noise = jax.random.normal(self.make_rng("noise"), (x.shape[0], *shape))
             x = x + (noise * strength).astype(self.dtype)
         elif noise_mode == "const":
-            x = x + (const_noise(self.path, shape) * strength).astype(self.dtype)
+            noise = const_noise(f"b{self.resolution}/{self.name}", shape)
+            x = x + (noise * strength).astype(self.dtype)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return ops.bias_act(x, bias, activation="lrelu", gain=ops.LRELU_GAIN * gain,
                             clamp=clamp)
 
 
-def const_noise(path: Sequence[str], shape) -> jax.Array:
-    """The fixed N(0, 1) noise of the layer at `path` for noise_mode="const":
-    drawn from the threefry key crc32(path) (whatever the default PRNG), a
-    constant of the program."""
-    seed = zlib.crc32("/".join(path).encode())
+def const_noise(layer: str, shape) -> jax.Array:
+    """The fixed N(0, 1) noise of synthesis layer `layer` ("b8/conv0") for
+    noise_mode="const": drawn from the threefry key crc32(layer) (whatever the
+    default PRNG, and wherever the generator is nested), a constant of the
+    program."""
+    seed = zlib.crc32(layer.encode())
     key = jax.random.key(seed, impl="threefry2x32")
     return jax.random.normal(key, shape, jnp.float32)
 
@@ -316,22 +320,23 @@ class SynthesisBlock(nn.Module):
     def __call__(self, x, img, ws, noise_mode: str):
         layer = dict(resolution=self.resolution, conv_clamp=self.conv_clamp,
                      dtype=self.dtype)
+        conv1 = SynthesisLayer(self.features, **layer, name="conv1")
         if self.resolution == 4:
             const = self.param("const", _normal_init(), (4, 4, self.features),
                                jnp.float32)
-            x = jnp.broadcast_to(const.astype(self.dtype), (ws.shape[0], 4, 4, self.features))
-            x = SynthesisLayer(self.features, **layer, name="conv1")(x, ws[:, 0], noise_mode)
-        elif self.architecture == "resnet":
-            half = math.sqrt(0.5)
-            y = Conv2dLayer(self.features, 1, activation="linear", up=2, use_bias=False,
-                            dtype=self.dtype, name="skip")(x, gain=half)
-            x = SynthesisLayer(self.features, up=2, **layer, name="conv0")(x, ws[:, 0], noise_mode)
-            x = SynthesisLayer(self.features, **layer, name="conv1")(
-                x, ws[:, 1], noise_mode, gain=half)
-            x = y + x
+            x = jnp.broadcast_to(const.astype(self.dtype), (ws.shape[0], *const.shape))
+            x = conv1(x, ws[:, 0], noise_mode)
         else:
-            x = SynthesisLayer(self.features, up=2, **layer, name="conv0")(x, ws[:, 0], noise_mode)
-            x = SynthesisLayer(self.features, **layer, name="conv1")(x, ws[:, 1], noise_mode)
+            resnet = self.architecture == "resnet"
+            gain = math.sqrt(0.5) if resnet else 1.0
+            if resnet:
+                y = Conv2dLayer(self.features, 1, activation="linear", up=2,
+                                use_bias=False, dtype=self.dtype, name="skip")(x, gain=gain)
+            x = SynthesisLayer(self.features, up=2, **layer, name="conv0")(
+                x, ws[:, 0], noise_mode)
+            x = conv1(x, ws[:, 1], noise_mode, gain=gain)
+            if resnet:
+                x = y + x
 
         if img is not None:
             img = ops.upsample2d(img)
@@ -504,7 +509,8 @@ class DiscriminatorBlock(nn.Module):
             y = Conv2dLayer(self.out_channels, 1, activation="linear", down=2,
                             use_bias=False, dtype=self.dtype, name="skip")(x, gain=half)
             x = Conv2dLayer(self.tmp_channels, 3, **conv, name="conv0")(x)
-            x = Conv2dLayer(self.out_channels, 3, down=2, **conv, name="conv1")(x, gain=half)
+            x = Conv2dLayer(self.out_channels, 3, down=2, **conv, name="conv1")(
+                x, gain=half)
             return y + x, img
         x = Conv2dLayer(self.tmp_channels, 3, **conv, name="conv0")(x)
         x = Conv2dLayer(self.out_channels, 3, down=2, **conv, name="conv1")(x)

@@ -73,7 +73,8 @@ def upfirdn2d(x, f, *, up: int = 1, down: int = 1, padding=0, gain: float = 1.0)
     # reference also puts them after the last one, hence `after + up - 1`.
     spatial = (before, after + up - 1, up - 1)
     x = lax.pad(x, zero, [(0, 0, 0), spatial, spatial, (0, 0, 0)])
-    kernel = jnp.asarray(f, jnp.float32)[::-1, ::-1] * gain  # Convolution = flipped correlation.
+    # A convolution is the correlation with the flipped filter.
+    kernel = jnp.asarray(f, jnp.float32)[::-1, ::-1] * gain
     kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels))
     return lax.conv_general_dilated(
         x, kernel.astype(x.dtype), window_strides=(down, down),
@@ -122,8 +123,8 @@ def conv2d_resample(x, kernel, *, up: int = 1, down: int = 1, f=RESAMPLE_FILTER)
     if up == 2:
         if k == 1:
             return upsample2d(_conv(x, kernel), f)
-        # Reference padding with respect to the upsampled image:
-        # before = pad + (taps + 1) // 2 - (k - 1), after = pad + (taps - 2) // 2 - (k - 2).
+        # The reference's padding of the filter step: its padding with respect
+        # to the upsampled image, less what the transposed convolution added.
         before = pad + (taps + 1) // 2 - (k - 1)
         after = pad + (taps - 2) // 2 - (k - 2)
         # conv_transpose2d(x, w, stride 2): y[o] = sum_{o = 2i + j} x[i] w[j],
