@@ -146,11 +146,49 @@ def stacked_mnist_config(*, offline: bool) -> ml_collections.ConfigDict:
 TINY_TOY_EXAMPLES = 2048
 
 
+def use_stylegan2(config: ml_collections.ConfigDict, *, channel_base: int,
+                  mapping_layers: int, d_architecture: str, mbstd_group: int) -> None:
+    """StyleGAN2 with ADA as stylegan2-ada-pytorch's train.py sets it up:
+    z = w = 512, the skip generator, the logistic loss, lazy R1 every 16
+    steps (the caller sets gamma / 2 as the weight), Adam(2.5e-3, betas 0 and
+    0.99) at a constant rate, the EMA ramp-up 0.05, ADA with target 0.6."""
+    config.model.name = "stylegan2"
+    config.model.latent_dim = config.model.w_dim = 512
+    config.model.channel_base = channel_base
+    config.model.channel_max = 512
+    config.model.mapping_layers = mapping_layers
+    config.model.d_architecture = d_architecture
+    config.model.d_minibatch_stddev_group = mbstd_group
+    config.loss.name = "non_saturating"
+    config.penalty.name = "r1"
+    config.penalty.lazy_interval = 16
+    config.optim.g_lr = config.optim.d_lr = 0.0025
+    config.optim.g_b1 = config.optim.d_b1 = 0.0
+    config.optim.g_b2 = config.optim.d_b2 = 0.99
+    config.optim.schedule = "constant"
+    config.optim.ema_rampup = 0.05
+    config.tricks.augment = "flip,translation,color"
+    config.tricks.ada = True
+
+
+def ema_decay_for_half_life(images: float, batch_size: int) -> float:
+    """The per-step EMA decay whose half-life is `images` training images:
+    StyleGAN2-ADA's `0.5 ** (batch / (ema_kimg * 1000))`."""
+    return 0.5 ** (batch_size / images)
+
+
 def make_tiny(config: ml_collections.ConfigDict) -> None:
     """Shrinks an experiment to a seconds-long smoke test of the same code."""
     config.data.batch_size = 8
     config.data.shuffle_buffer = 64
     config.model.g_channels = config.model.d_channels = 8
+    # StyleGAN2: 32 channels at most, and z, w of 32.
+    config.model.channel_base, config.model.channel_max = 512, 32
+    if config.model.name == "stylegan2":
+        config.model.latent_dim = config.model.w_dim = 32
+    # The lazy phases run within the 4 steps.
+    config.penalty.lazy_interval = min(config.penalty.lazy_interval, 2)
+    config.tricks.path_length_interval = min(config.tricks.path_length_interval, 2)
     config.model.hidden_dim = 16
     config.model.num_layers = 1
     # Two critic steps still exercise the multi-critic path; five cost their

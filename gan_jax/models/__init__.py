@@ -50,6 +50,7 @@ from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.models import sngan
 from gan_jax.models import strided_conv
+from gan_jax.models import stylegan2
 
 
 def _discriminator_options(options: "CommonOptions", aux_outputs: int) -> dict:
@@ -160,11 +161,32 @@ def _biggan(options: "BigganOptions", sample_shape, aux_outputs: int):
     )
 
 
+def _stylegan2(options: "Stylegan2Options", sample_shape, aux_outputs: int):
+    common = dict(sample_shape=tuple(sample_shape), num_classes=options.num_classes,
+                  channel_base=options.channel_base, channel_max=options.channel_max,
+                  conv_clamp=options.conv_clamp or None, dtype=compute_dtype(options))
+    return (
+        stylegan2.StyleGAN2Generator(
+            z_dim=options.latent_dim, w_dim=options.w_dim,
+            mapping_layers=options.mapping_layers,
+            style_mixing_prob=options.style_mixing_prob,
+            architecture=options.g_architecture, **common),
+        # The reference's D maps labels through 8 layers whatever G's mapping
+        # depth (its train.py passes D no mapping_kwargs).
+        stylegan2.StyleGAN2Discriminator(
+            architecture=options.d_architecture,
+            mbstd_group_size=options.d_minibatch_stddev_group or None,
+            mbstd_num_channels=1 if options.d_minibatch_stddev_group else 0,
+            aux_outputs=aux_outputs, **common),
+    )
+
+
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "mlp": _mlp,
     "dcgan": _dcgan,
     "sngan": _sngan,
     "biggan": _biggan,
+    "stylegan2": _stylegan2,
 }
 # The models whose generator normalises with BatchNorm (its running
 # statistics live in `batch_stats` and belong to the training weights, not to
@@ -174,7 +196,8 @@ BATCH_NORM_GENERATORS = frozenset({"dcgan", "sngan", "biggan"})
 # The square image sizes each image model's architecture can make.
 SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES,
-                         "biggan": biggan.SUPPORTED_SIZES}
+                         "biggan": biggan.SUPPORTED_SIZES,
+                         "stylegan2": stylegan2.SUPPORTED_SIZES}
 
 
 
@@ -289,9 +312,41 @@ class BigganOptions(ImageOptions):
         "0 = none", fields.NON_NEGATIVE)
 
 
+@dataclasses.dataclass(frozen=True)
+class Stylegan2Options(CommonOptions):
+    # z's size is latent_dim (512 in every reference config). The
+    # discriminator's minibatch stddev (its epilogue's, over groups of
+    # d_minibatch_stddev_group, 0 = off) is the reference's layer.
+    # stylegan2-ada-pytorch's train.py: channel_base = fmaps * 32768
+    # (cifar 32768; auto 16384 below 512 px), channel_max 512.
+    w_dim: int = fields.field(512, "size of StyleGAN2's style vectors w",
+                              fields.AT_LEAST_ONE)
+    mapping_layers: int = fields.field(8, "layers of StyleGAN2's mapping "
+                                       "network (2 in its cifar and auto "
+                                       "configs)", fields.AT_LEAST_ONE)
+    channel_base: int = fields.field(32768, "StyleGAN2's channels at resolution "
+                                     "r are min(channel_base / r, channel_max)",
+                                     fields.AT_LEAST_ONE)
+    channel_max: int = fields.field(512, "StyleGAN2's widest layer",
+                                    fields.AT_LEAST_ONE)
+    conv_clamp: float = fields.field(256.0, "clamp of StyleGAN2's conv outputs, "
+                                     "0 = none", fields.NON_NEGATIVE)
+    # Karras et al. 2019, Sec. 3.1: 0.9 in the reference configs, 0 for cifar.
+    style_mixing_prob: float = fields.field(
+        0.0, "probability of style mixing in training", fields.UNIT_INTERVAL,
+        example=0.9)
+    g_architecture: str = fields.field(
+        "skip", "StyleGAN2's generator architecture",
+        fields.OneOf(stylegan2.ARCHITECTURES, "architectures"))
+    # The reference's cifar config uses orig (no residual skips).
+    d_architecture: str = fields.field(
+        "resnet", "StyleGAN2's discriminator architecture",
+        fields.OneOf(stylegan2.ARCHITECTURES, "architectures"))
+
+
 OPTIONS: dict[str, type[CommonOptions]] = {
     "mlp": MlpOptions, "dcgan": DcganOptions, "sngan": SnganOptions,
-    "biggan": BigganOptions}
+    "biggan": BigganOptions, "stylegan2": Stylegan2Options}
 
 
 def fill_options(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -316,12 +371,18 @@ def read_options(config: ml_collections.ConfigDict, flag: str) -> CommonOptions:
 
 def _check_combinations(config: ml_collections.ConfigDict):
     """Raises ValueError, saying what to set, for options a model lacks."""
-    if config.g_spectral_norm and config.name == "sngan":
-        # SNGAN's generator is the paper's: BatchNorm without spectral norm.
-        raise ValueError("--config.model.g_spectral_norm=True is implemented for "
-                         "the mlp and dcgan generators, not sngan's. Set "
+    if config.g_spectral_norm and config.name not in ("mlp", "dcgan"):
+        # SNGAN's and StyleGAN2's generators are their papers'; BigGAN's is
+        # spectrally normalised already.
+        raise ValueError(f"--config.model.g_spectral_norm=True is implemented for "
+                         f"the mlp and dcgan generators, not {config.name}'s. Set "
                          "--config.model.g_spectral_norm=False or "
                          "--config.model.name=dcgan (or mlp).")
+    if config.name == "stylegan2" and config.d_minibatch_kernels:
+        raise ValueError("StyleGAN2's discriminator has the minibatch standard "
+                         "deviation (--config.model.d_minibatch_stddev_group), not "
+                         "minibatch discrimination. Set "
+                         "--config.model.d_minibatch_kernels=0.")
     if not config.d_autoencoder:
         return
     if config.name != "mlp":
