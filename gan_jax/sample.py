@@ -23,6 +23,7 @@ from etils import epath
 import jax
 
 from gan_jax import cli
+from gan_jax import models
 from gan_jax import train
 from gan_jax.evaluation import sampling
 from gan_jax.evaluation import standing_stats
@@ -36,6 +37,9 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents.")
 _LABEL = flags.DEFINE_integer(
     "label", None, "Conditional models: draw only this class (default: all "
     "classes in turn).")
+_TRUNCATION_PSI = flags.DEFINE_float(
+    "truncation_psi", 1.0, "The truncation trick's psi for StyleGAN2 runs "
+    "(1 = none; 0.5-0.7 trades variety for quality).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Images per generator call.",
                                    lower_bound=1)
 flags.mark_flags_as_required(["workdir", "out"])
@@ -58,6 +62,8 @@ def main(argv):
     try:
         labels = sampling.requested_labels(_NUM.value, run.spec.model.num_classes,
                                            _LABEL.value)
+        models.check_truncation(run.spec.model.name, _TRUNCATION_PSI.value,
+                                "--truncation_psi")
     except ValueError as error:
         sys.exit(f"error: {error}")
     key = jax.random.key(_SEED.value)
@@ -66,7 +72,8 @@ def main(argv):
     images = sampling.generate(
         state, key, _NUM.value, latent_dim=run.spec.model.latent_dim,
         batch_size=min(_BATCH_SIZE.value, _NUM.value), labels=labels,
-        categories=run.spec.tricks.infogan_categories)
+        categories=run.spec.tricks.infogan_categories,
+        truncation_psi=_TRUNCATION_PSI.value)
     out = epath.Path(_OUT.value)
     visualize.save_samples(images, labels, out)
     logging.info("Wrote %d images from step %d to %s.", _NUM.value, run.step, out)

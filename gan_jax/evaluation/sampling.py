@@ -13,6 +13,7 @@ With InfoGAN's categorical code (`categories > 0`, Chen et al. 2016) the first
 """
 
 from collections.abc import Iterator
+import functools
 from typing import NamedTuple
 
 import jax
@@ -35,12 +36,19 @@ class GridInputs(NamedTuple):
     num_columns: int
 
 
-@jax.jit
+@functools.partial(jax.jit, static_argnames=("truncation_psi",))
 def generate_from(state: GANState, latents: jax.Array,
-                  labels: jax.Array | None = None) -> jax.Array:
-    """The EMA generator's samples for given latents (and labels)."""
+                  labels: jax.Array | None = None, *,
+                  truncation_psi: float = 1.0) -> jax.Array:
+    """The EMA generator's samples for given latents (and labels).
+
+    `truncation_psi` != 1 samples with the truncation trick (StyleGAN's
+    w = w_avg + psi (w - w_avg); Karras et al. 2019), for the generators of
+    `models.TRUNCATABLE_GENERATORS` only (`models.check_truncation`).
+    """
+    options = {} if truncation_psi == 1.0 else {"truncation_psi": truncation_psi}
     samples, _ = apply_network(state.generator, state.ema_params, latents,
-                               labels=labels, train=False)
+                               labels=labels, train=False, **options)
     return samples
 
 
@@ -69,7 +77,8 @@ def requested_labels(num: int, num_classes: int | None,
 def generate_batches(state: GANState, key: jax.Array, num: int, *,
                      latent_dim: int, batch_size: int,
                      labels: np.ndarray | None = None,
-                     categories: int = 0) -> Iterator[np.ndarray]:
+                     categories: int = 0,
+                     truncation_psi: float = 1.0) -> Iterator[np.ndarray]:
     """Yields `num` samples as host arrays of at most `batch_size`, so that
     evaluating 50,000 samples never holds them all in memory.
 
@@ -81,6 +90,7 @@ def generate_batches(state: GANState, key: jax.Array, num: int, *,
       batch_size: samples per generator call.
       labels: `(num,)` int class labels for a conditional generator, else None.
       categories: InfoGAN categories coded in the first latent entries (0 = none).
+      truncation_psi: see `generate_from`.
     """
     for i, start in enumerate(range(0, num, batch_size)):
         size = min(batch_size, num - start)
@@ -91,16 +101,17 @@ def generate_batches(state: GANState, key: jax.Array, num: int, *,
             # Pad the last batch to `batch_size` so one compiled shape serves all.
             batch_labels = np.resize(labels[start:start + size], batch_size)
         yield np.asarray(jax.device_get(
-            generate_from(state, latents, batch_labels)))[:size]
+            generate_from(state, latents, batch_labels,
+                          truncation_psi=truncation_psi)))[:size]
 
 
 def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
              batch_size: int, labels: np.ndarray | None = None,
-             categories: int = 0) -> np.ndarray:
+             categories: int = 0, truncation_psi: float = 1.0) -> np.ndarray:
     """`num` samples gathered on the host (see `generate_batches`)."""
     return np.concatenate(list(generate_batches(
         state, key, num, latent_dim=latent_dim, batch_size=batch_size,
-        labels=labels, categories=categories)))
+        labels=labels, categories=categories, truncation_psi=truncation_psi)))
 
 
 def _with_code(noise: jax.Array, codes: jax.Array, categories: int) -> jax.Array:

@@ -193,6 +193,23 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 # the EMA weights sampled at evaluation: see gan_jax.evaluation.standing_stats).
 # tests/test_models.py checks this against the built generators.
 BATCH_NORM_GENERATORS = frozenset({"dcgan", "sngan", "biggan"})
+# The generators that sample with the truncation trick (StyleGAN's
+# w = w_avg + psi (w - w_avg)), through `truncation_psi` in their call.
+TRUNCATABLE_GENERATORS = frozenset({"stylegan2"})
+
+
+def check_truncation(model_name: str, truncation_psi: float, flag: str) -> None:
+    """Raises ValueError, naming `flag`, for truncation a model lacks."""
+    if truncation_psi != 1.0 and model_name not in TRUNCATABLE_GENERATORS:
+        raise ValueError(
+            f"{flag}={truncation_psi:g} asks for the truncation trick, which only "
+            f"the {', '.join(sorted(TRUNCATABLE_GENERATORS))} generator has (in "
+            f"w space); this run's model is {model_name!r}. Leave {flag} at 1.")
+    if truncation_psi < 0:
+        raise ValueError(f"{flag}={truncation_psi:g} must be >= 0 (1 = no "
+                         f"truncation, 0 = every sample at w_avg), e.g. 0.7.")
+
+
 # The square image sizes each image model's architecture can make.
 SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES,
