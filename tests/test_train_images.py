@@ -31,7 +31,11 @@ IMAGE_CONFIGS = ("dcgan_mnist", "cgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
 # (the toy's resume is checked in test_reliability.py): their states hold
 # more kinds of running statistics (spectral-norm vectors, conditional
 # BatchNorm, the EMA start), and one compile each keeps the suite short.
-RESUMED_CONFIGS = ("biggan_cifar10",)
+RESUMED_CONFIGS = ("biggan_cifar10", "stylegan2_cifar10")
+# Every phase and stochastic input of StyleGAN2 in the same run: the lazy R1
+# and path length phases (every 2 steps in a tiny run), style mixing, noise.
+RESUME_OVERRIDES = {"stylegan2_cifar10": {"tricks.path_length_weight": 2.0,
+                                          "model.style_mixing_prob": 0.9}}
 
 
 def _load_config(name, variant="tiny"):
@@ -68,6 +72,9 @@ def test_tiny_run_stopped_and_resumed_equals_the_straight_run(name, tmp_path):
     config = _load_config(name)
     config.data.data_dir = str(tmp_path / "tfds")
     config.train.checkpoint_every = 2
+    for field, value in RESUME_OVERRIDES.get(name, {}).items():
+        section, key = field.split(".")
+        config[section][key] = value
     with tfds.testing.mock_data(num_examples=32):
         train.train_and_evaluate(config, tmp_path / "straight")
         config.train.num_steps = 2
