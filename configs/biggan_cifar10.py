@@ -17,8 +17,8 @@ on with `--config.tricks.orthogonal_weight=1e-4`.
 
 Variants (combine with commas): `:mnist` trains the same networks on the
 offline MNIST IDX files (`../shared/data/mnist`, resized to 32x32, one
-channel; sample grids only, as the MNIST classifier reads 28x28), for
-machines without CIFAR-10;
+channel) with MNIST-classifier metrics (the classifier reads them resized
+back to 28x28), for machines without CIFAR-10;
 `:tiny` is a smoke test.
 """
 
@@ -49,7 +49,7 @@ def get_config(variant: str = ""):
     if "mnist" in variants:
         defaults.use_offline_mnist(config)
         config.data.image_size = 32
-        config.eval.features = "none"  # The MNIST classifier reads 28x28.
+        defaults.use_mnist_metrics(config)
     if "tiny" in variants:
         defaults.make_tiny(config)
     return config

@@ -24,8 +24,8 @@ Differences from the reference, each kept on purpose:
 
 Variants (combine with commas): `:mnist` trains the same networks on the
 offline MNIST IDX files (`../shared/data/mnist`, resized to 32x32, one
-channel; sample grids only, as the MNIST classifier reads 28x28), for
-machines without CIFAR-10; `:tiny` is a smoke test.
+channel) with MNIST-classifier metrics (the classifier reads them resized
+back to 28x28), for machines without CIFAR-10; `:tiny` is a smoke test.
 """
 
 from gan_jax import defaults
@@ -52,7 +52,7 @@ def get_config(variant: str = ""):
     if "mnist" in variants:
         defaults.use_offline_mnist(config)
         config.data.image_size = 32
-        config.eval.features = "none"  # The MNIST classifier reads 28x28.
+        defaults.use_mnist_metrics(config)
     if "tiny" in variants:
         defaults.make_tiny(config)
     return config

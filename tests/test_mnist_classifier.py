@@ -70,3 +70,22 @@ def test_fit_learns_held_out_examples_and_round_trips_through_save(tmp_path):
 def test_missing_classifier_says_how_to_train_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m gan_jax.train_classifier"):
         mnist_classifier.load(tmp_path / "nothing")
+
+
+def test_other_image_sizes_are_resized_to_what_the_classifier_reads(tmp_path):
+    """32x32 images (the BigGAN and StyleGAN2 MNIST runs) are read at 28x28:
+    a constant image has the same features at either size, and a 32x32
+    image has those of its antialiased resize."""
+    from gan_jax.metrics import features
+    params = mnist_classifier.MNISTClassifier().init(
+        jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
+    mnist_classifier.save(tmp_path / "classifier", params, {"accuracy": 0.0})
+    extract = features.create("mnist_classifier", str(tmp_path / "classifier")).fn
+    levels = jnp.linspace(-1.0, 1.0, 3)[:, None, None, None]
+    small = extract(jnp.broadcast_to(levels, (3, 28, 28, 1)))["features"]
+    large = extract(jnp.broadcast_to(levels, (3, 32, 32, 1)))["features"]
+    np.testing.assert_allclose(large, small, atol=1e-5 * np.abs(small).max())
+    image = jax.random.uniform(jax.random.key(1), (2, 32, 32, 1), minval=-1.0)
+    resized = jax.image.resize(image, (2, 28, 28, 1), "linear", antialias=True)
+    np.testing.assert_allclose(extract(image)["features"],
+                               extract(resized)["features"], rtol=1e-6, atol=1e-6)

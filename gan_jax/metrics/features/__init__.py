@@ -3,7 +3,9 @@
 `create(name, path)` returns a `FeatureExtractor` by name:
 
     mnist_classifier: the project's MNIST classifier (28x28 grey images; RGB
-        images are read channel by channel, for Stacked MNIST)
+        images are read channel by channel, for Stacked MNIST; other sizes,
+        such as the 32x32 MNIST the BigGAN and StyleGAN2 configs train on,
+        are resized to 28x28 first, antialiased bilinear)
     inception: InceptionV3 of the standard FID code (any image size,
         resized to 299x299 by `fid_resize`: `pytorch_fid` or `clean`)
 
@@ -37,10 +39,14 @@ class FeatureExtractor(NamedTuple):
 
 
 def _mnist_classifier(path: str, fid_resize: str) -> FeatureExtractor:
-    del fid_resize  # 28x28 images, as they are.
+    del fid_resize  # 28x28 images as they are; other sizes resized (above).
     classify = mnist_classifier.load(path).feature_fn()
 
     def extract(images):
+        if images.shape[1:3] != mnist_classifier.IMAGE_SHAPE[:2]:
+            images = jax.image.resize(
+                images, (images.shape[0], *mnist_classifier.IMAGE_SHAPE[:2],
+                         images.shape[-1]), "linear", antialias=True)
         if images.shape[-1] == 1:
             outputs = classify(images)
             return {"features": outputs["features"],
@@ -95,7 +101,7 @@ def create(name: str, path: str, *,
            fid_resize: str = fid_resize_lib.PYTORCH_FID) -> FeatureExtractor:
     """The extractor `name` with its weights from `path`; `fid_resize` is how
     the Inception network resizes its input (`fid_resize.RESIZES`; the MNIST
-    classifier takes 28x28 images as they are).
+    classifier resizes other sizes to 28x28 its own way).
 
     Raises:
       ValueError: unknown `name` or `fid_resize`, listing the valid ones.

@@ -24,6 +24,8 @@ import orbax.checkpoint as ocp
 METADATA_FILE = "classifier.json"
 PARAMS_DIR = "params"
 NUM_CLASSES = 10
+# The images it reads (H, W, C): MNIST as it is.
+IMAGE_SHAPE = (28, 28, 1)
 
 
 class MNISTClassifier(nn.Module):
@@ -92,7 +94,7 @@ def load(directory: epath.PathLike) -> TrainedClassifier:
             f"--out={directory} (add --offline without a network).")
     abstract = jax.eval_shape(
         lambda: MNISTClassifier().init(jax.random.key(0),
-                                       jnp.zeros((1, 28, 28, 1)))["params"])
+                                       jnp.zeros((1, *IMAGE_SHAPE)))["params"])
     with ocp.StandardCheckpointer() as checkpointer:
         params = checkpointer.restore(directory / PARAMS_DIR, abstract)
     metadata = json.loads((directory / METADATA_FILE).read_text())
