@@ -24,7 +24,8 @@ import numpy as np
 from gan_jax.data import input_pipeline
 from gan_jax.run import compile_options
 from gan_jax.run import experiment
-from gan_jax.run import gan_task
+from gan_jax.run import gan_data
+from gan_jax.run import gan_phases
 from gan_jax.sweep import grid
 from gan_jax.sweep import members as members_lib
 
@@ -68,7 +69,7 @@ def _vmapped(states, setting, per_seed, seeds, steps):
                                for name in per_seed[0][i]}) for i in range(steps)]
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    step = jax.jit(gan_task.phases(setting.spec, vmapped=True)[0].step_fn,
+    step = jax.jit(gan_phases.phases(setting.spec, vmapped=True)[0].step_fn,
                    donate_argnums=0,
                    compiler_options=compile_options.for_training())
 
@@ -108,7 +109,7 @@ def main(argv):
     ablation = flags.FLAGS.config
     setting = grid.settings(ablation)[_SETTING.value]
     spec, steps = setting.spec, _STEPS.value
-    dataset, sample_shape = experiment.load_dataset(spec)
+    dataset, sample_shape = gan_data.load_dataset(spec)
     print(f"Setting {setting.name}: {spec.data.name}, model {spec.model.name}, "
           f"batch {spec.data.batch_size}, n_critic {spec.optim.n_critic}; "
           f"{steps} steps per seed; {jax.device_count()} {jax.devices()[0].platform} "
