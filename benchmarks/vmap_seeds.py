@@ -11,9 +11,6 @@ excluded (compile time is printed separately). Prints the median over `--repeats
 speed-up (sequential time / vmapped time).
 """
 
-import statistics
-import time
-
 from absl import app
 from absl import flags
 import jax
@@ -28,6 +25,7 @@ from gan_jax.run import gan_data
 from gan_jax.run import gan_phases
 from gan_jax.sweep import grid
 from gan_jax.sweep import members as members_lib
+import timing
 
 config_flags.DEFINE_config_file("config", "configs/ablation_grid25.py",
                                 "An ablation config.", lock_config=True)
@@ -41,25 +39,6 @@ def _host_batches(dataset, spec, seeds, steps):
     streams = input_pipeline.seeded_streams(
         dataset, spec.data, n_critic=spec.optim.n_critic, seeds=seeds)
     return [[next(stream) for _ in range(steps)] for stream in streams]
-
-
-def _median_time(make_inputs, run):
-    """Median seconds of `run(inputs)` over the repeats, after a warm-up;
-    `make_inputs` (fresh states: the steps donate them) is not timed."""
-    jax.block_until_ready(run(make_inputs()))
-    times = []
-    for _ in range(_REPEATS.value):
-        inputs = jax.block_until_ready(make_inputs())
-        start = time.perf_counter()
-        jax.block_until_ready(run(inputs))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _compile_seconds(jitted, *args):
-    start = time.perf_counter()
-    jitted.lower(*args).compile()
-    return time.perf_counter() - start
 
 
 def _vmapped(states, setting, per_seed, seeds, steps):
@@ -80,8 +59,9 @@ def _vmapped(states, setting, per_seed, seeds, steps):
         for batch in batches:
             states, _ = step(states, batch, keys, numeric)
         return states
-    compile_s = _compile_seconds(step, make_states(), batches[0], keys, numeric)
-    return compile_s, _median_time(make_states, run)
+    compile_s = timing.compile_timed(step, make_states(), batches[0], keys,
+                                     numeric).seconds
+    return compile_s, timing.median_seconds(make_states, run, _REPEATS.value)
 
 
 def _sequential(states, spec, per_seed, seeds, steps):
@@ -100,8 +80,9 @@ def _sequential(states, spec, per_seed, seeds, steps):
                 state, _ = step(state, batch, key)
             jax.block_until_ready(state)  # One run after another.
         return state
-    compile_s = _compile_seconds(step, make_states()[0], batches[0][0], keys[0])
-    return compile_s, _median_time(make_states, run)
+    compile_s = timing.compile_timed(step, make_states()[0], batches[0][0],
+                                     keys[0]).seconds
+    return compile_s, timing.median_seconds(make_states, run, _REPEATS.value)
 
 
 def main(argv):
