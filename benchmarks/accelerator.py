@@ -37,8 +37,8 @@ would start after the budget is spent is recorded as skipped.
 
 `--reference=.../dcgan/main.py --reference_python=...`: first runs the
 PyTorch DCGAN reference on the same device (`pytorch_reference.py`, with its
-GPU flag unless `--noreference_gpu`), before JAX takes the device, and reports the ratio of `dcgan64_reference`'s
-float32 it/s to it.
+GPU flag unless `--noreference_gpu`), before JAX takes the device, and
+reports the ratio of `dcgan64_reference`'s float32 it/s to it.
 
 Writes `accelerator.json` (the device, versions, command line and every
 figure) and `accelerator.md` (the tables, also printed) to `--out`.

@@ -55,8 +55,8 @@ try:
 except SystemExit as exit_:
     code = exit_.code
 print("TENSORFLOW_MODULES", sorted(
-    name for name, module in sys.modules.items()
-    if module is not None and name.split(".")[0] in ("tensorflow", "tensorflow_datasets")))
+    name for name, module in sys.modules.items() if module is not None
+    and name.split(".")[0] in ("tensorflow", "tensorflow_datasets")))
 sys.exit(code)
 """
 
