@@ -6,24 +6,20 @@
 
 Alternates, `--rounds` times: `benchmarks/train_step.py` on
 `configs/dcgan64_reference.py` (one subprocess), then the reference script
-(`--dataset fake`, `--niter` epochs of 1,000 random images, its default
-two loader workers). The reference prints one line per iteration; each
-line's arrival is timed, and its steady-state rate is the median over the
-iterations that are neither the first nor the last of an epoch (worker
-start-up, image saving, and the short final batch). Prints both medians over
-the rounds and their ratio. The reference is not part of this project: see
-benchmarks/README.md for where to get it.
+(`pytorch_reference.py`: `--dataset fake`, `--niter` epochs, timed line by
+line). Prints both medians over the rounds and their ratio. The reference is
+not part of this project: see benchmarks/README.md for where to get it.
 """
 
 import re
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 
 from absl import app
 from absl import flags
+
+import pytorch_reference
 
 _REFERENCE = flags.DEFINE_string("reference", None, "Path to pytorch/examples "
                                  "dcgan/main.py.", required=True)
@@ -37,8 +33,6 @@ _CONFIG = flags.DEFINE_string("config", "configs/dcgan64_reference.py",
 _JAX_ARGS = flags.DEFINE_list("jax_args", ["--steps=10", "--windows=3"],
                               "More flags for benchmarks/train_step.py.")
 
-_ITERATION = re.compile(r"^\[(\d+)/(\d+)\]\[(\d+)/(\d+)\] Loss_D")
-
 
 def _jax_rate() -> float:
     out = subprocess.run(
@@ -49,27 +43,11 @@ def _jax_rate() -> float:
 
 
 def _reference_rate() -> float:
-    with tempfile.TemporaryDirectory() as outf:
-        process = subprocess.Popen(
-            [_REFERENCE_PYTHON.value, "-u", _REFERENCE.value, "--dataset=fake",
-             f"--niter={_NITER.value}", f"--outf={outf}", "--manualSeed=1"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        arrivals = []  # (epoch, iteration, iterations per epoch, time)
-        for line in process.stdout:
-            match = _ITERATION.match(line)
-            if match:
-                epoch, _, i, per_epoch = map(int, match.groups())
-                arrivals.append((epoch, i, per_epoch, time.perf_counter()))
-        if process.wait():
-            raise RuntimeError(f"The reference failed (exit {process.returncode}).")
-    # An interval ends with its iteration's line; keep full-batch iterations
-    # that are not an epoch's first (worker start-up, image saving).
-    intervals = [b[3] - a[3] for a, b in zip(arrivals, arrivals[1:])
-                 if a[0] == b[0] and 0 < b[1] < b[2] - 1]
-    rate = 1.0 / statistics.median(intervals)
-    print(f"reference: {rate:.3f} iterations/s (median of {len(intervals)} "
-          "iterations)")
-    return rate
+    rate = pytorch_reference.rate(_REFERENCE_PYTHON.value, _REFERENCE.value,
+                                  niter=_NITER.value)
+    print(f"reference: {rate.iterations_per_s:.3f} iterations/s (median of "
+          f"{rate.iterations_timed} iterations)")
+    return rate.iterations_per_s
 
 
 def main(argv):

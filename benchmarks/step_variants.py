@@ -16,7 +16,6 @@ its per-round ratios to the first variant. Variants (`--variants`):
 """
 
 import statistics
-import time
 
 from absl import app
 from absl import flags
@@ -25,9 +24,9 @@ from ml_collections import config_flags
 
 from gan_jax.models import strided_conv
 from gan_jax.run import compile_options
-from gan_jax.run import experiment
 from gan_jax.run import gan_spec
 import step_program
+import timing
 
 _VARIANTS = ("auto", "adjoint_blocks", "adjoint_phases", "eltwise_library",
              "xla_defaults")
@@ -85,13 +84,10 @@ def main(argv):
     rates = {variant: [] for variant in programs}
     for _ in range(_ROUNDS.value):
         for variant, program in programs.items():
-            state = states[variant]
-            start = time.perf_counter()
-            for _ in range(_STEPS.value):
-                state, metrics = program(state, batch, key)
-            jax.block_until_ready((state, metrics))
-            rates[variant].append(_STEPS.value / (time.perf_counter() - start))
-            states[variant] = state
+            rate, (states[variant], _) = timing.window(
+                lambda carry, program=program: program(carry[0], batch, key),
+                (states[variant], None), _STEPS.value)
+            rates[variant].append(rate)
     print(f"config: {spec.model.name}, batch {spec.data.batch_size}, "
           f"{jax.device_count()} {jax.default_backend()} device(s), "
           f"{_ROUNDS.value} rounds x {_STEPS.value} steps")

@@ -12,7 +12,6 @@ time, then iterations/s and images/s: the median over `--windows` windows of
 """
 
 import statistics
-import time
 
 from absl import app
 from absl import flags
@@ -20,9 +19,9 @@ import jax
 from ml_collections import config_flags
 
 from gan_jax.run import compile_options
-from gan_jax.run import experiment
 from gan_jax.run import gan_spec
 import step_program
+import timing
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/dcgan64_reference.py", "A training config.", lock_config=True)
@@ -64,19 +63,10 @@ def main(argv):
     shape = sample_shape(spec)
     batch_size, n_critic = spec.data.batch_size, spec.optim.n_critic
     program = step_program.build(spec, shape, _compiler_options())
-    compiled, state = program.compiled, program.state
-    batch, train_key = program.batch, program.key
-
-    for _ in range(_WARMUP.value):
-        state, metrics = compiled(state, batch, train_key)
-    jax.block_until_ready(state)
-    rates = []
-    for _ in range(_WINDOWS.value):
-        start = time.perf_counter()
-        for _ in range(_STEPS.value):
-            state, metrics = compiled(state, batch, train_key)
-        jax.block_until_ready((state, metrics))
-        rates.append(_STEPS.value / (time.perf_counter() - start))
+    compiled, batch, train_key = program.compiled, program.batch, program.key
+    rates, _ = timing.window_rates(
+        lambda carry: compiled(carry[0], batch, train_key), (program.state, None),
+        steps=_STEPS.value, windows=_WINDOWS.value, warmup=_WARMUP.value)
     median = statistics.median(rates)
     print(f"config: {spec.model.name}, batch {batch_size}, sample {shape}, "
           f"n_critic {n_critic}, {jax.device_count()} {jax.default_backend()} "

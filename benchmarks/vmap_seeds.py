@@ -11,9 +11,6 @@ excluded (compile time is printed separately). Prints the median over `--repeats
 speed-up (sequential time / vmapped time).
 """
 
-import statistics
-import time
-
 from absl import app
 from absl import flags
 import jax
@@ -24,9 +21,11 @@ import numpy as np
 from gan_jax.data import input_pipeline
 from gan_jax.run import compile_options
 from gan_jax.run import experiment
-from gan_jax.run import gan_task
+from gan_jax.run import gan_data
+from gan_jax.run import gan_phases
 from gan_jax.sweep import grid
 from gan_jax.sweep import members as members_lib
+import timing
 
 config_flags.DEFINE_config_file("config", "configs/ablation_grid25.py",
                                 "An ablation config.", lock_config=True)
@@ -42,25 +41,6 @@ def _host_batches(dataset, spec, seeds, steps):
     return [[next(stream) for _ in range(steps)] for stream in streams]
 
 
-def _median_time(make_inputs, run):
-    """Median seconds of `run(inputs)` over the repeats, after a warm-up;
-    `make_inputs` (fresh states: the steps donate them) is not timed."""
-    jax.block_until_ready(run(make_inputs()))
-    times = []
-    for _ in range(_REPEATS.value):
-        inputs = jax.block_until_ready(make_inputs())
-        start = time.perf_counter()
-        jax.block_until_ready(run(inputs))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _compile_seconds(jitted, *args):
-    start = time.perf_counter()
-    jitted.lower(*args).compile()
-    return time.perf_counter() - start
-
-
 def _vmapped(states, setting, per_seed, seeds, steps):
     members = members_lib.create(seeds, [setting.numeric()] * len(seeds))
     batches = [jax.device_put({name: np.stack([per_seed[k][i][name]
@@ -68,7 +48,7 @@ def _vmapped(states, setting, per_seed, seeds, steps):
                                for name in per_seed[0][i]}) for i in range(steps)]
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    step = jax.jit(gan_task.phases(setting.spec, vmapped=True)[0].step_fn,
+    step = jax.jit(gan_phases.phases(setting.spec, vmapped=True)[0].step_fn,
                    donate_argnums=0,
                    compiler_options=compile_options.for_training())
 
@@ -79,8 +59,9 @@ def _vmapped(states, setting, per_seed, seeds, steps):
         for batch in batches:
             states, _ = step(states, batch, keys, numeric)
         return states
-    compile_s = _compile_seconds(step, make_states(), batches[0], keys, numeric)
-    return compile_s, _median_time(make_states, run)
+    compile_s = timing.compile_timed(step, make_states(), batches[0], keys,
+                                     numeric).seconds
+    return compile_s, timing.median_seconds(make_states, run, _REPEATS.value)
 
 
 def _sequential(states, spec, per_seed, seeds, steps):
@@ -99,8 +80,9 @@ def _sequential(states, spec, per_seed, seeds, steps):
                 state, _ = step(state, batch, key)
             jax.block_until_ready(state)  # One run after another.
         return state
-    compile_s = _compile_seconds(step, make_states()[0], batches[0][0], keys[0])
-    return compile_s, _median_time(make_states, run)
+    compile_s = timing.compile_timed(step, make_states()[0], batches[0][0],
+                                     keys[0]).seconds
+    return compile_s, timing.median_seconds(make_states, run, _REPEATS.value)
 
 
 def main(argv):
@@ -108,7 +90,7 @@ def main(argv):
     ablation = flags.FLAGS.config
     setting = grid.settings(ablation)[_SETTING.value]
     spec, steps = setting.spec, _STEPS.value
-    dataset, sample_shape = experiment.load_dataset(spec)
+    dataset, sample_shape = gan_data.load_dataset(spec)
     print(f"Setting {setting.name}: {spec.data.name}, model {spec.model.name}, "
           f"batch {spec.data.batch_size}, n_critic {spec.optim.n_critic}; "
           f"{steps} steps per seed; {jax.device_count()} {jax.devices()[0].platform} "

@@ -9,6 +9,7 @@ import tensorflow as tf
 from gan_jax import defaults
 from gan_jax.data import in_memory
 from gan_jax.data import input_pipeline
+from gan_jax.data import sources
 from gan_jax.run import gan_spec
 
 
@@ -60,4 +61,4 @@ def test_empty_dataset_and_unknown_loader_are_clear_errors():
     with pytest.raises(ValueError, match="dataset is empty"):
         in_memory.load_arrays(empty)
     with pytest.raises(ValueError, match="Valid loaders: tf_data, in_memory"):
-        input_pipeline.check_loader("numpy")
+        sources.check_loader("numpy")

@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 from gan_jax import defaults
 from gan_jax.data import image_preprocessing
 from gan_jax.data import input_pipeline
+from gan_jax.data import sources
 
 
 def _data_config(tmp_path, **overrides):
@@ -124,6 +125,12 @@ def test_unknown_source_lists_valid_sources(tmp_path):
         input_pipeline.load(_data_config(tmp_path, source="imagenet"))
     assert "folder, idx, stacked_mnist, tfds, toy" in str(excinfo.value)
     assert "--config.data.source" in str(excinfo.value)
+
+
+def test_every_source_name_the_spec_accepts_has_a_reader():
+    """The spec checks `config.data.source` against `sources.SOURCES` (no
+    TensorFlow needed), the pipeline reads with `input_pipeline.SOURCES`."""
+    assert tuple(input_pipeline.SOURCES) == sources.SOURCES
 
 
 @pytest.mark.parametrize("source", ["idx", "folder"])

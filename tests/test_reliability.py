@@ -26,6 +26,7 @@ from gan_jax import train
 from gan_jax.data import input_pipeline
 from gan_jax.run import divergence
 from gan_jax.run import experiment
+from gan_jax.run import gan_data
 from gan_jax.run import gan_spec
 from gan_jax.run import gan_task
 from gan_jax.run import run_dir
@@ -271,12 +272,12 @@ def test_unknown_dataset_names_list_the_valid_ones(tmp_path):
     config.data.name = "ring9"
     with pytest.raises(ValueError, match=r"Unknown toy mixture 'ring9'\. Valid "
                        r"names: grid25, ring8\. Set --config.data.name"):
-        experiment.load_dataset(gan_spec.build(config))
+        gan_data.load_dataset(gan_spec.build(config))
     config.data.source = "tfds"
     config.data.name = "mnistt"
     with pytest.raises(ValueError, match=r"TFDS has no dataset named 'mnistt'.*"
                        r"Did you mean .*mnist"):
-        experiment.load_dataset(gan_spec.build(config))
+        gan_data.load_dataset(gan_spec.build(config))
 
 
 def test_image_size_the_architecture_cannot_make():

@@ -757,7 +757,7 @@ def test_checkpoints_written_before_the_tricks_field_still_restore(tmp_path):
 def test_lazy_phase_over_vmapped_members_equals_each_member_alone():
     """The ablation runner's lazy phase: each member with its own penalty weight."""
     from gan_jax.sweep import members as members_lib
-    from gan_jax.run import gan_task
+    from gan_jax.run import gan_phases
     spec = _spec(**{"penalty.lazy_interval": 2})
     members = members_lib.create([0, 1], [
         {"optim.g_lr": 2e-3, "optim.d_lr": 2e-3, "penalty.weight": w,
@@ -766,7 +766,7 @@ def test_lazy_phase_over_vmapped_members_equals_each_member_alone():
     batches = jnp.stack([_batch(1)["x"], _batch(2)["x"]])
     keys = members_lib.train_keys(members)
     numeric = {f: jnp.asarray(v) for f, v in members.numeric.items()}
-    [_, lazy_phase] = gan_task.phases(spec, vmapped=True)
+    [_, lazy_phase] = gan_phases.phases(spec, vmapped=True)
     assert lazy_phase.every == 2 and not lazy_phase.ends_step
     together, _ = jax.jit(lazy_phase.step_fn)(states, {"x": batches}, keys, numeric)
     for k, weight in enumerate((0.1, 1.0)):
@@ -777,7 +777,7 @@ def test_lazy_phase_over_vmapped_members_equals_each_member_alone():
         gradient_checks.assert_same_gradients(
             alone.discriminator, members_lib.member_state(together, k).discriminator,
             MLP_REDUCED_TERMS)
-    assert [p.name for p in gan_task.phases(_spec(), vmapped=True)] == ["train"]
+    assert [p.name for p in gan_phases.phases(_spec(), vmapped=True)] == ["train"]
 
 
 @pytest.mark.slow

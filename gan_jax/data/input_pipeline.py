@@ -28,6 +28,7 @@ from gan_jax.data import idx_folder
 from gan_jax.data import image_folder
 from gan_jax.data import image_preprocessing
 from gan_jax.data import in_memory
+from gan_jax.data import sources
 from gan_jax.data import stacked_mnist
 from gan_jax.data import toy_mixtures
 
@@ -252,7 +253,8 @@ def _load_stacked_mnist(data) -> Source:
     return Source(stacked_mnist.stack(digits.dataset), stacked_mnist.NUM_MODES)
 
 
-# Each reads the run's data section (`spec.data`).
+# Each reads the run's data section (`spec.data`); one per name of
+# `sources.SOURCES`, which the spec checks `config.data.source` against.
 SOURCES: dict[str, Callable[..., Source]] = {
     "toy": _load_toy,
     "tfds": _load_tfds,
@@ -325,15 +327,6 @@ def train_batches(dataset: tf.data.Dataset, *, batch_size: int, n_critic: int,
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-LOADERS = ("tf_data", "in_memory")
-
-
-def check_loader(name: str) -> None:
-    if name not in LOADERS:
-        raise ValueError(f"Unknown data loader {name!r}. Valid loaders: "
-                         f"{', '.join(LOADERS)}. Set --config.data.loader.")
-
-
 def seeded_streams(dataset: tf.data.Dataset, data, *,
                    n_critic: int, seeds: Sequence[int], start_step: int = 0
                    ) -> list[Iterator[dict[str, np.ndarray]]]:
@@ -345,7 +338,7 @@ def seeded_streams(dataset: tf.data.Dataset, data, *,
     every epoch (`gan_jax.data.in_memory`). Either way a seed's stream is the
     same whether it is read alone or beside others.
     """
-    check_loader(data.loader)
+    sources.check_loader(data.loader)
     if data.loader == "in_memory":
         parallel.check_batch_size(data.batch_size)
         arrays = in_memory.load_arrays(dataset)

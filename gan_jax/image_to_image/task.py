@@ -26,7 +26,7 @@ from gan_jax.image_to_image import measures
 from gan_jax.image_to_image import spec as translation_spec
 from gan_jax.image_to_image.spec import TranslationSpec
 from gan_jax.run import experiment as gan_experiment
-from gan_jax.run import loop
+from gan_jax.run.phase import Phase
 from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
 
@@ -77,14 +77,14 @@ def _ignore_numeric(step_fn):
     return step
 
 
-def phases(spec: TranslationSpec) -> tuple[loop.Phase, ...]:
+def phases(spec: TranslationSpec) -> tuple[Phase, ...]:
     by_name = experiment.phases(spec)
     pretrain_steps = spec.objective.pretrain_steps
     result = []
     if "pretrain" in by_name:
-        result.append(loop.Phase("pretrain", _ignore_numeric(by_name["pretrain"]),
+        result.append(Phase("pretrain", _ignore_numeric(by_name["pretrain"]),
                                  last_step=pretrain_steps, log_prefix="pretrain/"))
-    result.append(loop.Phase("train", _ignore_numeric(by_name["train"]),
+    result.append(Phase("train", _ignore_numeric(by_name["train"]),
                              first_step=pretrain_steps + 1))
     return tuple(result)
 

@@ -3,7 +3,7 @@
 Shared by every job that needs them (training, sampling, evaluation), so that
 a checkpoint written by one is restored by another into the same structure.
 Everything here reads the checked spec (gan_jax.run.gan_spec.build), never
-the ConfigDict.
+the ConfigDict. No TensorFlow: the data is read by `gan_jax.run.gan_data`.
 """
 
 import functools
@@ -12,10 +12,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-import tensorflow as tf
 
 from gan_jax import models
-from gan_jax.data import input_pipeline
 from gan_jax.game import objectives as objectives_lib
 from gan_jax.game import steps
 from gan_jax.game.state import create_gan_state
@@ -40,34 +38,6 @@ def run_keys(seed: int) -> RunKeys:
     """
     root = jax.random.key(seed)
     return RunKeys(*(jax.random.fold_in(root, stream) for stream in range(3)))
-
-
-def _check_labels(spec: gan_spec.GanSpec, source: input_pipeline.Source) -> None:
-    wanted = spec.model.num_classes
-    if wanted and source.num_classes is None:
-        raise ValueError(
-            f"config.model.num_classes={wanted} asks for a conditional model, but "
-            f"the dataset {spec.data.name!r} ({spec.data.source}) has no class "
-            "labels. Set --config.model.num_classes=0 or use a labelled dataset.")
-    if wanted and wanted != source.num_classes:
-        raise ValueError(
-            f"config.model.num_classes={wanted} does not match the "
-            f"{source.num_classes} classes of the dataset {spec.data.name!r}. Set "
-            f"--config.model.num_classes={source.num_classes}.")
-
-
-def load_dataset(spec: gan_spec.GanSpec) -> tuple[tf.data.Dataset, tuple[int, ...]]:
-    """This process's training examples and the shape of one sample.
-
-    Labels are kept only for conditional models, and must then match
-    `spec.model.num_classes`.
-    """
-    source = input_pipeline.load(spec.data)
-    _check_labels(spec, source)
-    dataset = source.dataset
-    if not spec.model.num_classes and "label" in dataset.element_spec:
-        dataset = dataset.map(lambda example: {"x": example["x"]})
-    return dataset, input_pipeline.sample_shape(dataset)
 
 
 def _adam(learning_rate, b1, b2, schedule, num_updates):

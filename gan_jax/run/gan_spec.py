@@ -18,7 +18,7 @@ from gan_jax import losses
 from gan_jax import models
 from gan_jax import parallel
 from gan_jax import penalties
-from gan_jax.data import input_pipeline
+from gan_jax.data import sources
 from gan_jax.fields import field
 from gan_jax.game import objectives as objectives_lib
 from gan_jax.metrics import features
@@ -51,7 +51,7 @@ class Data(fields.Section):
     # modes) from the IDX files in `path`, or TFDS mnist without a path.
     # Local sources are built as TFDS datasets.
     source: str = field("toy", "where the examples come from",
-                        fields.OneOf(tuple(input_pipeline.SOURCES), "sources"))
+                        fields.OneOf(sources.SOURCES, "sources"))
     # toy: ring8 | grid25; tfds: a TFDS name such as mnist, cifar10, celeb_a.
     name: str = field("ring8", "the dataset's name")
     split: str = field("train", 'a TFDS split string, e.g. "train[:90%]"')
@@ -69,7 +69,7 @@ class Data(fields.Section):
     # the split in host memory and permute it every epoch, much faster for
     # small examples (gan_jax.data.in_memory).
     loader: str = field("tf_data", "how batches are read",
-                        fields.OneOf(input_pipeline.LOADERS, "loaders"))
+                        fields.OneOf(sources.LOADERS, "loaders"))
     # Also a multiple of the device and process counts (checked in `build`).
     batch_size: int = field(256, "the global batch size, over all devices",
                             fields.AT_LEAST_ONE)

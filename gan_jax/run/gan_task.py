@@ -3,9 +3,10 @@
 Its phases are the train step (`n_critic` discriminator updates and one
 generator update, `gan_jax.game.steps.train_step`) and, with
 `penalty.lazy_interval > 1`, the lazy regulariser after every
-`lazy_interval`-th step (Karras et al. 2020). An evaluation measures and draws
-the EMA generator (`gan_jax.evaluation.evaluator`); an image run ends with interpolation
-strips and a GIF of its sample grids.
+`lazy_interval`-th step (Karras et al. 2020), built by
+`gan_jax.run.gan_phases`. An evaluation measures and draws the EMA generator
+(`gan_jax.evaluation.evaluator`); an image run ends with interpolation strips
+and a GIF of its sample grids.
 """
 
 from etils import epath
@@ -18,8 +19,9 @@ from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import visualize
 from gan_jax.run import experiment
+from gan_jax.run import gan_data
+from gan_jax.run import gan_phases
 from gan_jax.run import gan_spec
-from gan_jax.run import loop
 from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
 
@@ -57,45 +59,6 @@ def state_layout(config: ml_collections.ConfigDict, data_spec: run_dir.DataSpec)
             for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]]
 
 
-def phases(spec: gan_spec.GanSpec, *, vmapped: bool = False) -> tuple[loop.Phase, ...]:
-    """The GAN's phases; `vmapped`: over members stacked on axis 0 (each
-    with its own key and numbers).
-
-    The penalty weight and label smoothing are arguments of the compiled
-    programs (`numeric`), so the objectives are built inside each trace.
-    """
-
-    def train_step(state, batch, key, numeric):
-        return experiment.make_train_step(
-            spec, penalty_weight=numeric["penalty.weight"],
-            label_smoothing=numeric["loss.label_smoothing"])(state, batch, key)
-
-    def regularizer_step(state, batch, key, numeric):
-        return experiment.make_regularizer_step(
-            spec, penalty_weight=numeric["penalty.weight"])(state, batch, key)
-
-    wrap = jax.vmap if vmapped else (lambda fn: fn)
-    result = [loop.Phase("train", wrap(train_step))]
-    if spec.penalty.lazy_interval > 1:
-        # A whole program every `lazy_interval` steps, none in between.
-        result.append(loop.Phase("regularizer", wrap(regularizer_step),
-                                 every=spec.penalty.lazy_interval,
-                                 ends_step=False))
-    for trick, step_fn in experiment.generator_regularizers(spec):
-        result.append(loop.Phase(
-            f"g_{trick.name}", wrap(lambda state, batch, key, numeric, step_fn=step_fn:
-                                    step_fn(state, batch, key)),
-            every=trick.regularizer_interval(spec.tricks), ends_step=False))
-    return tuple(result)
-
-
-def example_batch(dataset, batch_size: int, n_critic: int, leading=()):
-    """Shapes and dtypes of one train-step batch, from the element spec."""
-    return {name: jax.ShapeDtypeStruct((*leading, n_critic, batch_size, *spec.shape),
-                                       spec.dtype.as_numpy_dtype)
-            for name, spec in dataset.element_spec.items()}
-
-
 _NOT_READ = object()
 
 
@@ -119,7 +82,7 @@ class GANTask(task_lib.Task):
         fields.refuse_unknown_fields(self.config, defaults.base_config(), "config",
                                      retired=defaults.RETIRED_FIELDS)
         spec = self.spec = gan_spec.build(self.config)
-        self.phases = phases(spec)
+        self.phases = gan_phases.phases(spec)
         self.describe_data = (f"{spec.data.name!r} ({spec.data.source}, split "
                               f"{spec.data.split!r})")
 
@@ -127,9 +90,9 @@ class GANTask(task_lib.Task):
         spec = self.spec
         keys = experiment.run_keys(spec.seed)
         self._init_key, self._train_key, self._eval_key = keys
-        self._dataset, self._sample_shape = experiment.load_dataset(spec)
-        self.example_batch = example_batch(self._dataset, spec.data.batch_size,
-                                           spec.optim.n_critic)
+        self._dataset, self._sample_shape = gan_data.load_dataset(spec)
+        self.example_batch = gan_data.example_batch(
+            self._dataset, spec.data.batch_size, spec.optim.n_critic)
 
     def create_state(self):
         return experiment.create_state(self.spec, self._sample_shape,

@@ -44,7 +44,7 @@ class Task:
     log_label: str = ""    # Prefix of the loop's log lines.
     describe_data: str = "of this run"  # The dataset, for "is empty" errors.
     example_batch: Any = None  # ShapeDtypeStructs of one batch (after prepare).
-    phases: tuple = ()     # The `loop.Phase`s, in the order they run (after build_spec).
+    phases: tuple = ()     # The `phase.Phase`s, in the order they run (after build_spec).
     # `state_layout(config, data_spec)`: the leaves (path, shape, dtype) of
     # the state `config` builds, which a saved run must share to resume.
     state_layout: Callable | None = None

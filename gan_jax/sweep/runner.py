@@ -34,7 +34,8 @@ import tensorflow as tf
 from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import visualize
-from gan_jax.run import experiment
+from gan_jax.run import gan_data
+from gan_jax.run import gan_phases
 from gan_jax.run import gan_spec
 from gan_jax.run import gan_task
 from gan_jax.run import loop
@@ -198,7 +199,7 @@ class _GroupTask(task_lib.Task):
             [seed for _ in group.settings for seed in seeds],
             [s.numeric() for s in group.settings for _ in seeds])
         self.members = len(self._members.seeds)
-        self.phases = gan_task.phases(spec, vmapped=True)
+        self.phases = gan_phases.phases(spec, vmapped=True)
         self._group_dir = workdir / "groups" / group.key
         self._is_writer = jax.process_index() == 0
 
@@ -216,8 +217,8 @@ class _GroupTask(task_lib.Task):
 
     def prepare(self) -> None:
         spec = self.spec
-        self._dataset, self._sample_shape = experiment.load_dataset(spec)
-        self.example_batch = gan_task.example_batch(
+        self._dataset, self._sample_shape = gan_data.load_dataset(spec)
+        self.example_batch = gan_data.example_batch(
             self._dataset, spec.data.batch_size, spec.optim.n_critic,
             leading=(self.members,))
         self._reference = (evaluator.prepare_reference(spec, self._dataset)
