@@ -139,7 +139,8 @@ WIDTH_FIELDS = {
     "dcgan": {"g_channels": 8, "d_channels": 8},
     "sngan": {"g_channels": 8, "d_channels": 8},
     "biggan": {"g_channels": 8, "d_channels": 8},
-    "stylegan2": {"channel_base": 256, "channel_max": 16},
+    "stylegan2": {"channel_base": 256, "channel_max": 16, "latent_dim": 32,
+                  "w_dim": 32},
 }
 _SMOKE_BATCH = 8
 # Smoke mode: XLA:CPU's cheapest code generation, as the test suite asks
@@ -175,6 +176,7 @@ def shrink_for_smoke(config) -> None:
     config.data.batch_size = _SMOKE_BATCH
     config.optim.n_critic = min(config.optim.n_critic, 2)
     config.penalty.lazy_interval = min(config.penalty.lazy_interval, 2)
+    config.tricks.path_length_interval = min(config.tricks.path_length_interval, 2)
     supported = models.SUPPORTED_IMAGE_SIZES.get(config.model.name)
     if supported and config.data.image_size is not None:
         config.data.image_size = min(supported)
