@@ -50,9 +50,7 @@ def get_config(variant: str = ""):
     config.train.eval_every = 50_000
     config.train.checkpoint_every = 10_000
     if "mnist" in variants:
-        defaults.use_offline_mnist(config)
-        config.data.image_size = 32
-        defaults.use_mnist_metrics(config)
+        defaults.use_offline_mnist_at_32(config)
     if "tiny" in variants:
         defaults.make_tiny(config)
     return config

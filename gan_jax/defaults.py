@@ -122,6 +122,16 @@ def use_offline_mnist(config: ml_collections.ConfigDict) -> None:
     config.data.split = "test"
 
 
+def use_offline_mnist_at_32(config: ml_collections.ConfigDict) -> None:
+    """The offline MNIST resized to 32x32, with MNIST-classifier metrics (the
+    classifier reads them back at 28x28): CIFAR-10's shape for the models
+    that only make 32x32 and up (BigGAN, StyleGAN2) on a machine without
+    CIFAR-10."""
+    use_offline_mnist(config)
+    use_mnist_metrics(config)
+    config.data.image_size = 32
+
+
 def stacked_mnist_config(*, offline: bool) -> ml_collections.ConfigDict:
     """DCGAN on Stacked MNIST (three digits as RGB, 1,000 modes), scored as in
     PacGAN (Lin et al. 2018): 26,000 samples, each channel read by the MNIST

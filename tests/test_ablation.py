@@ -2,7 +2,6 @@
 resuming a sweep, and the command line."""
 
 import copy
-import importlib.util
 import json
 import logging
 import math
@@ -25,16 +24,14 @@ from gan_jax.sweep import grid
 from gan_jax.sweep import report
 from gan_jax.sweep import runner
 from gan_jax.sweep import spec as ablation_spec
+import config_files  # tests/config_files.py
 import idx_digits  # tests/idx_digits.py
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _config(name, variant="tiny"):
-    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
+    return config_files.load(name, variant)
 
 
 def _tiny_ablation(data_dir, **grid_axes):

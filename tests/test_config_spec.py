@@ -3,7 +3,6 @@ gan_jax.image_to_image.spec, gan_jax.sweep.spec): every field declared,
 every bad value refused in one paragraph naming its flag, before any work and
 any file."""
 
-import importlib.util
 import os
 import re
 import pathlib
@@ -22,15 +21,13 @@ from gan_jax.image_to_image import TASKS
 from gan_jax.run import gan_spec
 from gan_jax.sweep import runner
 from gan_jax.sweep import spec as ablation_spec
+import config_files  # tests/config_files.py
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load(name: str, variant: str = "") -> ml_collections.ConfigDict:
-    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
+    return config_files.load(name, variant)
 
 
 def _set(config: ml_collections.ConfigDict, field: str, value) -> None:

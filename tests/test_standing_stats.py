@@ -1,8 +1,6 @@
 """Standing BatchNorm statistics (Brock et al. 2019) and InfoGAN sampling inputs."""
 
-import importlib.util
 import json
-import pathlib
 
 import flax.linen as nn
 from flax import traverse_util
@@ -29,6 +27,7 @@ from gan_jax.models import layers
 from gan_jax.models import mlp
 from gan_jax.run import experiment
 from gan_jax.run import gan_spec
+import config_files  # tests/config_files.py
 
 LATENT_DIM = 8
 BATCH = 16
@@ -361,15 +360,9 @@ def test_generate_and_the_evaluator_grid_draw_infogan_codes(dcgan_state):
 # The rule (gan_jax.run.gan_spec.standing_stats_rule): an EMA generator with
 # BatchNorm is measured with standing statistics unless the config says.
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 def _config_file(name: str, variant: str = ""):
-    module_spec = importlib.util.spec_from_file_location(
-        name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(variant)
+    return config_files.load(name, variant)
 
 
 def _generator_has_batch_norm(model: str) -> bool:
@@ -378,7 +371,7 @@ def _generator_has_batch_norm(model: str) -> bool:
     config = defaults.image_config() if model != "mlp" else defaults.base_config()
     config.model.name = model
     spec = gan_spec.build(config)
-    shape = {"mlp": (2,), "dcgan": (28, 28, 1), "sngan": (32, 32, 3)}[model]
+    shape = {"mlp": (2,), "dcgan": (28, 28, 1)}.get(model, (32, 32, 3))
     generator, _ = models.create(spec.model, shape)
     found = []
 
@@ -399,7 +392,8 @@ def test_batch_norm_generators_are_declared_as_built(model):
     assert (model in models.BATCH_NORM_GENERATORS) == _generator_has_batch_norm(model)
 
 
-@pytest.mark.parametrize("name", ["sngan_cifar10", "wgan_gp_mnist", "dcgan_mnist"])
+@pytest.mark.parametrize("name", ["sngan_cifar10", "wgan_gp_mnist", "dcgan_mnist",
+                                  "biggan_cifar10"])
 def test_ema_batch_norm_configs_are_measured_with_standing_stats(name):
     spec = gan_spec.build(_config_file(name))
     assert spec.optim.ema_decay > 0

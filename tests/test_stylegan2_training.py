@@ -1,8 +1,6 @@
 """StyleGAN2 on the one core: the configs build the reference's networks,
 truncation when sampling, and the refusals of its options."""
 
-import importlib.util
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -14,15 +12,10 @@ from gan_jax import models
 from gan_jax.evaluation import sampling
 from gan_jax.run import experiment
 from gan_jax.run import gan_spec
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
+import config_files  # tests/config_files.py
 
 def _config_file(name, variant=""):
-    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
+    return config_files.load(name, variant)
 
 
 def _count(tree) -> int:

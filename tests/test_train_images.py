@@ -1,6 +1,5 @@
 """End to end for image GANs: every image config trains, samples, resumes."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -18,6 +17,7 @@ from gan_jax import train
 from gan_jax.run import experiment
 from gan_jax.run import gan_spec
 from gan_jax.run import run_dir
+import config_files  # tests/config_files.py
 import idx_digits  # tests/idx_digits.py
 
 # End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
@@ -39,10 +39,7 @@ RESUME_OVERRIDES = {"stylegan2_cifar10": {"tricks.path_length_weight": 2.0,
 
 
 def _load_config(name, variant="tiny"):
-    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
+    return config_files.load(name, variant)
 
 
 @pytest.mark.parametrize("name", IMAGE_CONFIGS)

@@ -2,7 +2,6 @@
 strips and metrics, resumes exactly, and refuses what it cannot do."""
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from gan_jax.image_to_image import spec as translation_spec
 from gan_jax.metrics.features import mnist_classifier
 from gan_jax.run import divergence
 from gan_jax.run import run_dir
+import config_files  # tests/config_files.py
 import idx_digits  # tests/idx_digits.py
 
 # End-to-end runs: outside the everyday tier (`python -m pytest -m "not slow"`).
@@ -53,10 +53,7 @@ def _write_pairs(folder, num=30):
 
 
 def _config(name, tmp_path, variant="tiny"):
-    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(variant)
+    config = config_files.load(name, variant)
     config.data.data_dir = str(tmp_path / "tfds")
     if config.task.pairing == "side_by_side":
         _write_pairs(tmp_path / "facades")
