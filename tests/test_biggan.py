@@ -18,6 +18,7 @@ from gan_jax.models import biggan
 from gan_jax.run import gan_spec
 from gan_jax.tricks import options as tricks_options
 from gan_jax.tricks import orthogonal
+import config_files  # tests/config_files.py
 
 
 def _count(tree) -> int:
@@ -49,27 +50,22 @@ def _biggan_config(**overrides):
 # src/configs/ImageNet/BigGAN-256.yaml (z 120, attention at G block 4 / D
 # block 1, 1,000 classes). The 128 px counts are also the paper's 70.4M / 88.0M.
 STUDIOGAN_COUNTS = {
-    32: dict(latent=80, classes=10, attention=16, g=9_416_196, d=2_415_170),
-    128: dict(latent=120, classes=1000, attention=64, g=70_433_988, d=87_982_370),
+    "biggan_cifar10": (32, 9_416_196, 2_415_170),
+    "biggan128_imagenet": (128, 70_433_988, 87_982_370),
 }
 
 
-@pytest.mark.parametrize("size", sorted(STUDIOGAN_COUNTS))
-def test_parameter_counts_equal_studiogans(size):
-    reference = STUDIOGAN_COUNTS[size]
-    config = _biggan_config(**{"model.latent_dim": reference["latent"],
-                               "model.num_classes": reference["classes"],
-                               "model.attention_resolution": reference["attention"],
-                               "data.image_size": size})
-    generator, discriminator = models.create(
-        models.read_options(config.model, "config.model"), (size, size, 3))
+@pytest.mark.parametrize("name", sorted(STUDIOGAN_COUNTS))
+def test_configs_parameter_counts_equal_studiogans(name):
+    size, g_count, d_count = STUDIOGAN_COUNTS[name]
+    spec = gan_spec.build(config_files.load(name))
+    generator, discriminator = models.create(spec.model, (size, size, 3))
     labels = jnp.zeros((2,), jnp.int32)
     g_vars = jax.eval_shape(lambda: generator.init(
-        jax.random.key(0), jnp.zeros((2, reference["latent"])), labels))
+        jax.random.key(0), jnp.zeros((2, spec.model.latent_dim)), labels))
     d_vars = jax.eval_shape(lambda: discriminator.init(
         jax.random.key(0), jnp.zeros((2, size, size, 3)), labels))
-    assert _count(g_vars["params"]) == reference["g"]
-    assert _count(d_vars["params"]) == reference["d"]
+    assert (_count(g_vars["params"]), _count(d_vars["params"])) == (g_count, d_count)
 
 
 def _normalised_kernels(params, batch_stats) -> dict:
