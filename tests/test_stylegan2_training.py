@@ -18,10 +18,6 @@ def _config_file(name, variant=""):
     return config_files.load(name, variant)
 
 
-def _count(tree) -> int:
-    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
-
-
 # stylegan2-ada-pytorch at d72cc7d041b42ec8e806021a205ed9349f87c6a4, networks
 # built as its train.py builds them for one GPU (`--cfg=cifar --cond=1`;
 # `--cfg=auto` at 64, 128, 256 px), counted with
@@ -41,13 +37,7 @@ def test_configs_build_the_references_networks(name, variant):
     config = _config_file(name, variant)
     config.data.path = "/unused"  # The folder config needs one; nothing is read.
     spec = gan_spec.build(config)
-    generator, discriminator = models.create(spec.model, (size, size, 3))
-    labels = jnp.zeros((2,), jnp.int32)
-    g_vars = jax.eval_shape(lambda: generator.init(
-        jax.random.key(0), jnp.zeros((2, spec.model.latent_dim)), labels))
-    d_vars = jax.eval_shape(lambda: discriminator.init(
-        jax.random.key(0), jnp.zeros((2, size, size, 3)), labels))
-    assert (_count(g_vars["params"]), _count(d_vars["params"])) == (g_count, d_count)
+    assert config_files.parameter_counts(spec, size) == (g_count, d_count)
 
 
 def test_folder_config_follows_train_pys_auto_rule():
