@@ -38,6 +38,13 @@ _INPUT_STREAMS = {"real": _REAL_INPUT_STREAM, "fake": _FAKE_INPUT_STREAM}
 _GENERATOR_NOISE_STREAM = 103
 
 
+def generator_rngs(key: jax.Array) -> dict[str, jax.Array]:
+    """The generator's own randomness in a training pass (StyleGAN2's noise
+    inputs and style mixing, `self.make_rng("noise")`), on a fixed stream
+    of the pass's `key`; generators that draw none ignore it."""
+    return {"noise": jax.random.fold_in(key, _GENERATOR_NOISE_STREAM)}
+
+
 class Objectives(NamedTuple):
     """The phases' objectives and the tricks they were built with.
 
@@ -187,9 +194,7 @@ def generator_objective(g_params, g_state: NetworkState, d_state: NetworkState,
     """
     key = _generator_key(key, options)
 
-    # The generator's own randomness (StyleGAN2's noise inputs, style
-    # mixing), on a stream of the step's key no trick uses.
-    rngs = {"noise": jax.random.fold_in(key, _GENERATOR_NOISE_STREAM)}
+    rngs = generator_rngs(key)
 
     def generate(z):
         return apply_network(g_state, g_params, z, labels=labels, train=True,

@@ -16,6 +16,7 @@ import optax
 
 from gan_jax import penalties
 from gan_jax.game import objectives as objectives_lib
+from gan_jax.game.objectives import generator_rngs
 from gan_jax.game.objectives import Objectives
 from gan_jax.game.latents import sample_latents
 from gan_jax.game.state import apply_network
@@ -44,17 +45,6 @@ class SharedFakes(NamedTuple):
     fake: jax.Array
     pullback: Callable
     batch_stats: dict
-
-
-def generator_rngs(key: jax.Array) -> dict[str, jax.Array]:
-    """The generator's own randomness in a training pass, drawn from the
-    stream of the latents' `key`: StyleGAN2's noise inputs and style mixing
-    (`self.make_rng("noise")`). Generators that draw none ignore it."""
-    return {"noise": jax.random.fold_in(key, _GENERATOR_NOISE_STREAM)}
-
-
-# A fixed `fold_in` index under a latent key, unused by anything else.
-_GENERATOR_NOISE_STREAM = 1
 
 
 def share_fakes(state: GANState, batch: Batch, key: jax.Array, *, latent_dim: int,
