@@ -66,9 +66,14 @@ class Stage:
                                             or step <= self.last_step)
 
 
-def stages(model_options, image_size: int) -> tuple[Stage, ...]:
+def stages(model_options, image_size: int | None) -> tuple[Stage, ...]:
     """The stages of `model_options` (`spec.model`, a progressive model's) for
-    `image_size`-pixel images."""
+    `image_size`-pixel images (`spec.data.image_size`: the run's programs are
+    built before its data is read, so it must be set)."""
+    if image_size is None:
+        raise ValueError("--config.model.name=progressive grows to the image "
+                         "size, which must be set: set --config.data.image_size, "
+                         "e.g. --config.data.image_size=32.")
     resolutions = progressive.stage_resolutions(model_options.start_resolution,
                                                 image_size)
     stable, fade = model_options.stable_steps, model_options.fade_steps

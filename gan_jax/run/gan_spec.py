@@ -337,12 +337,6 @@ def _resolve_standing_stats(spec: GanSpec) -> GanSpec:
 def _check_image_size(spec: GanSpec) -> None:
     supported = models.SUPPORTED_IMAGE_SIZES.get(spec.model.name)
     size = spec.data.image_size
-    if spec.model.name == "progressive" and size is None:
-        # Its stages, and so the run's compiled programs, are known before
-        # the data is read.
-        raise ValueError("--config.model.name=progressive grows to the image "
-                         "size, which must be set: set --config.data.image_size, "
-                         "e.g. --config.data.image_size=32.")
     if supported and size is not None and size not in supported:
         raise ValueError(
             f"--config.data.image_size={size}: model {spec.model.name!r} makes "
