@@ -28,6 +28,14 @@ during a fade-in blended with the r/2 one upsampled,
 (the networks' input and output size never changes, see
 `gan_jax.models.progressive`).
 
+With `model.stage_optimizer_reset` (the official code's `reset_opt_for_new_lod`,
+on by default there and here) both players' Adam moments and bias-correction
+count restart where a fade-in starts and where it ends (where the official
+level of detail's floor or ceiling changes), so the new layers' first updates
+have Adam's usual size (about the learning rate) instead of a ~1/sqrt(1 - b2)
+times larger one from a second-moment estimate that starts at 0 long after
+the bias correction has died out. The learning-rate schedule's count is kept.
+
 An evaluation at step t draws the stage and alpha the next train step would
 train (`evaluation_view`): derived from the step and the config's schedule,
 not stored, so the state's layout is the fixed-resolution run's and no saved
@@ -130,14 +138,39 @@ def stage_reals(x, stage: Stage, alpha, *, fades: bool):
         at_stage_size, size // stage.resolution).reshape(x.shape)
 
 
-def stage_step(step_fn, stage: Stage, *, first: bool, ends_step: bool):
+def _reset_adam(network, reset):
+    """`network` with its Adam state (moments and count) restarted where
+    `reset`; the injected hyperparameters and the schedule's count are kept
+    (`gan_jax.run.experiment.create_optimizer`'s `inject_hyperparams`)."""
+    fresh = network.tx.init(network.params).inner_state
+    inner = jax.tree.map(lambda new, old: jnp.where(reset, new, old), fresh,
+                         network.opt_state.inner_state)
+    return network.replace(opt_state=network.opt_state._replace(inner_state=inner))
+
+
+def reset_at_stage_changes(state: GANState, stage: Stage) -> GANState:
+    """`state` with both optimizers restarted when its step counter is where
+    `stage`'s fade-in starts or ends (module docstring)."""
+    t = state.step
+    reset = t == stage.first_step - 1
+    if stage.fade_steps:
+        reset = reset | (t == stage.first_step - 1 + stage.fade_steps)
+    return state.replace(generator=_reset_adam(state.generator, reset),
+                         discriminator=_reset_adam(state.discriminator, reset))
+
+
+def stage_step(step_fn, stage: Stage, *, first: bool, ends_step: bool,
+               reset_optimizers: bool = False):
     """`step_fn(state, batch, key, numeric)` of a phase, run at `stage`: the
     networks and real images of the stage, alpha from `state.step`; the
     returned state has the networks of the input state again (one structure
     for every program). A phase that ends the train step also logs
-    "stage_resolution" and "stage_alpha"."""
+    "stage_resolution" and "stage_alpha" and, with `reset_optimizers` (not in
+    the first stage), first restarts the optimizers at the stage's changes."""
     def run(state, batch, key, numeric):
         alpha = stage.alpha(state.step)
+        if reset_optimizers and ends_step and not first:
+            state = reset_at_stage_changes(state, stage)
         staged = at_stage(state, stage.resolution, alpha)
         batch = dict(batch, x=stage_reals(batch["x"], stage, alpha,
                                           fades=not first))

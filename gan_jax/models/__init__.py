@@ -405,6 +405,10 @@ class ProgressiveOptions(ChannelRuleOptions):
     stable_steps: int = fields.field(
         1000, "Progressive GAN's train steps of each stage after its fade-in "
         "(and of the first stage)", fields.AT_LEAST_ONE)
+    # The official code's reset_opt_for_new_lod (on by default there).
+    stage_optimizer_reset: bool = fields.field(
+        True, "Progressive GAN: Adam's moments reset where a fade-in starts "
+        "and where it ends")
 
 
 OPTIONS: dict[str, type[CommonOptions]] = {

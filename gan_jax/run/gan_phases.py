@@ -64,7 +64,8 @@ def _stage_phases(spec: gan_spec.GanSpec, phases: list[Phase]) -> list[Phase]:
         for phase in phases:
             result.append(dataclasses.replace(
                 phase, name=f"{phase.name}_{stage.resolution}x{stage.resolution}",
-                step_fn=growth.stage_step(phase.step_fn, stage, first=index == 0,
-                                          ends_step=phase.ends_step),
+                step_fn=growth.stage_step(
+                    phase.step_fn, stage, first=index == 0, ends_step=phase.ends_step,
+                    reset_optimizers=spec.model.stage_optimizer_reset),
                 first_step=stage.first_step, last_step=stage.last_step))
     return result
