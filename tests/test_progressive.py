@@ -16,9 +16,11 @@ from gan_jax import models
 from gan_jax import train
 from gan_jax.game import growth
 from gan_jax.game import objectives as objectives_lib
+from gan_jax.game.state import GANState
 from gan_jax.game.state import NetworkState
 from gan_jax.models import progressive
 from gan_jax.models import stylegan2
+from gan_jax.run import experiment
 from gan_jax.run import gan_phases
 from gan_jax.run import gan_spec
 from gan_jax.tricks import drift
@@ -86,6 +88,40 @@ def test_each_phase_runs_once_per_stage_within_its_steps():
              for p in gan_phases.phases(gan_spec.build(config))]
     assert names == [("train_4x4", 1, 1), ("train_8x8", 2, 5),
                      ("train_16x16", 6, 9)]
+
+
+def test_optimizers_restart_where_a_fade_in_starts_and_ends():
+    """Adam's moments and count are zeroed when the step counter t is where
+    the stage's fade-in starts (t = 2) or ends (t = 5); the schedule's count
+    and the injected learning rate stay."""
+    tx = experiment.create_optimizer(1e-3, 0.0, 0.99, schedule="linear",
+                                     num_updates=100)
+    params = {"w": jnp.ones(3)}
+
+    def network(t):
+        net = NetworkState.create(apply_fn=None, params=params, tx=tx)
+        net = net.apply_gradients(grads={"w": jnp.full(3, 0.5)})
+        return net.replace(step=jnp.int32(t))
+
+    stage = growth.Stage(resolution=8, first_step=3, last_step=7, fade_steps=3)
+    reset = jax.jit(growth.reset_at_stage_changes, static_argnums=1)
+    for t, restarted in [(1, False), (2, True), (3, False), (5, True), (6, False)]:
+        state = GANState(generator=network(t), discriminator=network(t),
+                         ema_params=params)
+        new = reset(state, stage)
+        for before, after in [(state.generator, new.generator),
+                              (state.discriminator, new.discriminator)]:
+            adam = after.opt_state.inner_state[0]
+            old = before.opt_state.inner_state[0]
+            if restarted:
+                assert int(adam.count) == 0
+                np.testing.assert_array_equal(adam.nu["w"], 0.0)
+            else:
+                jax.tree.map(np.testing.assert_array_equal, adam, old)
+                assert int(adam.count) == 1 and float(adam.nu["w"][0]) > 0
+            assert int(after.opt_state.count) == 1
+            np.testing.assert_array_equal(after.opt_state.hyperparams["learning_rate"],
+                                          before.opt_state.hyperparams["learning_rate"])
 
 
 # --- The networks' fade-in ------------------------------------------------------
