@@ -16,7 +16,6 @@ from gan_jax.data import image_folder
 from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
-from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
 from gan_jax.image_to_image import task as translation_task
 from gan_jax.metrics import features as features_lib
@@ -149,8 +148,7 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
         classes = None
         if spec.model.num_classes:
             classes = sampling.balanced_labels(num, spec.model.num_classes)
-        state = standing_stats.with_standing_stats(
-            run.state, jax.random.fold_in(key, 2), spec)
+        state = evaluator.evaluation_state(run.state, key, spec)
         fake_images = sampling.generate(
             state, jax.random.fold_in(key, 0), num,
             latent_dim=spec.model.latent_dim,

@@ -25,8 +25,8 @@ import jax
 from gan_jax import cli
 from gan_jax import models
 from gan_jax import train
+from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
-from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
 from gan_jax.image_to_image import task as translation_task
 
@@ -67,8 +67,7 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: {error}")
     key = jax.random.key(_SEED.value)
-    state = standing_stats.with_standing_stats(run.state, jax.random.fold_in(key, 2),
-                                         run.spec)
+    state = evaluator.evaluation_state(run.state, key, run.spec)
     images = sampling.generate(
         state, key, _NUM.value, latent_dim=run.spec.model.latent_dim,
         batch_size=min(_BATCH_SIZE.value, _NUM.value), labels=labels,

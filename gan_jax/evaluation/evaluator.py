@@ -37,6 +37,7 @@ from gan_jax.data import toy_mixtures
 from gan_jax.evaluation import sampling
 from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
+from gan_jax.game import growth
 from gan_jax.game.state import GANState
 from gan_jax import models
 from gan_jax.metrics import features as features_lib
@@ -212,11 +213,15 @@ def interpolation_strips(state: GANState, key: jax.Array, spec) -> np.ndarray:
 def evaluation_state(state: GANState, key: jax.Array, spec) -> GANState:
     """The state `evaluate(state, key, ...)` measures: `state` itself, or with
     `spec.eval.standing_stats_batches > 0` its generator with standing
-    statistics drawn from `fold_in(key, 2)`.
+    statistics drawn from `fold_in(key, 2)`. A progressive run's networks
+    are those of its current stage and fade-in (`growth.evaluation_view`),
+    their images shown at the full size.
 
     Pictures made outside `evaluate` (e.g. the final interpolation strips)
     should come from this state to show the generator that was measured.
     """
+    if spec.model.name == "progressive":
+        state = growth.evaluation_view(state, spec.model, spec.data.image_size)
     return standing_stats.with_standing_stats(
         state, jax.random.fold_in(key, _STANDING_STATS_STREAM), spec)
 

@@ -48,6 +48,7 @@ from gan_jax.models import biggan
 from gan_jax.models import dcgan
 from gan_jax.models import layers
 from gan_jax.models import mlp
+from gan_jax.models import progressive
 from gan_jax.models import sngan
 from gan_jax.models import strided_conv
 from gan_jax.models import stylegan2
@@ -181,12 +182,30 @@ def _stylegan2(options: "Stylegan2Options", sample_shape, aux_outputs: int):
     )
 
 
+def _progressive(options: "ProgressiveOptions", sample_shape, aux_outputs: int):
+    if options.num_classes:
+        raise ValueError("--config.model.name=progressive is unconditional: set "
+                         "--config.model.num_classes=0, or "
+                         "--config.model.name=stylegan2 for a conditional model.")
+    common = dict(sample_shape=tuple(sample_shape), channel_base=options.channel_base,
+                  channel_max=options.channel_max,
+                  start_resolution=options.start_resolution,
+                  dtype=compute_dtype(options))
+    return (
+        progressive.ProgressiveGenerator(**common),
+        progressive.ProgressiveDiscriminator(
+            minibatch_stddev_group=options.d_minibatch_stddev_group,
+            aux_outputs=aux_outputs, **common),
+    )
+
+
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "mlp": _mlp,
     "dcgan": _dcgan,
     "sngan": _sngan,
     "biggan": _biggan,
     "stylegan2": _stylegan2,
+    "progressive": _progressive,
 }
 # The models whose generator normalises with BatchNorm (its running
 # statistics live in `batch_stats` and belong to the training weights, not to
@@ -214,7 +233,8 @@ def check_truncation(model_name: str, truncation_psi: float, flag: str) -> None:
 SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
                          "sngan": sngan.SUPPORTED_SIZES,
                          "biggan": biggan.SUPPORTED_SIZES,
-                         "stylegan2": stylegan2.SUPPORTED_SIZES}
+                         "stylegan2": stylegan2.SUPPORTED_SIZES,
+                         "progressive": progressive.SUPPORTED_SIZES}
 
 
 
@@ -222,6 +242,8 @@ SUPPORTED_IMAGE_SIZES = {"dcgan": dcgan.SUPPORTED_SIZES,
 # the spec is built if the config fixes the size (else when the model is).
 _SIZE_CHECKS: dict[str, Callable[["CommonOptions", int], None]] = {
     "biggan": _check_biggan,
+    "progressive": lambda options, size: progressive.check_start_resolution(
+        options.start_resolution, size),
 }
 
 
@@ -330,22 +352,28 @@ class BigganOptions(ImageOptions):
 
 
 @dataclasses.dataclass(frozen=True)
-class Stylegan2Options(CommonOptions):
+class ChannelRuleOptions(CommonOptions):
+    # stylegan2-ada-pytorch's train.py: channel_base = fmaps * 32768
+    # (cifar 32768; auto 16384 below 512 px), channel_max 512. Progressive
+    # GAN's official code: min(8192 / 2^(log2(r) - 1), 512), channel_base 16384.
+    channel_base: int = fields.field(32768, "StyleGAN2's and Progressive GAN's "
+                                     "channels at resolution r are "
+                                     "min(channel_base / r, channel_max)",
+                                     fields.AT_LEAST_ONE)
+    channel_max: int = fields.field(512, "StyleGAN2's and Progressive GAN's "
+                                    "widest layer", fields.AT_LEAST_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stylegan2Options(ChannelRuleOptions):
     # z's size is latent_dim (512 in every reference config). The
     # discriminator's minibatch stddev (its epilogue's, over groups of
     # d_minibatch_stddev_group, 0 = off) is the reference's layer.
-    # stylegan2-ada-pytorch's train.py: channel_base = fmaps * 32768
-    # (cifar 32768; auto 16384 below 512 px), channel_max 512.
     w_dim: int = fields.field(512, "size of StyleGAN2's style vectors w",
                               fields.AT_LEAST_ONE)
     mapping_layers: int = fields.field(8, "layers of StyleGAN2's mapping "
                                        "network (2 in its cifar and auto "
                                        "configs)", fields.AT_LEAST_ONE)
-    channel_base: int = fields.field(32768, "StyleGAN2's channels at resolution "
-                                     "r are min(channel_base / r, channel_max)",
-                                     fields.AT_LEAST_ONE)
-    channel_max: int = fields.field(512, "StyleGAN2's widest layer",
-                                    fields.AT_LEAST_ONE)
     conv_clamp: float = fields.field(256.0, "clamp of StyleGAN2's conv outputs, "
                                      "0 = none", fields.NON_NEGATIVE)
     # Karras et al. 2019, Sec. 3.1: 0.9 in the reference configs, 0 for cifar.
@@ -361,9 +389,32 @@ class Stylegan2Options(CommonOptions):
         fields.OneOf(stylegan2.ARCHITECTURES, "architectures"))
 
 
+@dataclasses.dataclass(frozen=True)
+class ProgressiveOptions(ChannelRuleOptions):
+    # Karras et al. 2018: stages 4x4, 8x8, ... up to the image size, each new
+    # one faded in over `fade_steps` train steps, then trained for
+    # `stable_steps` (the paper: 800k images each); the last stage trains on
+    # to the end of the run. start_resolution = the image size: one stage,
+    # the fixed-resolution network (gan_jax.game.growth).
+    start_resolution: int = fields.field(
+        4, "Progressive GAN's first stage's resolution (the image size: no "
+        "growing)", fields.AT_LEAST_ONE, example=4)
+    fade_steps: int = fields.field(
+        1000, "Progressive GAN's train steps fading each new stage in",
+        fields.NON_NEGATIVE)
+    stable_steps: int = fields.field(
+        1000, "Progressive GAN's train steps of each stage after its fade-in "
+        "(and of the first stage)", fields.AT_LEAST_ONE)
+    # The official code's reset_opt_for_new_lod (on by default there).
+    stage_optimizer_reset: bool = fields.field(
+        True, "Progressive GAN: Adam's moments reset where a fade-in starts "
+        "and where it ends")
+
+
 OPTIONS: dict[str, type[CommonOptions]] = {
     "mlp": MlpOptions, "dcgan": DcganOptions, "sngan": SnganOptions,
-    "biggan": BigganOptions, "stylegan2": Stylegan2Options}
+    "biggan": BigganOptions, "stylegan2": Stylegan2Options,
+    "progressive": ProgressiveOptions}
 
 
 def fill_options(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -395,10 +446,11 @@ def _check_combinations(config: ml_collections.ConfigDict):
                          f"the mlp and dcgan generators, not {config.name}'s. Set "
                          "--config.model.g_spectral_norm=False or "
                          "--config.model.name=dcgan (or mlp).")
-    if config.name == "stylegan2" and config.d_minibatch_kernels:
-        raise ValueError("StyleGAN2's discriminator has the minibatch standard "
-                         "deviation (--config.model.d_minibatch_stddev_group), not "
-                         "minibatch discrimination. Set "
+    if config.name in ("stylegan2", "progressive") and config.d_minibatch_kernels:
+        title = {"stylegan2": "StyleGAN2", "progressive": "Progressive GAN"}
+        raise ValueError(f"{title[config.name]}'s discriminator has the minibatch "
+                         "standard deviation (--config.model.d_minibatch_stddev_group), "
+                         "not minibatch discrimination. Set "
                          "--config.model.d_minibatch_kernels=0.")
     if not config.d_autoencoder:
         return

@@ -5,8 +5,11 @@ compiled and timed without its evaluation and data, which need TensorFlow
 (`benchmarks/accelerator.py` times every phase on a host without it).
 """
 
+import dataclasses
+
 import jax
 
+from gan_jax.game import growth
 from gan_jax.run import experiment
 from gan_jax.run import gan_spec
 from gan_jax.run.phase import Phase
@@ -29,18 +32,40 @@ def phases(spec: gan_spec.GanSpec, *, vmapped: bool = False) -> tuple[Phase, ...
         return experiment.make_regularizer_step(
             spec, penalty_weight=numeric["penalty.weight"])(state, batch, key)
 
-    wrap = jax.vmap if vmapped else (lambda fn: fn)
-    result = [Phase("train", wrap(train_step))]
+    result = [Phase("train", train_step)]
     if spec.penalty.lazy_interval > 1:
         # A whole program every `lazy_interval` steps, none in between.
-        result.append(Phase("regularizer", wrap(regularizer_step),
+        result.append(Phase("regularizer", regularizer_step,
                             every=spec.penalty.lazy_interval, ends_step=False))
     # The tricks' lazy generator phases (StyleGAN2's path length); their
     # weights are constants of their programs.
     for trick, step_fn in experiment.generator_regularizers(spec):
         result.append(Phase(
             f"g_{trick.name}",
-            wrap(lambda state, batch, key, numeric, step_fn=step_fn:
-                 step_fn(state, batch, key)),
+            lambda state, batch, key, numeric, step_fn=step_fn:
+                step_fn(state, batch, key),
             every=trick.regularizer_interval(spec.tricks), ends_step=False))
-    return tuple(result)
+    if spec.model.name == "progressive":
+        result = _stage_phases(spec, result)
+    wrap = jax.vmap if vmapped else (lambda fn: fn)
+    return tuple(dataclasses.replace(phase, step_fn=wrap(phase.step_fn))
+                 for phase in result)
+
+
+def _stage_phases(spec: gan_spec.GanSpec, phases: list[Phase]) -> list[Phase]:
+    """Each phase once per stage of progressive growing (`gan_jax.game.growth`),
+    limited to the stage's steps, named `<phase>_<r>x<r>`. A stage that would
+    start after the run's last step is left out: nothing compiles for it."""
+    all_stages = growth.stages(spec.model, spec.data.image_size)
+    result = []
+    for index, stage in enumerate(all_stages):
+        if index and stage.first_step > spec.train.num_steps:
+            break
+        for phase in phases:
+            result.append(dataclasses.replace(
+                phase, name=f"{phase.name}_{stage.resolution}x{stage.resolution}",
+                step_fn=growth.stage_step(
+                    phase.step_fn, stage, first=index == 0, ends_step=phase.ends_step,
+                    reset_optimizers=spec.model.stage_optimizer_reset),
+                first_step=stage.first_step, last_step=stage.last_step))
+    return result
