@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.optim = _section(gan_spec.Optim)
     config.train = _section(gan_spec.Train)
     config.eval = _section(gan_spec.Eval)
+    config.init = _section(gan_spec.Init)
     return config
 
 
