@@ -218,9 +218,15 @@ class Train(Schedule):
 @dataclasses.dataclass(frozen=True)
 class Eval(fields.Section):
     # For images, also the real images they are compared with: the first
-    # num_samples of the training split.
+    # num_samples of the training examples, or of `split`.
     num_samples: int = field(2_500, "generated samples per evaluation",
                              fields.AT_LEAST_ONE)
+    # Images held out from training, e.g. "test[5000:]" beside
+    # data.split="test[:5000]": data.classes still applies, data.max_examples
+    # does not (gan_jax.run.gan_data.reference_dataset).
+    split: str | None = field(None, "the split of the dataset the metrics' real "
+                              "images come from, None = the training examples",
+                              example="test")
     batch_size: int = field(2_500, "samples per generator call", fields.AT_LEAST_ONE)
     # Images: the network whose features the metrics compare: mnist_classifier
     # (a directory from `python -m gan_jax.train_classifier`) or inception

@@ -146,9 +146,12 @@ class GANTask(task_lib.Task):
         """The real images' features, read at the first evaluation; None for
         points, or when the metrics are off (warned about once)."""
         if self._reference is _NOT_READ:
-            self._reference = (
-                evaluator.prepare_reference(self.spec, self._dataset)
-                if self.spec.data.source != "toy" else None)
+            spec = self.spec
+            self._reference = None
+            if spec.data.source != "toy":
+                real = (self._dataset if spec.eval.split is None
+                        else gan_data.reference_dataset(spec))
+                self._reference = evaluator.prepare_reference(spec, real)
         return self._reference
 
     def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:
