@@ -15,7 +15,7 @@ the same model for the same number of steps on the first 500 images of
 digits 5-9 among images 0-4,999: `:finetune` from the pretrained G and D,
 `:freezed` the same with D's first block frozen (FreezeD, Mo et al. 2020),
 `:scratch` from a fresh init. Their FID (MNIST classifier features) compares
-generated 5-9 with the 2,431 real 5-9 among images 5,000-9,999, which none
+generated 5-9 with the 2,422 real 5-9 among images 5,000-9,999, which none
 of them trained on (`eval.split`). `:tiny` shrinks any of them to a smoke test.
 """
 

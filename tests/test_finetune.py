@@ -22,6 +22,7 @@ from gan_jax import models
 from gan_jax import train
 from gan_jax.run import checkpoint
 from gan_jax.run import experiment
+from gan_jax.run import gan_data
 from gan_jax.run import gan_spec
 from gan_jax.run import init_from_run
 from gan_jax.run import run_dir
@@ -195,6 +196,24 @@ def test_missing_directory_step_and_run_files_are_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="this run's own --workdir"):
         init_from_run.open_source(_init(tmp_path / "source"), tmp_path / "source")
     assert not run.exists()
+
+
+def test_eval_split_compares_with_held_out_images_of_the_same_classes(tmp_path):
+    """`eval.split` reads the metrics' real images from another split:
+    `data.classes` applies, `data.max_examples` (a training limit) not."""
+    import idx_digits  # tests/idx_digits.py
+    idx_digits.write(tmp_path / "idx", num=40)  # Labels 0..9, four times over.
+    config = _config(**{"data.source": "idx", "data.path": str(tmp_path / "idx"),
+                        "data.data_dir": str(tmp_path / "tfds"),
+                        "data.split": "test[:20]", "data.classes": (2, 5),
+                        "data.max_examples": 3, "eval.split": "test[20:]"})
+    labels = [int(example["label"]) for example in gan_data.reference_dataset(
+        gan_spec.build(config)).as_numpy_iterator()]
+    assert labels == [2, 5, 2, 5]  # Images 22, 25, 32, 35.
+    config.eval.split = None  # The training examples: the first 3 of 2 and 5.
+    labels = [int(example["label"]) for example in gan_data.reference_dataset(
+        gan_spec.build(config)).as_numpy_iterator()]
+    assert labels == [2, 5, 2]
 
 
 def test_init_fields_without_a_source_are_refused():
