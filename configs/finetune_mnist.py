@@ -32,12 +32,8 @@ def get_config(variant: str = "pretrain"):
         raise ValueError("configs/finetune_mnist.py: choose one of pretrain, "
                          "finetune, freezed, scratch (and optionally tiny), e.g. "
                          "--config=configs/finetune_mnist.py:finetune.")
-    config = defaults.image_config()
-    defaults.use_mnist_metrics(config)
+    config = defaults.conditional_mnist_config()
     defaults.use_offline_mnist(config)
-    config.model.num_classes = 10
-    config.model.d_conditioning = "projection"
-    config.model.g_channels = config.model.d_channels = 32
     config.eval.num_samples = 2_500
     if "pretrain" in runs:
         config.data.classes = (0, 1, 2, 3, 4)

@@ -109,6 +109,18 @@ def image_config() -> ml_collections.ConfigDict:
     return config
 
 
+def conditional_mnist_config() -> ml_collections.ConfigDict:
+    """The conditional DCGAN of `configs/cgan_mnist.py` (Mirza & Osindero
+    2014; a projection discriminator, Miyato & Koyama 2018; widths 32) on
+    MNIST with MNIST-classifier metrics: also `configs/finetune_mnist.py`'s."""
+    config = image_config()
+    use_mnist_metrics(config)
+    config.model.num_classes = 10
+    config.model.d_conditioning = "projection"
+    config.model.g_channels = config.model.d_channels = 32
+    return config
+
+
 def use_mnist_metrics(config: ml_collections.ConfigDict) -> None:
     """MNIST-size runs: classifier features, 10,000 samples per evaluation."""
     config.eval.features = "mnist_classifier"
