@@ -42,14 +42,17 @@ def load_dataset(spec: gan_spec.GanSpec) -> tuple[tf.data.Dataset, tuple[int, ..
     return dataset, input_pipeline.sample_shape(dataset)
 
 
-def reference_dataset(spec: gan_spec.GanSpec) -> tf.data.Dataset:
+def reference_dataset(spec: gan_spec.GanSpec,
+                      training: tf.data.Dataset | None = None) -> tf.data.Dataset:
     """The examples whose first `eval.num_samples` images the metrics compare
-    with: the training examples, or with `eval.split` those of that split
-    (of `data.classes` when set; `data.max_examples` limits only training)."""
-    data = spec.data
-    if spec.eval.split is not None:
-        data = dataclasses.replace(data, split=spec.eval.split, max_examples=None)
-    return input_pipeline.load(data).dataset
+    with: the training examples (`training` when already loaded), or with
+    `eval.split` those of that split (of `data.classes` when set;
+    `data.max_examples` limits only training)."""
+    if spec.eval.split is None:
+        return training if training is not None else input_pipeline.load(
+            spec.data).dataset
+    return input_pipeline.load(dataclasses.replace(
+        spec.data, split=spec.eval.split, max_examples=None)).dataset
 
 
 def example_batch(dataset, batch_size: int, n_critic: int, leading=()):

@@ -147,11 +147,9 @@ class GANTask(task_lib.Task):
         points, or when the metrics are off (warned about once)."""
         if self._reference is _NOT_READ:
             spec = self.spec
-            self._reference = None
-            if spec.data.source != "toy":
-                real = (self._dataset if spec.eval.split is None
-                        else gan_data.reference_dataset(spec))
-                self._reference = evaluator.prepare_reference(spec, real)
+            self._reference = (evaluator.prepare_reference(
+                spec, gan_data.reference_dataset(spec, self._dataset))
+                if spec.data.source != "toy" else None)
         return self._reference
 
     def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:
