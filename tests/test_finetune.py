@@ -15,6 +15,7 @@ import numpy as np
 import optax
 import pytest
 
+import config_files  # tests/config_files.py
 import ring8_tiny  # tests/ring8_tiny.py
 import small_toy  # tests/small_toy.py
 from gan_jax import defaults
@@ -269,12 +270,11 @@ def test_frozen_optimizer_updates_the_others_exactly_as_adam():
 
 
 @pytest.mark.parametrize("name,config_file", [
-    ("dcgan", "configs/cgan_mnist.py"), ("sngan", "configs/sngan_cifar10.py"),
-    ("biggan", "configs/biggan_cifar10.py"),
-    ("stylegan2", "configs/stylegan2_cifar10.py"), ("mlp", "configs/ring8.py")])
+    ("dcgan", "cgan_mnist"), ("sngan", "sngan_cifar10"), ("biggan", "biggan_cifar10"),
+    ("stylegan2", "stylegan2_cifar10"), ("mlp", "ring8")])
 def test_every_declared_block_is_a_distinct_layer_of_the_discriminator(
         name, config_file):
-    config = _load(config_file)
+    config = config_files.load(config_file, "tiny")
     spec = gan_spec.build(config, check_devices=False)
     shape = {"dcgan": (28, 28, 1), "mlp": POINT}.get(name, (32, 32, 3))
     _, discriminator = models.create(spec.model, shape)
@@ -288,16 +288,6 @@ def test_every_declared_block_is_a_distinct_layer_of_the_discriminator(
     # image's channels (or the point's coordinates).
     first = jax.tree.leaves(params[blocks[0][0]])
     assert any(leaf.ndim >= 2 and leaf.shape[-2] == shape[-1] for leaf in first)
-
-
-def _load(config_file):
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parents[1] / config_file
-    module_spec = importlib.util.spec_from_file_location("config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config("tiny")
 
 
 def test_freezing_more_blocks_than_declared_or_a_model_without_blocks_is_refused():
