@@ -14,11 +14,7 @@ from gan_jax import defaults
 def get_config(variant: str = ""):
     variants = defaults.parse_variants(variant, ("offline", "tiny"),
                                        "configs/cgan_mnist.py")
-    config = defaults.image_config()
-    defaults.use_mnist_metrics(config)
-    config.model.num_classes = 10
-    config.model.d_conditioning = "projection"
-    config.model.g_channels = config.model.d_channels = 32
+    config = defaults.conditional_mnist_config()
     config.train.num_steps = 3_000
     if "offline" in variants:
         defaults.use_offline_mnist(config)

@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.optim = _section(gan_spec.Optim)
     config.train = _section(gan_spec.Train)
     config.eval = _section(gan_spec.Eval)
+    config.init = _section(gan_spec.Init)
     return config
 
 
@@ -105,6 +106,18 @@ def image_config() -> ml_collections.ConfigDict:
     config.eval.feature_path = INCEPTION_WEIGHTS
     config.eval.num_samples = 50_000
     config.eval.batch_size = 500
+    return config
+
+
+def conditional_mnist_config() -> ml_collections.ConfigDict:
+    """The conditional DCGAN of `configs/cgan_mnist.py` (Mirza & Osindero
+    2014; a projection discriminator, Miyato & Koyama 2018; widths 32) on
+    MNIST with MNIST-classifier metrics: also `configs/finetune_mnist.py`'s."""
+    config = image_config()
+    use_mnist_metrics(config)
+    config.model.num_classes = 10
+    config.model.d_conditioning = "projection"
+    config.model.g_channels = config.model.d_channels = 32
     return config
 
 

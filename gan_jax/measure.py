@@ -22,6 +22,7 @@ from gan_jax.metrics import features as features_lib
 from gan_jax.metrics import frechet
 from gan_jax.metrics import memorization
 from gan_jax.metrics import suite
+from gan_jax.run import gan_data
 
 _NEIGHBOURS, _QUERIES = 5, 8
 
@@ -132,7 +133,7 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
     if request.ref_stats:  # Checked before any work.
         evaluator.reference_statistics(request.ref_stats, extractor)
     num = request.num_samples or spec.eval.num_samples
-    dataset = input_pipeline.load(spec.data).dataset
+    dataset = gan_data.reference_dataset(spec)
     real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
     real = features_lib.extract_all(extractor, [real_images])
     if request.save_stats:
@@ -147,7 +148,8 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
     else:
         classes = None
         if spec.model.num_classes:
-            classes = sampling.balanced_labels(num, spec.model.num_classes)
+            classes = sampling.balanced_labels(num, spec.model.num_classes,
+                                               spec.data.classes)
         state = evaluator.evaluation_state(run.state, key, spec)
         fake_images = sampling.generate(
             state, jax.random.fold_in(key, 0), num,

@@ -61,7 +61,7 @@ def main(argv):
                              f"have shape {run.data_spec.sample_shape}.")
     try:
         labels = sampling.requested_labels(_NUM.value, run.spec.model.num_classes,
-                                           _LABEL.value)
+                                           _LABEL.value, run.spec.data.classes)
         models.check_truncation(run.spec.model.name, _TRUNCATION_PSI.value,
                                 "--truncation_psi")
     except ValueError as error:

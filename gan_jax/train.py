@@ -122,7 +122,7 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
             "it, or stopped before its first save. Resume it with the same "
             "gan_jax.main command.")
     data_spec = run_dir.read_data_spec(workdir)
-    manager = checkpoint.create_manager(workdir, save_every=1)
+    manager = checkpoint.open_read_only(workdir)
     if manager.latest_step() is None:
         raise FileNotFoundError(
             f"No checkpoint in {workdir / 'checkpoints'}: the run stopped before "

@@ -103,6 +103,27 @@ def test_gif_has_one_frame_per_grid(tmp_path):
     assert gif.n_frames == 3 and gif.info["loop"] == 0
 
 
+def test_a_class_filtered_run_draws_only_its_classes():
+    """`data.classes` (e.g. the digits 5-9 of a fine-tuning run) are the
+    classes drawn in turn: in measurements, grid rows, strips and sampling;
+    `--label` may still name any class of the model."""
+    classes = (5, 7, 9)
+    np.testing.assert_array_equal(sampling.balanced_labels(7, 10, classes),
+                                  [5, 7, 9, 5, 7, 9, 5])
+    inputs = sampling.grid_inputs(jax.random.key(1), latent_dim=5, num_classes=10,
+                                  classes=classes)
+    assert (inputs.num_rows, inputs.num_columns) == (3, sampling.GRID_COLUMNS)
+    np.testing.assert_array_equal(
+        np.asarray(inputs.labels).reshape(3, -1)[:, 0], classes)
+    strips = sampling.interpolation_inputs(jax.random.key(4), latent_dim=3,
+                                           num_classes=10, num_rows=4, num_steps=2,
+                                           classes=classes)
+    np.testing.assert_array_equal(strips.labels, [5, 5, 7, 7, 9, 9, 5, 5])
+    np.testing.assert_array_equal(sampling.requested_labels(4, 10, None, classes),
+                                  [5, 7, 9, 5])
+    np.testing.assert_array_equal(sampling.requested_labels(2, 10, 1, classes), [1, 1])
+
+
 def test_sample_labels_cycle_or_fix_a_class_and_reject_bad_ones():
     np.testing.assert_array_equal(sampling.requested_labels(5, 3, None), [0, 1, 2, 0, 1])
     np.testing.assert_array_equal(sampling.requested_labels(3, 10, 7), [7, 7, 7])

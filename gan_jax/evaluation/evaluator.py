@@ -97,7 +97,8 @@ def image_metrics(state: GANState, key: jax.Array, spec,
     num = spec.eval.num_samples
     labels = None
     if spec.model.num_classes:
-        labels = sampling.balanced_labels(num, spec.model.num_classes)
+        labels = sampling.balanced_labels(num, spec.model.num_classes,
+                                          spec.data.classes)
     sample_key, kid_key = jax.random.split(key)
     fake = features_lib.extract_all(reference.extractor, sampling.generate_batches(
         state, sample_key, num, latent_dim=spec.model.latent_dim,
@@ -199,7 +200,7 @@ def sample_grid(state: GANState, key: jax.Array, spec) -> np.ndarray:
     """The fixed-latent sample grid of `key`, as a uint8 image."""
     return _render(state, sampling.grid_inputs(
         key, spec.model.latent_dim, spec.model.num_classes,
-        categories=spec.tricks.infogan_categories))
+        categories=spec.tricks.infogan_categories, classes=spec.data.classes))
 
 
 def interpolation_strips(state: GANState, key: jax.Array, spec) -> np.ndarray:
@@ -207,7 +208,7 @@ def interpolation_strips(state: GANState, key: jax.Array, spec) -> np.ndarray:
     return _render(state, sampling.interpolation_inputs(
         key, latent_dim=spec.model.latent_dim,
         num_classes=spec.model.num_classes,
-        categories=spec.tricks.infogan_categories))
+        categories=spec.tricks.infogan_categories, classes=spec.data.classes))
 
 
 def evaluation_state(state: GANState, key: jax.Array, spec) -> GANState:

@@ -13,6 +13,7 @@ With InfoGAN's categorical code (`categories > 0`, Chen et al. 2016) the first
 """
 
 from collections.abc import Iterator
+from collections.abc import Sequence
 import functools
 from typing import NamedTuple
 
@@ -52,22 +53,33 @@ def generate_from(state: GANState, latents: jax.Array,
     return samples
 
 
-def balanced_labels(num: int, num_classes: int) -> np.ndarray:
-    """`0, 1, ..., num_classes - 1, 0, 1, ...`: every class equally often."""
-    return np.arange(num, dtype=np.int32) % num_classes
+def generated_classes(num_classes: int,
+                      classes: Sequence[int] | None = None) -> np.ndarray:
+    """The classes a conditional generator is asked for when none is named:
+    `classes` (a run's `data.classes`, the labels it trained on, e.g. the
+    digits 5-9 of a fine-tuning run) or else all `num_classes`."""
+    return np.asarray(range(num_classes) if classes is None else classes, np.int32)
 
 
-def requested_labels(num: int, num_classes: int | None,
-                     label: int | None) -> np.ndarray | None:
-    """The labels `gan_jax.sample` draws: None for unconditional models, all
-    classes in turn, or only class `label`."""
+def balanced_labels(num: int, num_classes: int,
+                    classes: Sequence[int] | None = None) -> np.ndarray:
+    """`c_0, c_1, ..., c_0, c_1, ...` over `generated_classes`: every class
+    equally often."""
+    chosen = generated_classes(num_classes, classes)
+    return chosen[np.arange(num) % len(chosen)]
+
+
+def requested_labels(num: int, num_classes: int | None, label: int | None,
+                     classes: Sequence[int] | None = None) -> np.ndarray | None:
+    """The labels `gan_jax.sample` draws: None for unconditional models, the
+    `generated_classes` in turn, or only class `label` (any of the model's)."""
     if not num_classes:
         if label is not None:
             raise ValueError("--label needs a conditional model; this run's "
                              "model is unconditional.")
         return None
     if label is None:
-        return balanced_labels(num, num_classes)
+        return balanced_labels(num, num_classes, classes)
     if not 0 <= label < num_classes:
         raise ValueError(f"--label={label} is not a class of this model: use "
                          f"0 to {num_classes - 1}.")
@@ -128,11 +140,12 @@ def _check_categories(categories: int, latent_dim: int) -> None:
 
 
 def grid_inputs(key: jax.Array, latent_dim: int, num_classes: int,
-                categories: int = 0) -> GridInputs:
+                categories: int = 0, classes: Sequence[int] | None = None
+                ) -> GridInputs:
     """Fixed inputs of a sample grid.
 
     Unconditional: 8 x 8 independent latents. Conditional: one row per class
-    and `GRID_COLUMNS` latents shared by every row, so a column shows one
+    (of `generated_classes(num_classes, classes)`) and `GRID_COLUMNS` latents shared by every row, so a column shows one
     latent ("style") drawn as each class. Unconditional InfoGAN
     (`categories > 0`): row `r` has category `r` and the columns share their
     Gaussian entries, so a row shows what the code controls with the noise
@@ -150,9 +163,10 @@ def grid_inputs(key: jax.Array, latent_dim: int, num_classes: int,
         return GridInputs(latents, None, UNCONDITIONAL_GRID, UNCONDITIONAL_GRID)
     column_latents = latents_lib.sample_latents(key, GRID_COLUMNS, latent_dim,
                                                 categories)
-    latents = jnp.tile(column_latents, (num_classes, 1))
-    labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), GRID_COLUMNS)
-    return GridInputs(latents, labels, num_classes, GRID_COLUMNS)
+    rows = generated_classes(num_classes, classes)
+    latents = jnp.tile(column_latents, (len(rows), 1))
+    labels = jnp.repeat(jnp.asarray(rows), GRID_COLUMNS)
+    return GridInputs(latents, labels, len(rows), GRID_COLUMNS)
 
 
 def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
@@ -181,11 +195,12 @@ def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
 
 def interpolation_inputs(key: jax.Array, *, latent_dim: int, num_classes: int,
                          num_rows: int = 4, num_steps: int = 10,
-                         categories: int = 0) -> GridInputs:
+                         categories: int = 0,
+                         classes: Sequence[int] | None = None) -> GridInputs:
     """`num_rows` strips of `num_steps` latents, each a slerp between two z.
 
-    For a conditional generator row `i` keeps class `i mod num_classes`, so a
-    strip changes style, not identity. Likewise with an InfoGAN code row `i`
+    For a conditional generator row `i` keeps the `i`-th of the
+    `generated_classes` (cyclically), so a strip changes style, not identity. Likewise with an InfoGAN code row `i`
     keeps category `i mod categories` and only the Gaussian entries are
     slerped: a one-hot code has no meaningful point half-way between two.
     """
@@ -204,7 +219,7 @@ def interpolation_inputs(key: jax.Array, *, latent_dim: int, num_classes: int,
                                    for r in range(num_rows)])
     labels = None
     if num_classes:
-        labels = jnp.repeat(jnp.arange(num_rows, dtype=jnp.int32) % num_classes,
+        labels = jnp.repeat(balanced_labels(num_rows, num_classes, classes),
                             num_steps)
     return GridInputs(latents, labels, num_rows, num_steps)
 

@@ -196,16 +196,17 @@ def with_standing_stats(state: GANState, key: jax.Array, spec) -> GANState:
 
     With `spec.eval.standing_stats_batches > 0`, the generator's
     `batch_stats` become `standing_batch_stats` of that many batches of
-    `spec.eval.batch_size` latents (balanced labels for a conditional
-    model); otherwise `state` itself is returned and nothing is computed.
+    `spec.eval.batch_size` latents (for a conditional model, balanced
+    labels of the classes it is measured on, `sampling.generated_classes`);
+    otherwise `state` itself is returned and nothing is computed.
     """
     num_batches = spec.eval.standing_stats_batches
     if num_batches <= 0:
         return state
     batch_size = spec.eval.batch_size
     num_classes = spec.model.num_classes
-    labels = (balanced_labels(num_batches * batch_size, num_classes)
-              if num_classes else None)
+    labels = (balanced_labels(num_batches * batch_size, num_classes,
+                              spec.data.classes) if num_classes else None)
     batch_stats = standing_batch_stats(
         state, key, num_batches=num_batches, batch_size=batch_size,
         latent_dim=spec.model.latent_dim,

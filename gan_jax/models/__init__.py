@@ -492,3 +492,36 @@ def create(options: CommonOptions, sample_shape: Sequence[int], *,
     layers.check_discriminator_options(
         **_discriminator_options(options, aux_outputs))
     return MODELS[options.name](options, sample_shape, aux_outputs)
+
+
+def frozen_discriminator_params(discriminator: nn.Module, num_blocks: int,
+                                flag: str) -> tuple[str, ...]:
+    """The top-level parameter names of `discriminator`'s first `num_blocks`
+    blocks from the input: what FreezeD (Mo et al. 2020, "Freeze the
+    Discriminator: a Simple Baseline for Fine-Tuning GANs") keeps fixed.
+
+    Each discriminator declares its blocks in order (`blocks_from_input`);
+    the layers after the last block (psi, the projection, the minibatch and
+    auxiliary layers) are its head and always train.
+
+    Raises:
+        ValueError, naming `flag`: the discriminator declares no blocks, or
+            has fewer than `num_blocks`.
+    """
+    if not num_blocks:
+        return ()
+    declared = getattr(discriminator, "blocks_from_input", None)
+    if declared is None:
+        raise ValueError(
+            f"--{flag}={num_blocks}: the {type(discriminator).__name__} "
+            "discriminator declares no blocks to freeze (FreezeD). Set "
+            f"--{flag}=0, or use a model whose discriminator declares them "
+            "(mlp without d_autoencoder, dcgan, sngan, biggan, stylegan2).")
+    blocks = declared()
+    if num_blocks > len(blocks):
+        raise ValueError(
+            f"--{flag}={num_blocks}: the {type(discriminator).__name__} of this "
+            f"run has {len(blocks)} blocks before its head "
+            f"({'; '.join(', '.join(block) for block in blocks)}). Set --{flag} "
+            f"to at most {len(blocks)}, e.g. --{flag}={max(len(blocks) - 1, 1)}.")
+    return tuple(name for block in blocks[:num_blocks] for name in block)

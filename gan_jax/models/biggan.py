@@ -312,21 +312,36 @@ class BigGANDiscriminator(nn.Module):
             minibatch_kernels=self.minibatch_kernels,
             minibatch_kernel_dim=self.minibatch_kernel_dim)
 
+    def _attention_after(self) -> int | None:
+        """The index of the block the self-attention follows: the first
+        that reaches `attention_resolution` (the blocks that keep 8x8 at the
+        end would otherwise all qualify); None for none."""
+        resolution = self.sample_shape[0]
+        for index, (_, downsample) in enumerate(_D_BLOCKS[self.sample_shape[0]]):
+            resolution //= 2 if downsample else 1
+            if resolution == self.attention_resolution:
+                return index
+        return None
+
+    def blocks_from_input(self) -> tuple[tuple[str, ...], ...]:
+        """The parameter names of each residual block, from the input, the
+        self-attention with the block it follows (FreezeD's blocks); psi and
+        the projection are the head."""
+        attention = self._attention_after()
+        return tuple((f"block{index}",) + (("attention",) if index == attention else ())
+                     for index in range(len(_D_BLOCKS[self.sample_shape[0]])))
+
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
         labels = layers.class_labels(labels, self.num_classes)
         x = jnp.asarray(x, self.dtype)
-        resolution, attended = x.shape[1], False
+        attention = self._attention_after()
         for index, (width, downsample) in enumerate(_D_BLOCKS[self.sample_shape[0]]):
             x = DBlock(width * self.channels, downsample=downsample,
                        optimized=index == 0, dtype=self.dtype,
                        name=f"block{index}")(x, train)
-            resolution //= 2 if downsample else 1
-            # After the first block that reaches the resolution (the blocks
-            # that keep 8x8 at the end would otherwise all qualify).
-            if resolution == self.attention_resolution and not attended:
+            if index == attention:
                 x = SelfAttention(self.dtype, name="attention")(x, train)
-                attended = True
         features = jnp.sum(nn.relu(x), axis=(1, 2))
         self.sow("intermediates", "features", features)
         layers.aux_head(self, features, self.aux_outputs, train=train,

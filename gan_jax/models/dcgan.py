@@ -173,6 +173,16 @@ class DCGANDiscriminator(nn.Module):
             minibatch_kernels=self.minibatch_kernels,
             minibatch_kernel_dim=self.minibatch_kernel_dim)
 
+    def blocks_from_input(self) -> tuple[tuple[str, ...], ...]:
+        """The parameter names of each convolution block, from the input
+        (FreezeD's blocks, `optim.freeze_d_blocks`): the first convolution,
+        then each further one with its normalisation; psi, the projection and
+        the minibatch and auxiliary layers are the head."""
+        _, doublings = _layout(self.sample_shape[0])
+        norm = {"batch": "BatchNorm", "layer": "LayerNorm"}.get(self.norm)
+        return (("Conv_0",), *((f"Conv_{i}",) + ((f"{norm}_{i - 1}",) if norm else ())
+                                for i in range(1, doublings)))
+
     def _normalize(self, x, train: bool):
         if self.norm == "batch":
             return _batch_norm(train, self.dtype)(x)

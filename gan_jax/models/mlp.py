@@ -125,6 +125,11 @@ class MLPDiscriminator(nn.Module):
             minibatch_kernels=self.minibatch_kernels,
             minibatch_kernel_dim=self.minibatch_kernel_dim)
 
+    def blocks_from_input(self) -> tuple[tuple[str, ...], ...]:
+        """Each hidden Dense layer, from the input (FreezeD's blocks); the
+        minibatch layers and the output layer are the head."""
+        return tuple((f"Dense_{i}",) for i in range(self.num_layers))
+
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
         del labels

@@ -141,6 +141,11 @@ class SNGANGenerator(nn.Module):
         return jnp.tanh(x).astype(jnp.float32)
 
 
+# The discriminator's residual blocks (Miyato et al. 2018, Table 4): the
+# optimized first block, one more 2x downsampling block, two at 8x8.
+_D_BLOCKS = (dict(optimized=True), {}, dict(downsample=False), dict(downsample=False))
+
+
 class SNGANDiscriminator(nn.Module):
     """Maps images `(B, 32, 32, C)` (and labels when conditional) to logits `(B,)`.
 
@@ -185,6 +190,11 @@ class SNGANDiscriminator(nn.Module):
             minibatch_kernels=self.minibatch_kernels,
             minibatch_kernel_dim=self.minibatch_kernel_dim)
 
+    def blocks_from_input(self) -> tuple[tuple[str, ...], ...]:
+        """The parameter names of each residual block, from the input
+        (FreezeD's blocks); psi and the projection are the head."""
+        return tuple((f"DBlock_{i}",) for i in range(len(_D_BLOCKS)))
+
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
         labels = layers.class_labels(labels, self.num_classes)
@@ -193,10 +203,8 @@ class SNGANDiscriminator(nn.Module):
             x = layers.concat_label_maps(x, labels, self.num_classes)
 
         block = dict(channels=self.channels, dtype=self.dtype)
-        x = DBlock(optimized=True, **block)(x, train)
-        x = DBlock(**block)(x, train)
-        x = DBlock(downsample=False, **block)(x, train)
-        x = DBlock(downsample=False, **block)(x, train)
+        for options in _D_BLOCKS:
+            x = DBlock(**options, **block)(x, train)
         features = jnp.sum(nn.relu(x), axis=(1, 2))
         self.sow("intermediates", "features", features)
         layers.aux_head(self, features, self.aux_outputs, train=train,

@@ -569,6 +569,12 @@ class StyleGAN2Discriminator(nn.Module):
     dtype: jnp.dtype = jnp.float32
     aux_outputs: int = 0
 
+    def blocks_from_input(self) -> tuple[tuple[str, ...], ...]:
+        """The parameter names of each block b{res}, ..., b8, from the input
+        (FreezeD's blocks); the epilogue b4 and the label mapping are the head."""
+        height = self.sample_shape[0]
+        return tuple((f"b{height >> i}",) for i in range(int(math.log2(height // 4))))
+
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
         height, _, _ = _check_shape(self.sample_shape, "StyleGAN2Discriminator")

@@ -26,12 +26,31 @@ def create_manager(workdir: epath.PathLike, *, save_every: int,
     """A manager for `<workdir>/checkpoints` saving every `save_every` steps."""
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=save_every, max_to_keep=max_to_keep, create=True)
+    return ocp.CheckpointManager(_directory(workdir), options=options)
+
+
+def _directory(workdir: epath.PathLike) -> epath.Path:
     directory = epath.Path(workdir) / "checkpoints"
     # orbax rejects relative paths, and `--workdir=runs/x` is the common case;
     # cloud paths (gs://...) are absolute already.
     if "://" not in os.fspath(workdir):
         directory = directory.absolute()
-    return ocp.CheckpointManager(directory, options=options)
+    return directory
+
+
+def open_read_only(workdir: epath.PathLike) -> ocp.CheckpointManager:
+    """A manager that only reads `<workdir>/checkpoints` (another run's, or a
+    trained run's for sampling): it creates, deletes and writes nothing."""
+    options = ocp.CheckpointManagerOptions(create=False, read_only=True,
+                                           save_interval_steps=0)
+    return ocp.CheckpointManager(_directory(workdir), options=options)
+
+
+def restore_step(manager: ocp.CheckpointManager, step: int, state: Any) -> Any:
+    """The checkpoint at `step`, restored into the structure, shapes, dtypes
+    and shardings of `state`; its error when it cannot be read."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    return _restore(manager, step, abstract, state)
 
 
 def restore_latest(manager: ocp.CheckpointManager, state: Any, *,
@@ -52,11 +71,10 @@ def restore_latest(manager: ocp.CheckpointManager, state: Any, *,
     steps = sorted(manager.all_steps(), reverse=True)
     if not steps:
         return state, 0
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
     failures = []
     for step in steps:
         try:
-            restored = _restore(manager, step, abstract, state)
+            restored = restore_step(manager, step, state)
         except Exception as error:  # pylint: disable=broad-except
             # orbax and tensorstore raise many types for damaged files.
             failures.append((step, error))

@@ -40,14 +40,25 @@ def run_keys(seed: int) -> RunKeys:
     return RunKeys(*(jax.random.fold_in(root, stream) for stream in range(3)))
 
 
-def _adam(learning_rate, b1, b2, schedule, num_updates):
+def _frozen_labels(frozen: tuple[str, ...], params) -> dict[str, str]:
+    # A prefix of the parameter tree: one label per top-level layer.
+    return {name: "frozen" if name in frozen else "trained" for name in params}
+
+
+def _adam(learning_rate, b1, b2, schedule, num_updates, frozen):
     if schedule == "linear":
         learning_rate = optax.linear_schedule(learning_rate, 0.0, max(num_updates, 1))
-    return optax.adam(learning_rate, b1=b1, b2=b2)
+    adam = optax.adam(learning_rate, b1=b1, b2=b2)
+    if not frozen:
+        return adam
+    return optax.multi_transform(
+        {"trained": adam, "frozen": optax.set_to_zero()},
+        functools.partial(_frozen_labels, frozen))
 
 
 def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
-                     num_updates: int) -> optax.GradientTransformation:
+                     num_updates: int, frozen: tuple[str, ...] = ()
+                     ) -> optax.GradientTransformation:
     """Adam with a constant or linearly decaying learning rate.
 
     The peak rate is an array in the optimizer state
@@ -55,14 +66,17 @@ def create_optimizer(lr: float, b1: float, b2: float, *, schedule: str,
     program, so runs that differ only in it can share one program
     (`gan_jax.sweep` batches them with `vmap`). The betas stay Python
     floats: as arrays, `1 - b2` would round differently in float32.
+
+    `frozen` names top-level layers that never move (FreezeD): their updates
+    are zero and Adam keeps no moments for them (`optax.multi_transform`).
     """
     if schedule not in ("constant", "linear"):
         raise ValueError(f"Unknown learning-rate schedule {schedule!r}. Valid "
                          "schedules: constant, linear. Set --config.optim.schedule.")
     return optax.inject_hyperparams(
-        _adam, static_args=("b1", "b2", "schedule", "num_updates"))(
+        _adam, static_args=("b1", "b2", "schedule", "num_updates", "frozen"))(
             learning_rate=lr, b1=b1, b2=b2, schedule=schedule,
-            num_updates=num_updates)
+            num_updates=num_updates, frozen=tuple(frozen))
 
 
 def create_state(spec: gan_spec.GanSpec, sample_shape, key) -> GANState:
@@ -85,9 +99,10 @@ def create_state(spec: gan_spec.GanSpec, sample_shape, key) -> GANState:
         generator_tx=create_optimizer(optim.g_lr, optim.g_b1, optim.g_b2,
                                       schedule=optim.schedule,
                                       num_updates=g_updates),
-        discriminator_tx=create_optimizer(optim.d_lr, optim.d_b1, optim.d_b2,
-                                          schedule=optim.schedule,
-                                          num_updates=d_updates),
+        discriminator_tx=create_optimizer(
+            optim.d_lr, optim.d_b1, optim.d_b2, schedule=optim.schedule,
+            num_updates=d_updates, frozen=models.frozen_discriminator_params(
+                discriminator, optim.freeze_d_blocks, "config.optim.freeze_d_blocks")),
         discriminator_input_shape=packing.packed_shape(sample_shape, tricks.pack),
         tricks=tricks_options.initial_state(tricks))
 

@@ -5,6 +5,8 @@ TensorFlow (`gan_jax.data.input_pipeline`); the state, the steps and their
 phases (`gan_jax.run.experiment`, `gan_jax.run.gan_phases`) do not.
 """
 
+import dataclasses
+
 import jax
 import tensorflow as tf
 
@@ -38,6 +40,19 @@ def load_dataset(spec: gan_spec.GanSpec) -> tuple[tf.data.Dataset, tuple[int, ..
     if not spec.model.num_classes and "label" in dataset.element_spec:
         dataset = dataset.map(lambda example: {"x": example["x"]})
     return dataset, input_pipeline.sample_shape(dataset)
+
+
+def reference_dataset(spec: gan_spec.GanSpec,
+                      training: tf.data.Dataset | None = None) -> tf.data.Dataset:
+    """The examples whose first `eval.num_samples` images the metrics compare
+    with: the training examples (`training` when already loaded), or with
+    `eval.split` those of that split (of `data.classes` when set;
+    `data.max_examples` limits only training)."""
+    if spec.eval.split is None:
+        return training if training is not None else input_pipeline.load(
+            spec.data).dataset
+    return input_pipeline.load(dataclasses.replace(
+        spec.data, split=spec.eval.split, max_examples=None)).dataset
 
 
 def example_batch(dataset, batch_size: int, n_critic: int, leading=()):

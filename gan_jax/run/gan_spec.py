@@ -170,6 +170,12 @@ class Optim(LearningRates):
     ema_rampup: float = field(0.0, "EMA half-life ramp-up as a fraction of the "
                               "steps so far, 0 = off", fields.UNIT_INTERVAL,
                               example=0.05)
+    # FreezeD (Mo et al. 2020): the discriminator's first k blocks from the
+    # input (each model declares its blocks, `blocks_from_input`) get no
+    # update and no Adam moments; for fine-tuning from another run (`init`).
+    freeze_d_blocks: int = field(0, "discriminator blocks from the input kept "
+                                 "fixed (FreezeD), 0 = none", fields.NON_NEGATIVE,
+                                 example=1)
     # Original WGAN: discriminator weights clipped to [-c, c] after each update.
     d_weight_clip: float = field(0.0, "WGAN weight clipping c, 0 disables",
                                  fields.NON_NEGATIVE)
@@ -212,9 +218,15 @@ class Train(Schedule):
 @dataclasses.dataclass(frozen=True)
 class Eval(fields.Section):
     # For images, also the real images they are compared with: the first
-    # num_samples of the training split.
+    # num_samples of the training examples, or of `split`.
     num_samples: int = field(2_500, "generated samples per evaluation",
                              fields.AT_LEAST_ONE)
+    # Images held out from training, e.g. "test[5000:]" beside
+    # data.split="test[:5000]": data.classes still applies, data.max_examples
+    # does not (gan_jax.run.gan_data.reference_dataset).
+    split: str | None = field(None, "the split of the dataset the metrics' real "
+                              "images come from, None = the training examples",
+                              example="test")
     batch_size: int = field(2_500, "samples per generator call", fields.AT_LEAST_ONE)
     # Images: the network whose features the metrics compare: mnist_classifier
     # (a directory from `python -m gan_jax.train_classifier`) or inception
@@ -248,6 +260,27 @@ class Eval(fields.Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class Init(fields.Section):
+    """Fine-tuning: where a fresh run's networks start (gan_jax.run.init_from_run).
+
+    Applied only when the run starts at step 0 with no checkpoint of its
+    own; a resume continues from its own checkpoints. The source run is
+    only read.
+    """
+    # A GAN run directory; its config must build G and D of the same shapes.
+    from_workdir: str | None = field(None, "the run whose checkpoint G and D "
+                                     "start from, None = a fresh init",
+                                     example="runs/cgan_mnist")
+    from_step: int | None = field(None, "the step of its checkpoint, None = "
+                                  "its newest", fields.NON_NEGATIVE, example=3000)
+    # Adam's moments and counts (not the learning rates or their schedule,
+    # which are this run's); else both optimizers start fresh.
+    optimizer_state: bool = field(False, "also start from its optimizer states")
+    # Else the EMA starts as a copy of the loaded generator, as in any run.
+    ema: bool = field(False, "also start from its EMA generator")
+
+
+@dataclasses.dataclass(frozen=True)
 class Run(fields.Section):
     """The top-level fields every run config has."""
     # Every random draw of a run (init, data order, latents, penalties)
@@ -271,6 +304,7 @@ class GanSpec(Run):
     optim: Optim = fields.section()
     train: Train = fields.section()
     eval: Eval = fields.section()
+    init: Init = fields.section()
 
 
 # The ConfigDict's sections, in the order `gan_jax.defaults` writes them.
@@ -278,7 +312,7 @@ class GanSpec(Run):
 # package.)
 SECTIONS: dict[str, type[fields.Section]] = {
     "data": Data, "loss": Loss, "penalty": Penalty, "optim": Optim,
-    "train": Train, "eval": Eval}
+    "train": Train, "eval": Eval, "init": Init}
 
 
 def build(config: ml_collections.ConfigDict, flag: str = "config", *,
@@ -371,6 +405,13 @@ def _check_combinations(spec: GanSpec) -> None:
     _check_image_size(spec)
     # Building the objectives checks the loss's and penalty's options.
     objectives_lib.create(spec)
+    _check_init(spec)
+    if spec.optim.freeze_d_blocks and spec.optim.d_weight_clip:
+        raise ValueError(
+            f"--config.optim.freeze_d_blocks={spec.optim.freeze_d_blocks} keeps "
+            "the first discriminator blocks fixed, which weight clipping "
+            f"(--config.optim.d_weight_clip={spec.optim.d_weight_clip:g}) would "
+            "still move: set one of them to 0.")
     if spec.train.generator_reuses_fakes and spec.optim.simultaneous:
         raise ValueError("--config.train.generator_reuses_fakes=True scores the "
                          "fakes after the critic's update, which "
@@ -389,3 +430,18 @@ def _warn_penalty_with_batch_norm(spec: GanSpec) -> None:
             "defined on (Gulrajani et al. 2017 drop BatchNorm from the critic "
             "for this reason). Set --config.model.d_norm=layer (or none) unless "
             "this is the ablation you mean.", spec.penalty.name)
+
+
+def _check_init(spec: GanSpec) -> None:
+    """The init fields other than from_workdir mean nothing without it."""
+    init = spec.init
+    if init.from_workdir is not None:
+        return
+    for name in ("from_step", "optimizer_state", "ema"):
+        value = getattr(init, name)
+        if value not in (None, False):
+            raise ValueError(
+                f"--config.init.{name}={value!r} says what to take from the "
+                "run --config.init.from_workdir names, which is unset: set "
+                "--config.init.from_workdir=DIR (a trained run, e.g. "
+                f"runs/cgan_mnist) or drop --config.init.{name}.")

@@ -22,6 +22,7 @@ from gan_jax.run import experiment
 from gan_jax.run import gan_data
 from gan_jax.run import gan_phases
 from gan_jax.run import gan_spec
+from gan_jax.run import init_from_run
 from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
 
@@ -77,6 +78,7 @@ class GANTask(task_lib.Task):
         self.config = config
         self.workdir = epath.Path(workdir)
         self._reference = _NOT_READ
+        self._init_source = None  # The run fine-tuning starts from (check_workdir).
 
     def build_spec(self) -> None:
         fields.refuse_unknown_fields(self.config, defaults.base_config(), "config",
@@ -94,9 +96,31 @@ class GANTask(task_lib.Task):
         self.example_batch = gan_data.example_batch(
             self._dataset, spec.data.batch_size, spec.optim.n_critic)
 
+    def check_workdir(self) -> None:
+        super().check_workdir()
+        # A run with checkpoints of its own resumes from them: what it
+        # started from is not read again (and may be gone).
+        init = self.spec.init
+        if init.from_workdir is not None and not run_dir.has_checkpoints(self.workdir):
+            self._init_source = init_from_run.open_source(init, self.workdir)
+            init_from_run.check_shapes(self._init_source,
+                                       jax.eval_shape(self.create_state),
+                                       self.config, init)
+
     def create_state(self):
         return experiment.create_state(self.spec, self._sample_shape,
                                        self._init_key)
+
+    def initialize(self, fresh):
+        if self._init_source is None:
+            return fresh
+        return init_from_run.initialize(fresh, self._init_source, self.spec.init)
+
+    def write_run_files(self, start_step: int) -> None:
+        super().write_run_files(start_step)
+        if self._init_source is not None:
+            run_dir.write_init_record(
+                self.workdir, self._init_source.record(self.spec.init))
 
     def adopt(self, restored, fresh):
         # The config's learning rates apply, not the ones saved.
@@ -122,9 +146,10 @@ class GANTask(task_lib.Task):
         """The real images' features, read at the first evaluation; None for
         points, or when the metrics are off (warned about once)."""
         if self._reference is _NOT_READ:
-            self._reference = (
-                evaluator.prepare_reference(self.spec, self._dataset)
-                if self.spec.data.source != "toy" else None)
+            spec = self.spec
+            self._reference = (evaluator.prepare_reference(
+                spec, gan_data.reference_dataset(spec, self._dataset))
+                if spec.data.source != "toy" else None)
         return self._reference
 
     def evaluate(self, state, step: int, *, final: bool) -> evaluator.Evaluation:

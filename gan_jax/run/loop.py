@@ -250,6 +250,11 @@ def run(task) -> dict[str, float | str] | None:
             logging.info("%sResuming from the checkpoint at step %d.",
                          task.log_label, start_step)
             state = task.adopt(state, fresh)
+        else:
+            # Only here: a run's own checkpoints always win over what it
+            # started from (another run's weights, when fine-tuning).
+            state = jax.device_put(task.initialize(fresh),
+                                   parallel.replicated(mesh))
         task.start(start_step)
         if jax.process_index() == 0:
             task.write_run_files(start_step)

@@ -4,6 +4,8 @@
     <workdir>/config.until_step_<N>.json  an earlier config, when a resume at
                                   step N changed fields that change no shape
     <workdir>/data_spec.json      sample shape and classes of its data
+    <workdir>/init.json           the run (and step) it started from, when
+                                  fine-tuned (`config.init`)
     <workdir>/checkpoints/<step>/ orbax checkpoints of the whole state
     <workdir>/unreadable_checkpoints/<step>/  damaged checkpoints set aside
     <workdir>/samples/            pictures per evaluation (grids, strips), progress.gif
@@ -24,6 +26,7 @@ import ml_collections
 
 CONFIG_FILE = "config.json"
 DATA_SPEC_FILE = "data_spec.json"
+INIT_FILE = "init.json"
 FINAL_METRICS_FILE = "final_metrics.json"
 SAMPLES_DIR = "samples"
 
@@ -182,3 +185,8 @@ def write_data_spec(workdir: epath.Path, spec: DataSpec) -> None:
 def read_data_spec(workdir: epath.Path) -> DataSpec:
     spec = json.loads((workdir / DATA_SPEC_FILE).read_text())
     return DataSpec(tuple(spec["sample_shape"]), spec["num_classes"])
+
+
+def write_init_record(workdir: epath.Path, record: dict) -> None:
+    """What a fine-tuned run started from (`gan_jax.run.init_from_run`)."""
+    (workdir / INIT_FILE).write_text(json.dumps(record, indent=2) + "\n")

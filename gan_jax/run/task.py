@@ -7,7 +7,8 @@ stacked members (`gan_jax.sweep.runner`). It says
   * how to check its config (`build_spec`) and read its data (`prepare`),
   * which saved runs it may resume (`state_layout`, `default_config`,
     `data_spec`; the loop checks the workdir with them before any file),
-  * how to build its state (`create_state`; `adopt` for a resumed one),
+  * how to build its state (`create_state`; `initialize` for a run without
+    a checkpoint of its own, `adopt` for a resumed one),
   * which compiled phases run at which steps (`phases`), on which batches
     (`host_batches`, `example_batch`, `batch_axis`) with which arguments
     (`train_key`, `numeric`),
@@ -89,6 +90,12 @@ class Task:
 
     def create_state(self):
         raise NotImplementedError
+
+    def initialize(self, fresh):
+        """The state a run without a checkpoint of its own starts from:
+        `fresh`, or what the task takes from elsewhere (another run's
+        weights, for fine-tuning)."""
+        return fresh
 
     def adopt(self, restored, fresh):
         """The restored state as the current config wants it resumed."""

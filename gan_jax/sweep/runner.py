@@ -221,8 +221,9 @@ class _GroupTask(task_lib.Task):
         self.example_batch = gan_data.example_batch(
             self._dataset, spec.data.batch_size, spec.optim.n_critic,
             leading=(self.members,))
-        self._reference = (evaluator.prepare_reference(spec, self._dataset)
-                           if spec.data.source != "toy" else None)
+        self._reference = (evaluator.prepare_reference(
+            spec, gan_data.reference_dataset(spec, self._dataset))
+            if spec.data.source != "toy" else None)
 
     def create_state(self):
         return members_lib.create_states(self.spec, self._sample_shape,

@@ -46,11 +46,19 @@ def build(config: ml_collections.ConfigDict) -> AblationSpec:
     fields.refuse_unknown_fields(config.experiment, defaults.base_config(),
                                  "config.experiment",
                                  retired=defaults.RETIRED_FIELDS)
-    return AblationSpec.read(
+    spec = AblationSpec.read(
         config, "config",
         experiment=gan_spec.build(config.experiment, "config.experiment"),
         settings=tuple(grid.settings(config)),
         published=_published(config))
+    for setting in spec.settings:
+        if setting.spec.init.from_workdir is not None:
+            raise ValueError(
+                f"Setting {setting.name}: config.experiment.init.from_workdir="
+                f"{setting.spec.init.from_workdir!r}: an ablation starts every "
+                "member fresh; fine-tune one run at a time with python -m "
+                "gan_jax.main --config.init.from_workdir=DIR, or leave it unset.")
+    return spec
 
 
 def _published(config: ml_collections.ConfigDict
