@@ -190,9 +190,13 @@ class Declared:
         return typing.get_origin(inner) or inner
 
 
-def _type_name(t: type) -> str:
+def _type_name(declared: Declared) -> str:
+    if declared.base_type is tuple:
+        args = [a for a in typing.get_args(declared.type) if a is not type(None)]
+        inner = typing.get_args(args[0] if declared.optional else declared.type)
+        return "a list of integers" if inner[:1] == (int,) else "a list of names"
     return {int: "an integer", float: "a number", bool: "True or False",
-            str: "a string", tuple: "a list of names"}[t]
+            str: "a string"}[declared.base_type]
 
 
 class Section:
@@ -284,7 +288,7 @@ def read_field(declared: Declared, value: Any, flag: str) -> Any:
     elif want is tuple and isinstance(value, list):
         value = tuple(value)
     if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-        fail(f"--{flag}={value!r} must be {_type_name(want)}", declared)
+        fail(f"--{flag}={value!r} must be {_type_name(declared)}", declared)
     check = declared.declaration.check
     problem = check.problem(value, flag) if check is not None else None
     if problem is not None:

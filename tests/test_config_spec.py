@@ -89,6 +89,11 @@ def test_train_refuses_a_bad_value_in_one_paragraph_before_any_file(
     ("data.loader", "numpy", "Valid loaders: tf_data, in_memory"),
     ("data.source", "hdf5", "Valid sources:"),
     ("distributed", "yes", "Valid: auto, on, off"),
+    ("data.classes", (5, 5), "--config.data.classes=(5, 5) must be a non-empty "
+     "list of distinct class labels (integers >= 0), e.g. (5, 6, 7, 8, 9)"),
+    ("data.classes", (-1,), "must be a non-empty list of distinct class labels"),
+    ("data.classes", ("5",), "must be a non-empty list of distinct class labels"),
+    ("data.max_examples", 0, "--config.data.max_examples=0 must be >= 1, e.g. 500"),
 ])
 def test_ranges_and_choices_name_the_flag_and_a_valid_value(field, value, says):
     config = defaults.base_config()

@@ -271,3 +271,39 @@ def test_a_split_of_several_splits_reads_all_of_them(tmp_path):
             tmp_path, source="idx", path=str(folder), split=split))
         counts[split] = len(_examples(source.dataset))
     assert counts == {"train": 20, "test": 12, "train+test": 32}
+
+
+def _idx_source(tmp_path, **overrides):
+    import idx_digits  # tests/idx_digits.py
+    folder = tmp_path / "idx"
+    if not folder.exists():
+        idx_digits.write(folder, num=40)  # Labels 0..9, four times over.
+    return input_pipeline.load(_data_config(
+        tmp_path, source="idx", path=str(folder), split="test", **overrides))
+
+
+def test_classes_and_max_examples_select_a_subset_in_split_order(tmp_path):
+    """`data.classes` keeps the examples with those labels, unrenumbered and
+    in the split's order, and `data.max_examples` then keeps the first N."""
+    everything = _examples(_idx_source(tmp_path).dataset)
+    expected = [e for e in everything if e["label"] in (7, 2, 5)]
+    subset = _idx_source(tmp_path, classes=(7, 2, 5))
+    assert subset.num_classes == 10
+    kept = _examples(subset.dataset)
+    assert [e["label"] for e in kept] == [e["label"] for e in expected]
+    for got, want in zip(kept, expected):
+        np.testing.assert_array_equal(got["x"], want["x"])
+    first = _examples(_idx_source(tmp_path, classes=(7, 2, 5),
+                                  max_examples=5).dataset)
+    assert [e["label"] for e in first] == [e["label"] for e in expected[:5]]
+    assert len(_examples(_idx_source(tmp_path, max_examples=3).dataset)) == 3
+
+
+def test_classes_the_source_lacks_are_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=r"--config.data.classes names \[10, 12\].*"
+                       r"labels are 0\.\.9"):
+        _idx_source(tmp_path, classes=(3, 10, 12))
+    with pytest.raises(ValueError, match=r"--config.data.classes=\[1\].*'ring8' "
+                       r"\(toy\) has no class labels"):
+        input_pipeline.load(_data_config(tmp_path, source="toy", name="ring8",
+                                         classes=(1,)))

@@ -280,7 +280,7 @@ def load(data) -> Source:
         raise ValueError(f"Unknown data source {data.source!r}. Valid sources: "
                          f"{', '.join(sorted(SOURCES))}. Set --config.data.source.")
     try:
-        return SOURCES[data.source](data)
+        return _subset(SOURCES[data.source](data), data)
     except ValueError as error:
         # TFDS's words for a split (or slice) with no examples.
         if "corresponds to no data" not in str(error):
@@ -290,6 +290,34 @@ def load(data) -> Source:
             "selects no examples: the dataset is empty, so there is nothing to "
             "train on. Check --config.data.split (e.g. 'train' or "
             "'train[:90%]').") from None
+
+
+def _subset(source: Source, data) -> Source:
+    """`data.classes` and `data.max_examples` applied to a loaded source.
+
+    With P processes, each keeps the first ceil(max_examples / P) examples of
+    its own part of the split.
+    """
+    dataset = source.dataset
+    if data.classes is not None:
+        where = f"{data.name!r} ({data.source})"
+        if source.num_classes is None:
+            raise ValueError(
+                f"--config.data.classes={list(data.classes)} keeps examples by "
+                f"class label, but {where} has no class labels. Leave "
+                "--config.data.classes unset (None).")
+        unknown = [label for label in data.classes if label >= source.num_classes]
+        if unknown:
+            raise ValueError(
+                f"--config.data.classes names {unknown}, which {where} does not "
+                f"have: its labels are 0..{source.num_classes - 1}. Set e.g. "
+                f"--config.data.classes='{tuple(range(min(2, source.num_classes)))}'.")
+        kept = tf.constant(data.classes, tf.int32)
+        dataset = dataset.filter(
+            lambda example: tf.reduce_any(tf.equal(example["label"], kept)))
+    if data.max_examples is not None:
+        dataset = dataset.take(-(-data.max_examples // jax.process_count()))
+    return Source(dataset, source.num_classes)
 
 
 def sample_shape(dataset: tf.data.Dataset) -> tuple[int, ...]:

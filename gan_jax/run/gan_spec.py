@@ -43,6 +43,14 @@ def compilation_cache_dir() -> str:
     return os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/gan_jax/xla"
 
 
+def _distinct_class_labels(labels: tuple) -> str | None:
+    if labels and all(isinstance(label, int) and not isinstance(label, bool)
+                      and label >= 0 for label in labels) and (
+                          len(set(labels)) == len(labels)):
+        return None
+    return "a non-empty list of distinct class labels (integers >= 0)"
+
+
 @dataclasses.dataclass(frozen=True)
 class Data(fields.Section):
     # toy: a 2-D mixture built locally; tfds: any TFDS dataset by name;
@@ -79,6 +87,16 @@ class Data(fields.Section):
     # left out with a warning naming it (folder source).
     corrupt_images: str = field("error", "what an undecodable image does",
                                 fields.OneOf(CORRUPT_IMAGE_POLICIES))
+    # A subset of a labelled split, e.g. the digits 5-9 to fine-tune on or the
+    # nine normal digits of a one-class anomaly split. Labels keep their
+    # numbers (a conditional model keeps its classes); the evaluation's real
+    # images are the same subset.
+    classes: tuple[int, ...] | None = field(
+        None, "keep only examples with these class labels (None: all)",
+        fields.Satisfies(_distinct_class_labels), example=(5, 6, 7, 8, 9))
+    max_examples: int | None = field(
+        None, "keep only the first this many examples, after `classes` "
+        "(None: all)", fields.AT_LEAST_ONE, example=500)
 
 
 @dataclasses.dataclass(frozen=True)
