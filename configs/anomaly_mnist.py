@@ -10,7 +10,7 @@ to the nine normal digits, and `python -m gan_jax.anomaly` scores the other
         --config.data.classes='(0,1,2,3,4,5,6,7,8)' --workdir=runs/anomaly_not9
 
 `benchmarks/anomaly_mnist.py` runs the ten splits and reports AUROCs.
-Widths 16, 1,500 steps and no sample-quality metrics keep a split to a few
+Widths 16, 1,000 steps and no sample-quality metrics keep a split to a few
 CPU minutes; the EMA decay of 0.99 (a half-life of about 70 steps) lets the
 averaged generator catch up within so short a run. `:tiny` is a smoke test.
 """
@@ -27,8 +27,8 @@ def get_config(variant: str = ""):
     config.data.split = TRAIN_SPLIT
     config.model.g_channels = config.model.d_channels = 16
     config.optim.ema_decay = 0.99
-    config.train.num_steps = 1_500
-    config.train.eval_every = config.train.checkpoint_every = 1_500
+    config.train.num_steps = 1_000
+    config.train.eval_every = config.train.checkpoint_every = 1_000
     config.train.log_every = 250
     config.eval.features = "none"
     if "tiny" in variants:

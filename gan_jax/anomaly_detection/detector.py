@@ -169,7 +169,9 @@ def _padded(array: np.ndarray, size: int) -> np.ndarray:
     """`array` with its last row repeated up to `size` rows: every call of a
     compiled function then sees one shape."""
     missing = size - len(array)
-    return np.concatenate([array, np.repeat(array[-1:], missing, axis=0)]) if missing else array
+    if not missing:
+        return array
+    return np.concatenate([array, np.repeat(array[-1:], missing, axis=0)])
 
 
 def score(gan: frozen_gan.FrozenGAN, encoder: train_state.TrainState,
@@ -247,9 +249,10 @@ def write_outputs(out: epath.PathLike, images: np.ndarray,
             for i in range(len(images))]
     paths = {"csv": out / "scores.csv", "json": out / "scores.json",
              "strip": out / "ranked.png"}
-    paths["csv"].write_text("\n".join(
-        [",".join(_CSV_COLUMNS)] + [",".join("" if row[c] is None else str(row[c])
-                                             for c in _CSV_COLUMNS) for row in rows]) + "\n")
+    lines = [",".join(_CSV_COLUMNS)] + [
+        ",".join("" if row[c] is None else str(row[c]) for c in _CSV_COLUMNS)
+        for row in rows]
+    paths["csv"].write_text("\n".join(lines) + "\n")
     paths["json"].write_text(json.dumps(dict(about, rank_by=rank_by, images=rows),
                                         indent=1))
     shown = (order if len(order) <= 2 * strip_size

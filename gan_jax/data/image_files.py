@@ -52,10 +52,11 @@ def read_image_folder(folder: epath.PathLike, sample_shape) -> np.ndarray:
 def _scaled(array: np.ndarray, path: str, sample_shape) -> np.ndarray:
     """An `(N, H, W[, C])` uint8 or [-1, 1] float array as `(N, *sample_shape)`
     floats in [-1, 1]."""
+    stored_shape = array.shape
     if array.ndim == len(sample_shape):  # (N, H, W) of a one-channel shape.
         array = array[..., None]
     if array.ndim != len(sample_shape) + 1 or array.shape[1:] != tuple(sample_shape):
-        raise ValueError(f"{path} holds an array of shape {array.shape}; this "
+        raise ValueError(f"{path} holds an array of shape {stored_shape}; this "
                          f"run needs (N, {', '.join(map(str, sample_shape))}).")
     if len(array) == 0:
         raise ValueError(f"{path} holds no images (shape {array.shape}).")

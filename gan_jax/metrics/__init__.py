@@ -8,7 +8,7 @@ classifier, InceptionV3); no metric knows which generator made the samples.
 `suite.compute` runs a named set of them, as training's evaluations do.
 """
 
-from gan_jax.metrics.auroc import auroc
+from gan_jax.metrics.roc import auroc
 from gan_jax.metrics.classifier_score import inception_score
 from gan_jax.metrics.frechet import frechet_distance
 from gan_jax.metrics.frechet import frechet_distance_from_statistics
