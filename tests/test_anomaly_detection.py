@@ -3,6 +3,10 @@ izi_f loss, the latent search, the feature check and the files written."""
 
 import csv
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import flax.linen as nn
 import jax
@@ -249,3 +253,20 @@ def test_write_outputs_ranks_and_files(tmp_path):
     assert paths["strip"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Unscored images (NaN) rank last.
     np.testing.assert_array_equal(detector.ranking(results, "anogan")[:2], [1, 0])
+
+
+def test_the_compute_path_imports_no_tensorflow():
+    """Scores, latent search, encoder training, G and f, the encoder network
+    and AUROC import with TensorFlow and TFDS unimportable."""
+    code = (
+        "import sys\n"
+        "sys.modules['tensorflow'] = sys.modules['tensorflow_datasets'] = None\n"
+        "from gan_jax.anomaly_detection import encoder_training, frozen_gan, "
+        "latent_search, scores\n"
+        "from gan_jax.models import encoder\n"
+        "from gan_jax.metrics import roc\n")
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo,
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=str(repo)))
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -165,6 +165,9 @@ def trained_encoder(run: train.TrainedRun, gan: frozen_gan.FrozenGAN,
     return state
 
 
+_features = jax.jit(frozen_gan.features)
+
+
 def _padded(array: np.ndarray, size: int) -> np.ndarray:
     """`array` with its last row repeated up to `size` rows: every call of a
     compiled function then sees one shape."""
@@ -215,8 +218,6 @@ def score(gan: frozen_gan.FrozenGAN, encoder: train_state.TrainState,
         report(f"AnoGAN latent search: {stop}/{num_searched} images")
     return results
 
-
-_features = jax.jit(frozen_gan.features)
 
 
 RANK_BY = ("f_anogan", "anogan")
