@@ -5,14 +5,12 @@ see gan_jax/evaluate.py for the measures and the files written."""
 import dataclasses
 import json
 
-from absl import logging
 from etils import epath
 import jax
 import numpy as np
-import PIL.Image
 
 from gan_jax import train
-from gan_jax.data import image_folder
+from gan_jax.data import image_files
 from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
 from gan_jax.evaluation import sampling
@@ -25,33 +23,6 @@ from gan_jax.metrics import suite
 from gan_jax.run import gan_data
 
 _NEIGHBOURS, _QUERIES = 5, 8
-
-
-def read_images(folder: epath.PathLike, sample_shape) -> np.ndarray:
-    """The image files of `folder` (sorted) of the run's `sample_shape`, in [-1, 1].
-
-    Files of another size (such as the `grid.png` that `gan_jax.sample`
-    writes beside its images) are skipped with a warning naming them.
-    """
-    paths = sorted(path for path in epath.Path(folder).iterdir()
-                   if path.suffix.lower() in image_folder.EXTENSIONS)
-    mode = "L" if sample_shape[-1] == 1 else "RGB"
-    images, skipped = [], []
-    for path in paths:
-        with path.open("rb") as f:
-            image = np.asarray(PIL.Image.open(f).convert(mode), np.float32)
-        image = image.reshape(image.shape[0], image.shape[1], -1)
-        if image.shape == tuple(sample_shape):
-            images.append(image / 127.5 - 1.0)
-        else:
-            skipped.append(path.name)
-    if skipped:
-        logging.warning("Skipped %d file(s) that are not %s images: %s",
-                        len(skipped), tuple(sample_shape), ", ".join(skipped[:5]))
-    if not images:
-        raise ValueError(f"No {tuple(sample_shape)} images "
-                         f"({', '.join(image_folder.EXTENSIONS)}) in {folder}.")
-    return np.stack(images)
 
 
 def memorization_figure(fake_images, fake_features, real_images, real_features):
@@ -143,7 +114,8 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
     key = jax.random.key(request.seed)
     labels = {}  # What was measured, in words (beside the numbers in the JSON).
     if request.images:
-        fake_images = read_images(request.images, run.data_spec.sample_shape)
+        fake_images = image_files.read_image_folder(request.images,
+                                                    run.data_spec.sample_shape)
         source = request.images
     else:
         classes = None

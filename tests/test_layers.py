@@ -19,12 +19,12 @@ LAYERS = (
     ("evaluation: sampling, measuring, pictures", ("gan_jax.evaluation",)),
     ("run: the loop, the GAN task, checkpoints, the checked config",
      ("gan_jax.run", "gan_jax.defaults")),
-    ("tasks on the run: image-to-image, sweeps",
-     ("gan_jax.image_to_image", "gan_jax.sweep")),
+    ("tasks on the run: image-to-image, sweeps, anomaly detection",
+     ("gan_jax.image_to_image", "gan_jax.sweep", "gan_jax.anomaly_detection")),
     ("command lines",
      ("gan_jax.main", "gan_jax.sample", "gan_jax.evaluate", "gan_jax.ablate",
       "gan_jax.train_classifier", "gan_jax.train", "gan_jax.measure",
-      "gan_jax.cli")),
+      "gan_jax.cli", "gan_jax.anomaly", "gan_jax.anomaly_detection.detector")),
 )
 
 

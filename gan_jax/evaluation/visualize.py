@@ -126,3 +126,40 @@ def save_samples(images: np.ndarray, labels: np.ndarray | None,
     blank = -np.ones((rows * columns - len(images), *images.shape[1:]), images.dtype)
     save_png(image_grid(np.concatenate([images, blank]), rows, columns),
              out / "grid.png")
+
+
+def captioned_strip(rows: list[np.ndarray], row_names: list[str],
+                    captions: list[str], *, cell_inches: float = 0.9) -> np.ndarray:
+    """Rows of equally many images in [-1, 1] as one picture, a caption over
+    each column and a name before each row: `(H, W, 3)` uint8.
+
+    Args:
+      rows: `(n, H, W, C)` arrays, one per row, column j of each row showing
+        the same item (e.g. a query and its reconstruction).
+      row_names: one per row.
+      captions: one per column.
+    """
+    num_columns = len(captions)
+    if any(len(row) != num_columns for row in rows) or len(row_names) != len(rows):
+        raise ValueError(f"captioned_strip needs {len(row_names)} rows of "
+                         f"{num_columns} images; got rows of "
+                         f"{[len(row) for row in rows]}.")
+    dpi = 100
+    fig, axes = plt.subplots(len(rows), num_columns, squeeze=False, dpi=dpi,
+                             figsize=(cell_inches * num_columns + 0.8,
+                                      cell_inches * len(rows) + 0.5))
+    for r, (row, name) in enumerate(zip(rows, row_names)):
+        for c, image in enumerate(to_uint8(row)):
+            axis = axes[r][c]
+            axis.imshow(image, interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if r == 0:
+                axis.set_title(captions[c], fontsize=6)
+            if c == 0:
+                axis.set_ylabel(name, fontsize=7)
+    fig.tight_layout(pad=0.2)
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image

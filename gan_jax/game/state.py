@@ -84,7 +84,9 @@ def apply_discriminator(state: NetworkState, params, x, *, labels, train: bool,
             mutable.append("batch_stats")
     logits, updates = state.apply_fn(variables, x, labels=labels, train=train,
                                      mutable=mutable)
-    sown = {name: values[0] for name, values in updates["intermediates"].items()}
+    # A network that sows nothing has no "intermediates" collection at all.
+    sown = {name: values[0]
+            for name, values in updates.get("intermediates", {}).items()}
     return logits, updates.get("batch_stats", state.batch_stats), sown
 
 

@@ -8,6 +8,7 @@ classifier, InceptionV3); no metric knows which generator made the samples.
 `suite.compute` runs a named set of them, as training's evaluations do.
 """
 
+from gan_jax.metrics.roc import auroc
 from gan_jax.metrics.classifier_score import inception_score
 from gan_jax.metrics.frechet import frechet_distance
 from gan_jax.metrics.frechet import frechet_distance_from_statistics
@@ -19,6 +20,7 @@ from gan_jax.metrics.memorization import memorization_gap
 from gan_jax.metrics.mode_coverage import mixture_mode_metrics
 
 __all__ = [
+    "auroc",
     "density_coverage",
     "frechet_distance",
     "frechet_distance_from_statistics",

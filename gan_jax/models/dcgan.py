@@ -32,7 +32,7 @@ SUPPORTED_SIZES = (28, 32, 64)
 D_NORMS = ("batch", "layer", "none")
 
 
-def _layout(image_size: int) -> tuple[int, int]:
+def layout(image_size: int) -> tuple[int, int]:
     """`(bottom_size, num_doublings)` between the 1x1 latent and the image."""
     bottom = 7 if image_size == 28 else 4
     return bottom, round(math.log2(image_size // bottom))
@@ -79,7 +79,7 @@ class DCGANGenerator(nn.Module):
     @nn.compact
     def __call__(self, z, labels=None, train: bool = False):
         size, _, channels = self.sample_shape  # Validated in __post_init__.
-        bottom, doublings = _layout(size)
+        bottom, doublings = layout(size)
         labels = layers.class_labels(labels, self.num_classes)
         x = jnp.asarray(z, self.dtype)
         if labels is not None:
@@ -193,7 +193,7 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, labels=None, train: bool = False):
-        bottom, doublings = _layout(self.sample_shape[0])
+        bottom, doublings = layout(self.sample_shape[0])
         labels = layers.class_labels(labels, self.num_classes)
         x = jnp.asarray(x, self.dtype)
         if labels is not None and self.conditioning == "concat":
