@@ -4,6 +4,7 @@ norm, equalised learning rate, minibatch stddev, the drift term) against
 NumPy, the refusals, and a run stopped in the middle of a fade-in and resumed
 bit for bit."""
 
+import functools
 import math
 
 import jax
@@ -52,10 +53,16 @@ def networks():
     return generator, discriminator, g_vars, d_vars, z, x
 
 
-def _run(module, variables, inputs, resolution, alpha):
+@functools.lru_cache
+def _compiled(module, resolution):
+    """`module` at stage `resolution`, jitted once, alpha an argument."""
     staged = module.clone(resolution=resolution)
-    return np.asarray(jax.jit(lambda v, i, a: staged.apply(v, i, alpha=a))(
-        variables, inputs, jnp.float32(alpha)), np.float64)
+    return jax.jit(lambda v, i, a: staged.apply(v, i, alpha=a))
+
+
+def _run(module, variables, inputs, resolution, alpha):
+    return np.asarray(_compiled(module, resolution)(variables, inputs,
+                                                    jnp.float32(alpha)), np.float64)
 
 
 # --- The schedule -------------------------------------------------------------
