@@ -41,8 +41,7 @@ reverse KL of `--num_samples` points (`evaluation_<step>.json`) and their
 scatter plot (`evaluation_<step>.png`, coloured by member for an ensemble).
 
     python -m gan_jax.evaluate --workdir=runs/sweep/settings/NAME --out=eval/
-    python -m gan_jax.evaluate --workdir=runs/a,runs/b --ensemble_weights=1,3 \
-        --out=eval/
+    python -m gan_jax.evaluate --workdir=runs/a,runs/b --ensemble_weights=1,3 --out=e/
 
 An image-to-image run (pix2pix, CycleGAN, SRGAN) gets its held-out measures
 instead (`gan_jax.image_to_image.measures`: L1, PSNR, cycle errors, each beside
@@ -59,12 +58,8 @@ from gan_jax import measure
 from gan_jax import trained_ensemble
 from gan_jax.metrics import features as features_lib
 
-_WORKDIR = flags.DEFINE_list(
-    "workdir", None, "A training run directory, or several (comma-separated) "
-    "and sweep members, measured as one ensemble (gan_jax.trained_ensemble).")
-_ENSEMBLE_WEIGHTS = flags.DEFINE_list(
-    "ensemble_weights", None, "One mixture weight per --workdir member, "
-    "e.g. 1,1,2 (default: equal).")
+_WORKDIR, _ENSEMBLE_WEIGHTS = trained_ensemble.define_flags(
+    "measured as one ensemble")
 _OUT = flags.DEFINE_string(
     "out", None, "Directory for the files written (default: --workdir; "
     "needed for an ensemble or a sweep member).")

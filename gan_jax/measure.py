@@ -123,7 +123,7 @@ def evaluate(workdir: epath.PathLike | Sequence[epath.PathLike],
 
     A toy-mixture run (or ensemble) is measured as its evaluations are:
     modes covered, high-quality fraction and reverse KL of
-    `--num_samples` points, with their scatter plot `samples_<step>.png`.
+    `--num_samples` points, with their scatter plot `evaluation_<step>.png`.
 
     Raises:
       FileNotFoundError, ValueError: what the user can fix (no run, no
@@ -132,15 +132,16 @@ def evaluate(workdir: epath.PathLike | Sequence[epath.PathLike],
     """
     workdirs = ([workdir] if isinstance(workdir, (str, os.PathLike))
                 else list(workdir))
-    members = trained_ensemble.open_members([str(w) for w in workdirs])
-    run = members[0].run
-    one_run = (len(workdirs) == 1 and len(members) == 1
+    # A run directory is one member; anything else has no directory of its own.
+    one_run = (len(workdirs) == 1
                and (epath.Path(workdirs[0]) / run_dir.CONFIG_FILE).exists())
     if not (request.out or one_run):
         raise ValueError(
             "--out=DIR is needed to evaluate an ensemble or a sweep member: "
             "its files are written there, never into a run's own directory "
             "(e.g. --out=runs/ensemble_eval).")
+    members = trained_ensemble.open_members([str(w) for w in workdirs])
+    run = members[0].run
     workdir = epath.Path(request.out) if request.out else epath.Path(workdirs[0])
     if run.image_to_image and len(members) == 1:
         return _evaluate_image_to_image(run, workdir, request.num_samples)
@@ -150,9 +151,9 @@ def evaluate(workdir: epath.PathLike | Sequence[epath.PathLike],
     num = request.num_samples or spec.eval.num_samples
     step = _step_label([member.run.step for member in members])
     labels = {}  # What was measured, in words (beside the numbers in the JSON).
-    if len(members) > 1 or not one_run:
+    if not one_run:
         labels["ensemble"] = trained_ensemble.describe(members, generator)
-    source = (f"{workdirs[0]} step {run.step}" if one_run else
+    source = (members[0].source if len(members) == 1 else
               f"ensemble of {len(members)}: " + ", ".join(
                   f"{m.source} (weight {w:.3g})"
                   for m, w in zip(members, generator.weights)))

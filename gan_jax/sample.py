@@ -1,8 +1,7 @@
 """Writes images from a trained run's newest checkpoint, or from an ensemble.
 
     python -m gan_jax.sample --workdir=runs/cgan --num=100 --out=samples/
-    python -m gan_jax.sample --workdir=runs/a,runs/b --ensemble_weights=1,3 \
-        --num=100 --out=samples/
+    python -m gan_jax.sample --workdir=runs/a,runs/b --ensemble_weights=1,3 --out=s/
 
 Writes `<out>/000000.png`, ... (one per image, at the training resolution),
 `<out>/grid.png` with all of them, and for conditional models `labels.csv`
@@ -42,12 +41,8 @@ from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
 from gan_jax.image_to_image import task as translation_task
 
-_WORKDIR = flags.DEFINE_list(
-    "workdir", None, "A training run directory, or several (comma-separated) "
-    "and sweep members, drawn as one ensemble (module docstring).")
-_ENSEMBLE_WEIGHTS = flags.DEFINE_list(
-    "ensemble_weights", None, "One mixture weight per --workdir member, "
-    "e.g. 1,1,2 (default: equal).")
+_WORKDIR, _ENSEMBLE_WEIGHTS = trained_ensemble.define_flags(
+    "drawn as one ensemble")
 _NUM = flags.DEFINE_integer("num", 64, "Number of images to write.", lower_bound=1)
 _OUT = flags.DEFINE_string("out", None, "Directory to write the images into.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents.")

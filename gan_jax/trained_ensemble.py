@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import json
 from typing import NamedTuple
 
+from absl import flags
 from absl import logging
 from etils import epath
 import jax
@@ -40,6 +41,20 @@ from gan_jax.sweep import runner
 
 WORKDIR_FLAG = "--workdir"
 SEED_MARK = "@"
+
+
+def define_flags(done_to_them: str):
+    """Defines `--workdir` and `--ensemble_weights` for a command; returns
+    their holders. `done_to_them` says what the command does with several
+    (e.g. "drawn as one ensemble")."""
+    workdir = flags.DEFINE_list(
+        "workdir", None, "A training run directory, or several "
+        f"(comma-separated) and sweep members, {done_to_them} "
+        "(gan_jax.trained_ensemble).")
+    weights = flags.DEFINE_list(
+        "ensemble_weights", None, "One mixture weight per --workdir member, "
+        "e.g. 1,1,2 (default: equal).")
+    return workdir, weights
 
 
 class Member(NamedTuple):
