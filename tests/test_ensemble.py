@@ -4,6 +4,7 @@ command lines."""
 
 import csv
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -245,6 +246,27 @@ def test_evaluate_command_measures_a_sweep_as_one_mixture(toy_sweep, tmp_path):
     assert measured["num_generated"] == 40
     assert {"modes_covered", "high_quality_fraction", "reverse_kl"} <= set(measured)
     assert report.with_suffix(".png").exists()
+
+
+@pytest.mark.slow
+def test_members_beside_mixture_benchmark_prints_the_evaluations(toy_sweep,
+                                                                 tmp_path):
+    _, setting_dir = toy_sweep
+    result = subprocess.run(
+        [sys.executable, "benchmarks/ensemble_vs_members.py",
+         f"--workdir={setting_dir}@0,{setting_dir}@1", f"--out={tmp_path}",
+         "--num_samples=40"], capture_output=True, text=True, cwd=REPO,
+        check=False, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
+            for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert [c.split(" (")[0] for c in rows[""]] == ["member 0", "member 1",
+                                                     "mixture of 2"]
+    for column, folder in enumerate(("member_0", "member_1", "mixture")):
+        [report] = (tmp_path / folder).glob("evaluation_*.json")
+        measured = json.loads(report.read_text())
+        for metric in ("modes_covered", "reverse_kl"):
+            assert rows[metric][column].strip(" |") == f"{measured[metric]:.4g}"
 
 
 @pytest.mark.slow
