@@ -30,6 +30,19 @@ resize and split in the file) and stops; `--ref_stats` adds `fid_ref_stats`,
 the FID of the samples against the file's statistics, refusing a file made
 with other features or another resize.
 
+Several runs or sweep members in `--workdir` (`RUN`, `SWEEP`,
+`SWEEP/settings/NAME` for all its seeds, `...@S` for one seed; see
+`gan_jax.trained_ensemble`) are measured as one generator, the mixture of
+their generators weighted by `--ensemble_weights`
+(`gan_jax.evaluation.ensemble`); the files then go to `--out`, and the JSON
+lists the members ("ensemble"). A toy-mixture run (ring8, grid25) or ensemble
+is measured as its evaluations are: modes covered, high-quality fraction and
+reverse KL of `--num_samples` points (`evaluation_<step>.json`) and their
+scatter plot (`evaluation_<step>.png`, coloured by member for an ensemble).
+
+    python -m gan_jax.evaluate --workdir=runs/sweep/settings/NAME --out=eval/
+    python -m gan_jax.evaluate --workdir=runs/a,runs/b --ensemble_weights=1,3 --out=e/
+
 An image-to-image run (pix2pix, CycleGAN, SRGAN) gets its held-out measures
 instead (`gan_jax.image_to_image.measures`: L1, PSNR, cycle errors, each beside
 its baseline) on `config.eval.num_examples` images of `config.eval.split`
@@ -42,9 +55,14 @@ from absl import flags
 
 from gan_jax import cli
 from gan_jax import measure
+from gan_jax import trained_ensemble
 from gan_jax.metrics import features as features_lib
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A training run directory.")
+_WORKDIR, _ENSEMBLE_WEIGHTS = trained_ensemble.define_flags(
+    "measured as one ensemble")
+_OUT = flags.DEFINE_string(
+    "out", None, "Directory for the files written (default: --workdir; "
+    "needed for an ensemble or a sweep member).")
 _NUM_SAMPLES = flags.DEFINE_integer(
     "num_samples", None, "Generated (and real) images to compare; default: the "
     "run's config.eval.num_samples.", lower_bound=2)
@@ -80,12 +98,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.quiet_library_logs()
+    with cli.user_errors_as_messages("gan_jax.evaluate"):
+        weights = trained_ensemble.parse_weights(_ENSEMBLE_WEIGHTS.value)
     request = measure.Request(
         num_samples=_NUM_SAMPLES.value, images=_IMAGES.value,
         held_out_split=_HELD_OUT_SPLIT.value, seed=_SEED.value,
         features=_FEATURES.value, feature_path=_FEATURE_PATH.value,
         fid_resize=_FID_RESIZE.value, save_stats=_SAVE_STATS.value,
-        ref_stats=_REF_STATS.value)
+        ref_stats=_REF_STATS.value, out=_OUT.value,
+        ensemble_weights=weights and tuple(weights))
     with cli.user_errors_as_messages("gan_jax.evaluate"):
         measure.evaluate(_WORKDIR.value, request)
 

@@ -1,15 +1,20 @@
-"""Measures a trained run (or a folder of images): what `python -m
-gan_jax.evaluate` does, importable (`measure.evaluate(workdir, Request(...))`);
-see gan_jax/evaluate.py for the measures and the files written."""
+"""Measures a trained run, an ensemble of them, or a folder of images: what
+`python -m gan_jax.evaluate` does, importable (`measure.evaluate(workdir,
+Request(...))`); see gan_jax/evaluate.py for the measures and the files
+written."""
+
+from collections.abc import Sequence
 
 import dataclasses
 import json
+import os
 
 from etils import epath
 import jax
 import numpy as np
 
 from gan_jax import train
+from gan_jax import trained_ensemble
 from gan_jax.data import image_files
 from gan_jax.data import input_pipeline
 from gan_jax.evaluation import evaluator
@@ -21,6 +26,7 @@ from gan_jax.metrics import frechet
 from gan_jax.metrics import memorization
 from gan_jax.metrics import suite
 from gan_jax.run import gan_data
+from gan_jax.run import run_dir
 
 _NEIGHBOURS, _QUERIES = 5, 8
 
@@ -73,24 +79,58 @@ class Request:
     fid_resize: str | None = None
     save_stats: str | None = None
     ref_stats: str | None = None
+    ensemble_weights: tuple[float, ...] | None = None
+    out: str | None = None
 
 
-def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | None:
+def evaluate(workdir: epath.PathLike | Sequence[epath.PathLike],
+             request: Request = Request()) -> dict | None:
     """Measures the run in `workdir` as `request` says (the module docstring):
     prints the table and writes `evaluation_<step>.json` (returned) and the
     memorisation figure; with `save_stats`, writes that file only (returns
-    None).
+    None). Several directories, or sweep members
+    (`gan_jax.trained_ensemble`), are measured as one ensemble, weighted by
+    `request.ensemble_weights`; their files go to `request.out`.
+
+    A toy-mixture run (or ensemble) is measured as its evaluations are:
+    modes covered, high-quality fraction and reverse KL of
+    `--num_samples` points, with their scatter plot `evaluation_<step>.png`.
 
     Raises:
       FileNotFoundError, ValueError: what the user can fix (no run, no
         feature network, an unreadable statistics or image folder), before
         any file is written.
     """
-    workdir = epath.Path(workdir)
-    run = train.restore_trained(workdir)
-    if run.image_to_image:
+    workdirs = ([workdir] if isinstance(workdir, (str, os.PathLike))
+                else list(workdir))
+    # A run directory is one member; anything else has no directory of its own.
+    one_run = (len(workdirs) == 1
+               and (epath.Path(workdirs[0]) / run_dir.CONFIG_FILE).exists())
+    if not (request.out or one_run):
+        raise ValueError(
+            "--out=DIR is needed to evaluate an ensemble or a sweep member: "
+            "its files are written there, never into a run's own directory "
+            "(e.g. --out=runs/ensemble_eval).")
+    members = trained_ensemble.open_members([str(w) for w in workdirs])
+    run = members[0].run
+    workdir = epath.Path(request.out) if request.out else epath.Path(workdirs[0])
+    if run.image_to_image and len(members) == 1:
         return _evaluate_image_to_image(run, workdir, request.num_samples)
+    generator = trained_ensemble.create(members, request.ensemble_weights)
     spec = run.spec
+    key = jax.random.key(request.seed)
+    num = request.num_samples or spec.eval.num_samples
+    step = _step_label([member.run.step for member in members])
+    labels = {}  # What was measured, in words (beside the numbers in the JSON).
+    if not one_run:
+        labels["ensemble"] = trained_ensemble.describe(members, generator)
+    source = (members[0].source if len(members) == 1 else
+              f"ensemble of {len(members)}: " + ", ".join(
+                  f"{m.source} (weight {w:.3g})"
+                  for m, w in zip(members, generator.weights)))
+    if spec.data.source == "toy":
+        return _evaluate_toy(generator, key, spec, num, run.step,
+                             workdir / f"evaluation_{step}", source, labels)
     feature_name = request.features or spec.eval.features
     if feature_name == "none":
         raise ValueError(
@@ -103,7 +143,6 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
         fid_resize=request.fid_resize or spec.eval.fid_resize)
     if request.ref_stats:  # Checked before any work.
         evaluator.reference_statistics(request.ref_stats, extractor)
-    num = request.num_samples or spec.eval.num_samples
     dataset = gan_data.reference_dataset(spec)
     real_images = np.concatenate(list(evaluator.real_image_batches(dataset, num)))
     real = features_lib.extract_all(extractor, [real_images])
@@ -111,8 +150,6 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
         _save_statistics(request.save_stats, real["features"], extractor, spec)
         return None
 
-    key = jax.random.key(request.seed)
-    labels = {}  # What was measured, in words (beside the numbers in the JSON).
     if request.images:
         fake_images = image_files.read_image_folder(request.images,
                                                     run.data_spec.sample_shape)
@@ -122,14 +159,13 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
         if spec.model.num_classes:
             classes = sampling.balanced_labels(num, spec.model.num_classes,
                                                spec.data.classes)
-        state = evaluator.evaluation_state(run.state, key, spec)
+        generator = evaluator.evaluation_state(generator, key, spec)
         fake_images = sampling.generate(
-            state, jax.random.fold_in(key, 0), num,
+            generator, jax.random.fold_in(key, 0), num,
             latent_dim=spec.model.latent_dim,
             batch_size=min(spec.eval.batch_size, num), labels=classes,
             categories=spec.tricks.infogan_categories)
-        source = f"{workdir} step {run.step}"
-        labels["generator"] = evaluator.measured_generator(spec)
+        labels["generator"] = evaluator.generator_label(generator, spec)
     fake = features_lib.extract_all(extractor, [fake_images])
     scalars = suite.compute(real, fake, metrics=tuple(spec.eval.metrics),
                             key=jax.random.fold_in(key, 1))
@@ -153,14 +189,40 @@ def evaluate(workdir: epath.PathLike, request: Request = Request()) -> dict | No
                             held_out["features"]).items()})
     figure = memorization_figure(fake_images, fake["features"], real_images,
                                  real["features"])
-    visualize.save_png(figure, workdir / f"memorization_{run.step:07d}.png")
+    visualize.save_png(figure, workdir / f"memorization_{step}.png")
 
     report = dict(scalars, step=run.step, num_generated=len(fake_images),
                   num_real=len(real_images), source=source, **labels)
-    (workdir / f"evaluation_{run.step:07d}.json").write_text(
-        json.dumps(report, indent=2) + "\n")
+    _write_report(workdir / f"evaluation_{step}.json", report)
     print_table(scalars, f"{source}: {len(fake_images)} generated vs "
                 f"{len(real_images)} real images, {_describe(extractor)}")
+    return report
+
+
+def _step_label(steps: list[int]) -> str:
+    """The step in the names of the files written: an ensemble's members'
+    steps joined by "-" where they differ."""
+    return "-".join(f"{step:07d}" for step in dict.fromkeys(steps))
+
+
+def _write_report(path: epath.Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _evaluate_toy(generator, key: jax.Array, spec, num: int, step: int,
+                  stem: epath.Path, source: str, labels: dict) -> dict:
+    """Mode coverage of `num` points, as a run's evaluations measure it;
+    writes `<stem>.json` and the scatter plot `<stem>.png`."""
+    spec = dataclasses.replace(spec, eval=dataclasses.replace(
+        spec.eval, num_samples=num))
+    evaluation = evaluator.evaluate(generator, key, spec, step)
+    visualize.save_png(evaluation.images["samples"], stem.with_suffix(".png"))
+    report = dict(evaluation.scalars, step=step, num_generated=num,
+                  source=source, **evaluation.labels, **labels)
+    _write_report(stem.with_suffix(".json"), report)
+    print_table(evaluation.scalars, f"{source}: {num} generated points of "
+                f"{spec.data.name}")
     return report
 
 

@@ -122,13 +122,25 @@ def restore_trained(workdir: epath.PathLike) -> TrainedRun:
             "it, or stopped before its first save. Resume it with the same "
             "gan_jax.main command.")
     data_spec = run_dir.read_data_spec(workdir)
-    manager = checkpoint.open_read_only(workdir)
-    if manager.latest_step() is None:
-        raise FileNotFoundError(
-            f"No checkpoint in {workdir / 'checkpoints'}: the run stopped before "
-            "its first save. Resume it with the same gan_jax.main command.")
     task_module = translation_task if image_to_image else gan_task
     # The template only supplies the structure; shapes come from the data spec.
-    template = task_module.template_state(spec, data_spec)
-    state, step = checkpoint.restore_latest(manager, template)
+    state, step = restore_newest(
+        workdir, task_module.template_state(spec, data_spec),
+        "Resume it with the same gan_jax.main command.")
     return TrainedRun(spec, state, step, data_spec, image_to_image)
+
+
+def restore_newest(checkpoint_root: epath.Path, template: Any,
+                   how_to_make_one: str) -> tuple[Any, int]:
+    """The newest readable checkpoint in `<checkpoint_root>/checkpoints`,
+    restored into `template`'s structure, and its step.
+
+    Raises:
+      FileNotFoundError: there is none, ending with `how_to_make_one`.
+    """
+    manager = checkpoint.open_read_only(checkpoint_root)
+    if manager.latest_step() is None:
+        raise FileNotFoundError(
+            f"No checkpoint in {checkpoint_root / 'checkpoints'}: the run "
+            f"stopped before its first save. {how_to_make_one}")
+    return checkpoint.restore_latest(manager, template)

@@ -24,7 +24,8 @@ LAYERS = (
     ("command lines",
      ("gan_jax.main", "gan_jax.sample", "gan_jax.evaluate", "gan_jax.ablate",
       "gan_jax.train_classifier", "gan_jax.train", "gan_jax.measure",
-      "gan_jax.cli", "gan_jax.anomaly", "gan_jax.anomaly_detection.detector")),
+      "gan_jax.trained_ensemble", "gan_jax.cli", "gan_jax.anomaly",
+      "gan_jax.anomaly_detection.detector")),
 )
 
 

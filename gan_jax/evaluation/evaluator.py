@@ -34,6 +34,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gan_jax.data import toy_mixtures
+from gan_jax.evaluation import ensemble
 from gan_jax.evaluation import sampling
 from gan_jax.evaluation import standing_stats
 from gan_jax.evaluation import visualize
@@ -50,6 +51,9 @@ from gan_jax.metrics import suite
 # `fold_in(key, 1)`; standing statistics take a new index so that turning them
 # on changes no other draw.
 _STANDING_STATS_STREAM = 2
+
+# What is measured: one run's trained state, or an ensemble of them.
+Generator = GANState | ensemble.Ensemble
 
 
 class ImageReference(NamedTuple):
@@ -91,9 +95,10 @@ def prepare_reference(spec, dataset: tf.data.Dataset) -> ImageReference | None:
     return ImageReference(extractor, real)
 
 
-def image_metrics(state: GANState, key: jax.Array, spec,
+def image_metrics(state: Generator, key: jax.Array, spec,
                   reference: ImageReference) -> dict[str, float]:
-    """Sample-quality metrics of the EMA generator against `reference`."""
+    """Sample-quality metrics of the EMA generator (or ensemble) against
+    `reference`."""
     num = spec.eval.num_samples
     labels = None
     if spec.model.num_classes:
@@ -167,7 +172,16 @@ def measured_generator(spec) -> str:
     return name
 
 
-def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
+def generator_label(generator: Generator, spec) -> str:
+    """`measured_generator` of a run's generator, or of each member of an
+    ensemble (the distinct ones, joined by ", ")."""
+    if not isinstance(generator, ensemble.Ensemble):
+        return measured_generator(spec)
+    return ", ".join(dict.fromkeys(measured_generator(member_spec)
+                                   for member_spec in generator.specs))
+
+
+def _evaluate_mixture(state: Generator, key: jax.Array, spec, step: int,
                       draw: bool) -> Evaluation:
     samples = sampling.generate(
         state, key, spec.eval.num_samples, latent_dim=spec.model.latent_dim,
@@ -179,31 +193,33 @@ def _evaluate_mixture(state: GANState, key: jax.Array, spec, step: int,
     # A mode is covered with 20 high-quality samples per 2,500 drawn, so the
     # threshold scales with spec.eval.num_samples (len(samples)).
     scalars = mode_coverage.mixture_mode_metrics(samples, modes, std)
+    labels = {"generator": generator_label(state, spec)}
     if not draw:
-        return Evaluation(scalars=scalars, images={},
-                          labels={"generator": measured_generator(spec)})
+        return Evaluation(scalars=scalars, images={}, labels=labels)
     title = (f"{spec.data.name} step {step}: "
              f"{scalars['modes_covered']:.0f}/{len(modes)} modes, "
              f"{100 * scalars['high_quality_fraction']:.1f}% high quality")
-    image = visualize.mixture_scatter(samples, modes, std, title=title)
-    return Evaluation(scalars=scalars, images={"samples": image},
-                      labels={"generator": measured_generator(spec)})
+    members = None
+    if isinstance(state, ensemble.Ensemble):  # Coloured by member.
+        members = ensemble.member_indices(len(samples), state.weights)
+    image = visualize.mixture_scatter(samples, modes, std, title=title,
+                                      members=members)
+    return Evaluation(scalars=scalars, images={"samples": image}, labels=labels)
 
 
-def _render(state: GANState, inputs: sampling.GridInputs) -> np.ndarray:
-    images = sampling.generate_from(state, inputs.latents, inputs.labels)
-    return visualize.image_grid(np.asarray(jax.device_get(images)),
-                                inputs.num_rows, inputs.num_columns)
+def _render(state: Generator, inputs: sampling.GridInputs) -> np.ndarray:
+    images = sampling.draw(state, inputs.latents, inputs.labels)
+    return visualize.image_grid(images, inputs.num_rows, inputs.num_columns)
 
 
-def sample_grid(state: GANState, key: jax.Array, spec) -> np.ndarray:
+def sample_grid(state: Generator, key: jax.Array, spec) -> np.ndarray:
     """The fixed-latent sample grid of `key`, as a uint8 image."""
     return _render(state, sampling.grid_inputs(
         key, spec.model.latent_dim, spec.model.num_classes,
         categories=spec.tricks.infogan_categories, classes=spec.data.classes))
 
 
-def interpolation_strips(state: GANState, key: jax.Array, spec) -> np.ndarray:
+def interpolation_strips(state: Generator, key: jax.Array, spec) -> np.ndarray:
     """Rows of spherical interpolations between pairs of latents."""
     return _render(state, sampling.interpolation_inputs(
         key, latent_dim=spec.model.latent_dim,
@@ -211,7 +227,7 @@ def interpolation_strips(state: GANState, key: jax.Array, spec) -> np.ndarray:
         categories=spec.tricks.infogan_categories, classes=spec.data.classes))
 
 
-def evaluation_state(state: GANState, key: jax.Array, spec) -> GANState:
+def evaluation_state(state: Generator, key: jax.Array, spec) -> Generator:
     """The state `evaluate(state, key, ...)` measures: `state` itself, or with
     `spec.eval.standing_stats_batches > 0` its generator with standing
     statistics drawn from `fold_in(key, 2)`. A progressive run's networks
@@ -221,16 +237,24 @@ def evaluation_state(state: GANState, key: jax.Array, spec) -> GANState:
     Pictures made outside `evaluate` (e.g. the final interpolation strips)
     should come from this state to show the generator that was measured.
     """
+    if isinstance(state, ensemble.Ensemble):  # Each member as its run asks.
+        return state._replace(states=tuple(
+            evaluation_state(member, key, member_spec)
+            for member, member_spec in zip(state.states, state.specs)))
     if spec.model.name == "progressive":
         state = growth.evaluation_view(state, spec.model, spec.data.image_size)
     return standing_stats.with_standing_stats(
         state, jax.random.fold_in(key, _STANDING_STATS_STREAM), spec)
 
 
-def evaluate(state: GANState, key: jax.Array, spec, step: int,
+def evaluate(state: Generator, key: jax.Array, spec, step: int,
              reference: ImageReference | None = None, *,
              draw: bool = True) -> Evaluation:
     """Measures (and, with `draw`, draws) the generator of `state` at `step`.
+
+    `state` may be an `ensemble.Ensemble`: its mixture is measured as one
+    generator, with `spec` (a member's) for the data and evaluation options;
+    a grid then shows the members as consecutive blocks.
 
     Image metrics need the `reference` from `prepare_reference`; without one,
     an image evaluation only draws the sample grid. Metrics and pictures share
@@ -239,7 +263,7 @@ def evaluate(state: GANState, key: jax.Array, spec, step: int,
     state = evaluation_state(state, key, spec)
     if spec.data.source == "toy":
         return _evaluate_mixture(state, key, spec, step, draw)
-    scalars, labels = {}, {"generator": measured_generator(spec)}
+    scalars, labels = {}, {"generator": generator_label(state, spec)}
     if reference is not None:
         scalars = image_metrics(state, jax.random.fold_in(key, 1), spec, reference)
         labels.update(feature_labels(reference.extractor))

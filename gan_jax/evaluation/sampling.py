@@ -1,5 +1,9 @@
 """Drawing samples from a generator: batches, fixed grids and interpolations.
 
+A generator is a trained state, or an ensemble of them drawn as one mixture
+(`gan_jax.evaluation.ensemble`); `generate_batches`, `generate` and `draw`
+take either.
+
 Samples always come from the EMA weights in inference mode (BatchNorm uses its
 running statistics), the generator a user would ship. Every draw is a pure
 function of an explicit key, so the same key gives the same pictures: the
@@ -21,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.evaluation import ensemble as ensemble_lib
 from gan_jax.game import latents as latents_lib
 from gan_jax.game.state import apply_network
 from gan_jax.game.state import GANState
@@ -86,7 +91,36 @@ def requested_labels(num: int, num_classes: int | None, label: int | None,
     return np.full((num,), label, np.int32)
 
 
-def generate_batches(state: GANState, key: jax.Array, num: int, *,
+def draw(generator: GANState | ensemble_lib.Ensemble, latents: jax.Array,
+         labels: jax.Array | np.ndarray | None = None,
+         members: np.ndarray | None = None, *,
+         truncation_psi: float = 1.0) -> np.ndarray:
+    """`generate_from` on the host, for one generator or an ensemble.
+
+    For an `ensemble.Ensemble`, row i is drawn by member `members[i]` from
+    `latents[i]` (default: `ensemble.member_indices` of the rows, grouped by
+    member). Each member present runs on the whole batch, so that one
+    compiled shape serves every call; grouped members make that at most K - 1
+    extra batches over a whole stream.
+    """
+    if not isinstance(generator, ensemble_lib.Ensemble):
+        return np.asarray(jax.device_get(generate_from(
+            generator, latents, labels, truncation_psi=truncation_psi)))
+    if members is None:
+        members = ensemble_lib.member_indices(len(latents), generator.weights)
+    drawn = None
+    for member in np.unique(members):
+        samples = draw(generator.states[member], latents, labels,
+                       truncation_psi=truncation_psi)
+        if drawn is None:
+            drawn = np.empty_like(samples)
+        rows = members == member
+        drawn[rows] = samples[rows]
+    return drawn
+
+
+def generate_batches(generator: GANState | ensemble_lib.Ensemble,
+                     key: jax.Array, num: int, *,
                      latent_dim: int, batch_size: int,
                      labels: np.ndarray | None = None,
                      categories: int = 0,
@@ -95,7 +129,10 @@ def generate_batches(state: GANState, key: jax.Array, num: int, *,
     evaluating 50,000 samples never holds them all in memory.
 
     Args:
-      state: the trained state (its EMA generator is used).
+      generator: the trained state (its EMA generator is used), or an
+        `ensemble.Ensemble` of them: sample i is then drawn by member
+        `ensemble.member_indices(num, weights)[i]` from the latent a single
+        generator would use at i.
       key: batch `i` uses the latents of `fold_in(key, i)`.
       num: number of samples.
       latent_dim: size of z.
@@ -104,25 +141,30 @@ def generate_batches(state: GANState, key: jax.Array, num: int, *,
       categories: InfoGAN categories coded in the first latent entries (0 = none).
       truncation_psi: see `generate_from`.
     """
+    members = None
+    if isinstance(generator, ensemble_lib.Ensemble):
+        members = ensemble_lib.member_indices(num, generator.weights)
     for i, start in enumerate(range(0, num, batch_size)):
         size = min(batch_size, num - start)
         latents = latents_lib.sample_latents(jax.random.fold_in(key, i), batch_size,
                                        latent_dim, categories)
-        batch_labels = None
+        # Pad the last batch to `batch_size` so one compiled shape serves all.
+        batch_labels = batch_members = None
         if labels is not None:
-            # Pad the last batch to `batch_size` so one compiled shape serves all.
             batch_labels = np.resize(labels[start:start + size], batch_size)
-        yield np.asarray(jax.device_get(
-            generate_from(state, latents, batch_labels,
-                          truncation_psi=truncation_psi)))[:size]
+        if members is not None:
+            batch_members = np.resize(members[start:start + size], batch_size)
+        yield draw(generator, latents, batch_labels, batch_members,
+                   truncation_psi=truncation_psi)[:size]
 
 
-def generate(state: GANState, key: jax.Array, num: int, *, latent_dim: int,
-             batch_size: int, labels: np.ndarray | None = None,
-             categories: int = 0, truncation_psi: float = 1.0) -> np.ndarray:
+def generate(generator: GANState | ensemble_lib.Ensemble, key: jax.Array,
+             num: int, *, latent_dim: int, batch_size: int,
+             labels: np.ndarray | None = None, categories: int = 0,
+             truncation_psi: float = 1.0) -> np.ndarray:
     """`num` samples gathered on the host (see `generate_batches`)."""
     return np.concatenate(list(generate_batches(
-        state, key, num, latent_dim=latent_dim, batch_size=batch_size,
+        generator, key, num, latent_dim=latent_dim, batch_size=batch_size,
         labels=labels, categories=categories, truncation_psi=truncation_psi)))
 
 

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.evaluation import ensemble
 from gan_jax.evaluation.sampling import balanced_labels
 from gan_jax.game import latents as latents_lib
 from gan_jax.game.state import GANState
@@ -190,9 +191,11 @@ def standing_batch_stats(state: GANState, key: jax.Array, *, num_batches: int,
     return _replace_leaves(network.batch_stats, standing)
 
 
-def with_standing_stats(state: GANState, key: jax.Array, spec) -> GANState:
+def with_standing_stats(state: GANState | ensemble.Ensemble, key: jax.Array,
+                        spec) -> GANState | ensemble.Ensemble:
     """`state` with standing generator statistics when the run's spec (a
-    `gan_jax.run.gan_spec.GanSpec`) asks for them.
+    `gan_jax.run.gan_spec.GanSpec`) asks for them; an `ensemble.Ensemble`
+    gets them member by member, each as its own spec asks (`spec` unused).
 
     With `spec.eval.standing_stats_batches > 0`, the generator's
     `batch_stats` become `standing_batch_stats` of that many batches of
@@ -200,6 +203,10 @@ def with_standing_stats(state: GANState, key: jax.Array, spec) -> GANState:
     labels of the classes it is measured on, `sampling.generated_classes`);
     otherwise `state` itself is returned and nothing is computed.
     """
+    if isinstance(state, ensemble.Ensemble):
+        return state._replace(states=tuple(
+            with_standing_stats(member, key, member_spec)
+            for member, member_spec in zip(state.states, state.specs)))
     num_batches = spec.eval.standing_stats_batches
     if num_batches <= 0:
         return state

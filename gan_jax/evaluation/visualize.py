@@ -12,18 +12,33 @@ import numpy as np
 import PIL.Image
 
 
+# Matplotlib's default cycle without its red, which marks the real modes.
+_MEMBER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple",
+                   "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+
+
 def mixture_scatter(samples: np.ndarray, modes: np.ndarray, std: float, *,
-                    title: str = "", size_px: int = 480) -> np.ndarray:
+                    title: str = "", size_px: int = 480,
+                    members: np.ndarray | None = None) -> np.ndarray:
     """Generated 2-D points over the real modes, as a `(H, W, 3)` uint8 image.
 
     Each mode is drawn as a circle of radius 3 std, the high-quality region, so
-    a reader sees at a glance which modes are covered and how tightly.
+    a reader sees at a glance which modes are covered and how tightly. With
+    `members` (the ensemble member that drew each sample), each member's
+    points have their own colour.
     """
     dpi = 100
     fig, ax = plt.subplots(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
     finite = np.all(np.isfinite(samples), axis=1)
-    ax.scatter(samples[finite, 0], samples[finite, 1], s=2, alpha=0.4,
-               color="tab:blue", label="generated")
+    if members is None:
+        ax.scatter(samples[finite, 0], samples[finite, 1], s=2, alpha=0.4,
+                   color="tab:blue", label="generated")
+    else:
+        for member in np.unique(members):
+            drawn = finite & (members == member)
+            ax.scatter(samples[drawn, 0], samples[drawn, 1], s=2, alpha=0.4,
+                       color=_MEMBER_COLOURS[member % len(_MEMBER_COLOURS)],
+                       label=f"member {member}")
     for mode in modes:
         ax.add_patch(plt.Circle(mode, 3 * std, fill=False, color="tab:red", lw=1))
     ax.scatter(modes[:, 0], modes[:, 1], marker="x", color="tab:red", s=20,
@@ -105,9 +120,10 @@ def read_png(path: epath.PathLike) -> np.ndarray:
 
 
 def save_samples(images: np.ndarray, labels: np.ndarray | None,
-                 out: epath.Path) -> None:
+                 out: epath.Path) -> list[str]:
     """`000000.png`, ... at the images' resolution, `grid.png` of all of
-    them, and `labels.csv` (file, label) when there are labels."""
+    them, and `labels.csv` (file, label) when there are labels. Returns the
+    images' file names."""
     out.mkdir(parents=True, exist_ok=True)
     pixels = to_uint8(images)
     grayscale = images.shape[-1] == 1
@@ -126,6 +142,7 @@ def save_samples(images: np.ndarray, labels: np.ndarray | None,
     blank = -np.ones((rows * columns - len(images), *images.shape[1:]), images.dtype)
     save_png(image_grid(np.concatenate([images, blank]), rows, columns),
              out / "grid.png")
+    return names
 
 
 def captioned_strip(rows: list[np.ndarray], row_names: list[str],

@@ -151,8 +151,14 @@ def read_config(workdir: epath.Path,
                 defaults: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The run's saved config; fields added to the library since the run was
     trained take their `defaults` (which are "off"), so older runs still load."""
-    return ml_collections.ConfigDict(_fill_missing(read_saved_config(workdir),
-                                                   defaults.to_dict()))
+    return config_from_saved(read_saved_config(workdir), defaults)
+
+
+def config_from_saved(saved: dict,
+                      defaults: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A recorded config (as JSON-decoded), with the fields it lacks taken
+    from `defaults` (see `read_config`)."""
+    return ml_collections.ConfigDict(_fill_missing(saved, defaults.to_dict()))
 
 
 def read_saved_config(workdir: epath.Path) -> dict:

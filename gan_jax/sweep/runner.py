@@ -2,8 +2,9 @@
 
     <workdir>/ablation.json               the ablation config
     <workdir>/groups/<key>/               a training group: group.json (its
-                                          settings and seeds), checkpoints/ of
-                                          the stacked states, history.json
+                                          settings and seeds), data_spec.json,
+                                          checkpoints/ of the stacked states,
+                                          history.json
     <workdir>/settings/<setting>/         a finished setting: results.json
                                           (per-seed final metrics), history.json,
                                           samples_seed<S>.png, TensorBoard events
@@ -39,6 +40,7 @@ from gan_jax.run import gan_phases
 from gan_jax.run import gan_spec
 from gan_jax.run import gan_task
 from gan_jax.run import loop
+from gan_jax.run import run_dir
 from gan_jax.run import task as task_lib
 from gan_jax.sweep import grid
 from gan_jax.sweep import members as members_lib
@@ -46,6 +48,9 @@ from gan_jax.sweep import report
 from gan_jax.sweep import spec as ablation_spec
 
 ABLATION_FILE = "ablation.json"
+GROUPS_DIR = "groups"
+GROUP_FILE = "group.json"
+SETTINGS_DIR = "settings"
 RESULTS_FILE = "results.json"
 HISTORY_FILE = "history.json"
 TRAIN_CURVE_PREFIX = "train/"
@@ -54,7 +59,7 @@ History = dict[int, dict[str, list[float]]]  # step -> metric -> per-member valu
 
 
 def _setting_dir(workdir: epath.Path, setting: grid.Setting) -> epath.Path:
-    return workdir / "settings" / setting.dirname
+    return workdir / SETTINGS_DIR / setting.dirname
 
 
 def _read_json(path: epath.Path):
@@ -200,7 +205,7 @@ class _GroupTask(task_lib.Task):
             [s.numeric() for s in group.settings for _ in seeds])
         self.members = len(self._members.seeds)
         self.phases = gan_phases.phases(spec, vmapped=True)
-        self._group_dir = workdir / "groups" / group.key
+        self._group_dir = workdir / GROUPS_DIR / group.key
         self._is_writer = jax.process_index() == 0
 
     @property
@@ -230,9 +235,12 @@ class _GroupTask(task_lib.Task):
                                          self._members)
 
     def write_run_files(self, start_step: int) -> None:
-        _write_json(self._group_dir / "group.json", {
+        _write_json(self._group_dir / GROUP_FILE, {
             "settings": [s.name for s in self.group.settings],
             "seeds": list(self.seeds)})
+        # What sampling a member needs without the data (gan_jax.ensemble).
+        run_dir.write_data_spec(self._group_dir, run_dir.DataSpec(
+            self._sample_shape, self.spec.model.num_classes or None))
 
     def start(self, start_step: int) -> None:
         self._history = _load_history(self._group_dir / HISTORY_FILE, start_step)
