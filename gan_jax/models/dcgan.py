@@ -178,7 +178,7 @@ class DCGANDiscriminator(nn.Module):
         (FreezeD's blocks, `optim.freeze_d_blocks`): the first convolution,
         then each further one with its normalisation; psi, the projection and
         the minibatch and auxiliary layers are the head."""
-        _, doublings = _layout(self.sample_shape[0])
+        _, doublings = layout(self.sample_shape[0])
         norm = {"batch": "BatchNorm", "layer": "LayerNorm"}.get(self.norm)
         return (("Conv_0",), *((f"Conv_{i}",) + ((f"{norm}_{i - 1}",) if norm else ())
                                 for i in range(1, doublings)))
