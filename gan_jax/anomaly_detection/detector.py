@@ -130,13 +130,13 @@ def trained_encoder(run: train.TrainedRun, gan: frozen_gan.FrozenGAN,
     reports), else trained on the run's training images and saved."""
     directory = epath.Path(workdir).joinpath(*ENCODER_DIR)
     key = jax.random.key(options.seed)
-    state = encoder_training.create_state(
-        _encoder(run, options), jax.random.fold_in(key, 0),
-        run.data_spec.sample_shape, learning_rate=options.encoder_learning_rate)
     settings_path = directory / f"encoder_{run.step}.json"
     manager = checkpoint.create_manager(directory, save_every=1, max_to_keep=None)
-    if run.step in manager.all_steps() and settings_path.exists():
-        saved = json.loads(settings_path.read_text())
+    if run.step in manager.all_steps():
+        # Its settings file is written after the checkpoint; without it (a
+        # save interrupted in between) the flags' settings shape the template.
+        saved = (json.loads(settings_path.read_text()) if settings_path.exists()
+                 else _encoder_settings(options))
         if saved != _encoder_settings(options):
             report(f"Using the encoder saved in {directory} for GAN step "
                    f"{run.step}, trained with {saved} (delete that folder to "
@@ -149,6 +149,9 @@ def trained_encoder(run: train.TrainedRun, gan: frozen_gan.FrozenGAN,
             learning_rate=saved["encoder_learning_rate"])
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
         return manager.restore(run.step, args=ocp.args.StandardRestore(abstract))
+    state = encoder_training.create_state(
+        _encoder(run, options), jax.random.fold_in(key, 0),
+        run.data_spec.sample_shape, learning_rate=options.encoder_learning_rate)
     images = training_images(run, options.encoder_examples)
     report(f"Training the f-AnoGAN encoder (izi_f) for {options.encoder_steps} "
            f"steps on {len(images)} training images of {run.spec.data.split!r}.")

@@ -12,11 +12,12 @@ steps need no input pipeline. `fit` calls the one compiled step in a plain
 Python loop, as the classifier training of `gan_jax.run.classifier_training`
 does: the GAN loop (`gan_jax.run.loop`) is for a task's phases over a data
 stream with checkpoints and evaluations, none of which this needs.
-Adam (Kingma & Ba 2015) moves E; the paper's learning rate is not ours (a
-CPU budget of a few thousand steps wants a larger one).
+Adam (Kingma & Ba 2015) moves E; its learning rate (`LEARNING_RATE`) is our
+choice, for a CPU budget of a few hundred to a few thousand steps.
 """
 
 from collections.abc import Callable
+
 from flax.training import train_state
 import jax
 import jax.numpy as jnp

@@ -2,9 +2,9 @@
 
 Schlegl et al. 2017 (IPMI, Sec. 2.2) start from a random z_1 and move it by
 backpropagation through the frozen generator for Gamma = 500 steps,
-minimising the loss of `scores.anogan`. The paper names no optimiser; we use
-optax's (Adam by default in `anogan_search`, as the public re-implementations
-do), and z starts from the prior N(0, I) of this project's latents.
+minimising the loss of `scores.anogan`. The paper names no optimiser; the
+caller passes an optax one (the command uses Adam, `detector.Options`), and z
+starts from the prior N(0, I) of this project's latents.
 
 `search` is generic: any per-query objective, any optax optimiser, every
 query's latent moved independently (vmapped) by one compiled step.
