@@ -9,7 +9,7 @@ test split, `../shared/data/mnist`).
     python -m gan_jax.main --config=configs/finetune_mnist.py:freezed --workdir=runs/ft_freezed \
         --config.init.from_workdir=runs/ft_pretrain
 
-`:pretrain` trains `configs/cgan_mnist.py`'s model (10 classes, projection
+`:pretrain` (the default) trains `configs/cgan_mnist.py`'s model (10 classes, projection
 D, widths 32) on every image of digits 0-4 (5,139). The other three train
 the same model for the same number of steps on the first 500 images of
 digits 5-9 among images 0-4,999: `:finetune` from the pretrained G and D,
@@ -25,9 +25,9 @@ VARIANTS = ("pretrain", "finetune", "freezed", "scratch", "tiny")
 NEW_CLASSES = (5, 6, 7, 8, 9)
 
 
-def get_config(variant: str = "pretrain"):
+def get_config(variant: str = ""):
     variants = defaults.parse_variants(variant, VARIANTS, "configs/finetune_mnist.py")
-    runs = variants - {"tiny"}
+    runs = variants - {"tiny"} or {"pretrain"}
     if len(runs) != 1:
         raise ValueError("configs/finetune_mnist.py: choose one of pretrain, "
                          "finetune, freezed, scratch (and optionally tiny), e.g. "

@@ -290,6 +290,24 @@ def test_every_declared_block_is_a_distinct_layer_of_the_discriminator(
     assert any(leaf.ndim >= 2 and leaf.shape[-2] == shape[-1] for leaf in first)
 
 
+def test_the_experiment_runs_differ_only_in_where_they_start_and_freezed():
+    """configs/finetune_mnist.py: (b), (c) and (d) train the same model on
+    the same 500 images of 5-9 for the same steps, measured against held-out
+    5-9; (a) is the same model on 0-4."""
+    runs = {name: config_files.load("finetune_mnist", name).to_dict()
+            for name in ("pretrain", "finetune", "scratch", "freezed")}
+    assert runs["finetune"] == runs["scratch"]  # The init is a flag: --config.init.
+    freezed = runs["freezed"]
+    assert freezed["optim"].pop("freeze_d_blocks") == 1
+    runs["scratch"]["optim"].pop("freeze_d_blocks")
+    assert freezed == runs["scratch"]
+    spec = gan_spec.build(config_files.load("finetune_mnist", "finetune"))
+    assert (spec.data.classes, spec.data.max_examples) == ((5, 6, 7, 8, 9), 500)
+    assert spec.eval.split == "test[5000:]" and spec.data.split == "test[:5000]"
+    assert runs["pretrain"]["model"] == runs["finetune"]["model"]
+    assert config_files.load("finetune_mnist", "tiny").data.classes == (0, 1, 2, 3, 4)
+
+
 def test_freezing_more_blocks_than_declared_or_a_model_without_blocks_is_refused():
     spec = gan_spec.build(_config(**{"optim.freeze_d_blocks": 3}))
     with pytest.raises(ValueError, match=r"--config.optim.freeze_d_blocks=3: .* "
