@@ -139,7 +139,7 @@ def test_unsupported_image_shape_raises(name, sample_shape, supported):
 
 
 @pytest.mark.parametrize("overrides, valid", [
-    ({"name": "stylegan"}, "dcgan, mlp, sngan"),
+    ({"name": "stylegan"}, "dcgan, mlp, progressive, sngan"),
     ({"name": "dcgan", "d_norm": "spectral"}, "batch, layer, none"),
     ({"name": "dcgan", "d_conditioning": "film"}, "concat, projection"),
     ({"name": "sngan", "d_conditioning": "film"}, "concat, projection"),

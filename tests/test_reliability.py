@@ -255,7 +255,7 @@ def test_without_skipping_the_first_bad_step_and_its_culprits_are_kept(tmp_path)
     ("train.on_nonfinite", "ignore",
      r"Valid: stop, skip\. Set --config.train.on_nonfinite"),
     ("data.corrupt_images", "drop", r"Valid: error, skip"),
-    ("model.name", "stylegan", r"Valid models: biggan, dcgan, mlp, sngan, stylegan2"),
+    ("model.name", "stylegan", r"Valid models: biggan, dcgan, mlp, progressive, sngan, stylegan2"),
     ("loss.name", "wasserstien", r"Valid losses: .*wasserstein"),
     ("penalty.name", "gp2", r"Valid penalties: dragan, gp, lp, none, r1, r2"),
 ])
